@@ -1,0 +1,233 @@
+package steward
+
+import (
+	"context"
+	"time"
+)
+
+// CheckRequest asks whether a user may use a permission in an account at a time.
+type CheckRequest struct {
+	UserID      string     `json:"user_id"`
+	AccountID   string     `json:"account_id"`
+	Permission  string     `json:"permission"`
+	At          *time.Time `json:"at,omitempty"`
+	MinRevision int64      `json:"min_revision,omitempty"`
+}
+
+// CheckResult answers a CheckRequest and explains itself (R-CHECK-2).
+type CheckResult struct {
+	Allowed  bool   `json:"allowed"`
+	Reason   Reason `json:"reason"`
+	Revision int64  `json:"revision"`
+}
+
+// Reason codes of a check.
+const (
+	ReasonGranted               = "granted"
+	ReasonNoMembership          = "no_membership"
+	ReasonUserDeactivated       = "user_deactivated"
+	ReasonMembershipDeactivated = "membership_deactivated"
+	ReasonMembershipSuspended   = "membership_suspended"
+	ReasonMembershipExpired     = "membership_expired"
+	ReasonRelationshipInactive  = "relationship_inactive"
+	ReasonParentInactive        = "parent_inactive"
+	ReasonRedelegationOff       = "redelegation_off"
+	ReasonDelegationEnded       = "delegation_ended"
+	ReasonPermissionMissing     = "permission_missing"
+)
+
+// Reason explains a check: which membership, which chain, when it ends.
+type Reason struct {
+	Code         string         `json:"code"`
+	Message      string         `json:"message"`
+	MembershipID string         `json:"membership_id,omitempty"`
+	Kind         MembershipKind `json:"kind,omitempty"`
+	Role         string         `json:"role,omitempty"`
+	// Source says where the permission comes from: "super_admin" (holds
+	// every permission), "membership" (granted to it), or "capped_by_parent".
+	Source string      `json:"source,omitempty"`
+	Chain  []ChainLink `json:"chain,omitempty"`
+	// EndsAt is the earliest end date along the chain.
+	EndsAt *time.Time `json:"ends_at,omitempty"`
+}
+
+// ChainLink is one thing an access depends on.
+type ChainLink struct {
+	Type      string     `json:"type"` // "membership" or "relationship"
+	ID        string     `json:"id"`
+	AccountID string     `json:"account_id,omitempty"`
+	UserID    string     `json:"user_id,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	Status    string     `json:"status"`
+	EndsAt    *time.Time `json:"ends_at,omitempty"`
+}
+
+var reasonMessages = map[string]string{
+	ReasonGranted:               "The membership holds the permission.",
+	ReasonNoMembership:          "The user has no membership in the account.",
+	ReasonUserDeactivated:       "The user is deactivated in its home account.",
+	ReasonMembershipDeactivated: "The membership is deactivated.",
+	ReasonMembershipSuspended:   "The membership is suspended.",
+	ReasonMembershipExpired:     "The membership has ended.",
+	ReasonRelationshipInactive:  "The partner relationship is not active.",
+	ReasonParentInactive:        "The delegating membership no longer holds.",
+	ReasonRedelegationOff:       "The delegating member may no longer re-delegate.",
+	ReasonDelegationEnded:       "The delegation's end date has passed.",
+	ReasonPermissionMissing:     "The membership does not hold the permission.",
+}
+
+func earliest(a, b *time.Time) *time.Time {
+	if a == nil || (b != nil && b.Before(*a)) {
+		return b
+	}
+	return a
+}
+
+// evaluation is the outcome of following a membership's links at a time.
+type evaluation struct {
+	holds     bool
+	denial    string   // reason code when !holds
+	effective []string // effective permissions when holds
+	capped    bool     // a parent narrowed the membership
+	chain     []ChainLink
+	endsAt    *time.Time
+	members   []*Membership // the membership, then its parents
+}
+
+// evaluate follows m and every link it depends on at time at (R-CHECK-1): the
+// user is active in its home account; the membership is active and unexpired;
+// a delegate's parent holds, allows re-delegation and caps its permissions.
+// This is the straightforward evaluation from the store; the check index must
+// agree with it.
+func (s *Service) evaluate(ctx context.Context, st Store, m *Membership, at time.Time) (*evaluation, error) {
+	ev := &evaluation{}
+	for depth := 0; ; depth++ {
+		ev.members = append(ev.members, m)
+		ev.chain = append(ev.chain, ChainLink{Type: "membership", ID: m.ID, AccountID: m.AccountID, UserID: m.UserID, Kind: string(m.Kind), Status: string(m.Status), EndsAt: m.EndsAt})
+		ev.endsAt = earliest(ev.endsAt, m.EndsAt)
+		deny := func(code string) (*evaluation, error) {
+			if depth > 0 && code != ReasonRedelegationOff && code != ReasonDelegationEnded {
+				code = ReasonParentInactive
+			}
+			ev.holds, ev.denial, ev.effective = false, code, nil
+			return ev, nil
+		}
+		u, err := st.FindUserByID(ctx, m.UserID)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case u.Status != UserActive:
+			return deny(ReasonUserDeactivated)
+		case m.Status == StatusDeactivated:
+			return deny(ReasonMembershipDeactivated)
+		case m.Status == StatusSuspended:
+			return deny(ReasonMembershipSuspended)
+		case m.Status == StatusExpired || m.EndedAt(at):
+			return deny(ReasonMembershipExpired)
+		}
+		own := m.OwnEffective(s.Catalogue)
+		if depth == 0 {
+			ev.effective = own
+		} else {
+			capped := Intersect(ev.effective, own)
+			ev.capped = ev.capped || len(capped) < len(ev.effective)
+			ev.effective = capped
+		}
+		if m.Kind != KindDelegate {
+			ev.holds = true
+			return ev, nil
+		}
+		parent, err := st.FindMembershipByID(ctx, m.AccountID, m.ParentID)
+		if err != nil {
+			if ErrorKind(err) == ENOTFOUND {
+				return deny(ReasonParentInactive)
+			}
+			return nil, err
+		}
+		if !parent.AllowRedelegation {
+			return deny(ReasonRedelegationOff)
+		}
+		if parent.DelegatesEndAt != nil && !at.Before(*parent.DelegatesEndAt) {
+			ev.endsAt = earliest(ev.endsAt, parent.DelegatesEndAt)
+			return deny(ReasonDelegationEnded)
+		}
+		ev.endsAt = earliest(ev.endsAt, parent.DelegatesEndAt)
+		m = parent
+	}
+}
+
+// reason turns an evaluation into the explanation of a check for perm.
+func (ev *evaluation) reason(perm string) (bool, Reason) {
+	m := ev.members[0]
+	r := Reason{MembershipID: m.ID, Kind: m.Kind, Role: m.Role, Chain: ev.chain, EndsAt: ev.endsAt}
+	allowed := false
+	switch {
+	case !ev.holds:
+		r.Code = ev.denial
+	case !Contains(ev.effective, perm):
+		r.Code = ReasonPermissionMissing
+		if ev.capped && Contains(m.Permissions, perm) {
+			r.Source = "capped_by_parent"
+		}
+	default:
+		allowed, r.Code, r.Source = true, ReasonGranted, "membership"
+		if m.Role == RoleSuperAdmin {
+			r.Source = RoleSuperAdmin
+		}
+	}
+	r.Message = reasonMessages[r.Code]
+	return allowed, r
+}
+
+// Check answers whether the user may use the permission in the account at the
+// request's time (now if unset), from the store (R-CHECK-1, R-CHECK-2). Only
+// the operator may ask about any user; a user may ask about itself.
+func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, error) {
+	if err := s.requireCheckCaller(ctx, req.UserID); err != nil {
+		return nil, err
+	}
+	if !s.Catalogue.Has(req.Permission) {
+		return nil, Invalid("unknown_permission", "Unknown permission; GET /v1/permissions lists the catalogue.",
+			FieldError{"permission", "unknown permission " + quote(req.Permission)})
+	}
+	at := s.now()
+	if req.At != nil {
+		at = req.At.UTC()
+	}
+	rev, err := s.Store.CurrentRevision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.FindUserByID(ctx, req.UserID); err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.FindAccountByID(ctx, req.AccountID); err != nil {
+		return nil, err
+	}
+	res := &CheckResult{Revision: rev}
+	m, err := s.Store.FindMembership(ctx, req.AccountID, req.UserID)
+	if ErrorKind(err) == ENOTFOUND {
+		res.Reason = Reason{Code: ReasonNoMembership, Message: reasonMessages[ReasonNoMembership]}
+		return res, nil
+	} else if err != nil {
+		return nil, err
+	}
+	ev, err := s.evaluate(ctx, s.Store, m, at)
+	if err != nil {
+		return nil, err
+	}
+	res.Allowed, res.Reason = ev.reason(req.Permission)
+	return res, nil
+}
+
+func (s *Service) requireCheckCaller(ctx context.Context, userID string) error {
+	a := ActorFromContext(ctx)
+	switch {
+	case a == nil:
+		return Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required.")
+	case a.IsOperator() || a.UserID == userID:
+		return nil
+	}
+	return Errorf(EFORBIDDEN, "operator_only", "Only the operator token may check another user's access.")
+}

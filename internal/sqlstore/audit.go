@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/steward-iam/steward"
+)
+
+const eventColumns = `id, account_id, seq, time, actor, action, target_type, target_id, details, prev_hash, hash`
+
+// AppendEvent numbers and seals e after the head of its account's chain. The
+// head row is locked for the rest of the transaction, so appends to one
+// account queue and the chain has no forks.
+func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
+	if !s.inTx {
+		return s.InTx(ctx, func(tx steward.Store) error { return tx.AppendEvent(ctx, e) })
+	}
+	var seq int64
+	var prev string
+	err := s.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE account_id = $1`+s.dialect.ForUpdate, e.AccountID).Scan(&seq, &prev)
+	if err == sql.ErrNoRows {
+		return steward.NotFound("account", e.AccountID)
+	} else if err != nil {
+		return s.wrap(err, "read audit head")
+	}
+	if len(e.Details) == 0 {
+		e.Details = json.RawMessage("{}")
+	}
+	e.Seq = seq + 1
+	e.Seal(prev)
+	if _, err := s.exec(ctx, "insert event", `INSERT INTO audit_events (`+eventColumns+`, actor_user_id, actor_home_account_id, actor_partner_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+		e.ID, e.AccountID, e.Seq, micros(e.Time), jsonText(e.Actor), e.Action, e.TargetType, e.TargetID, string(e.Details), e.PrevHash, e.Hash,
+		e.Actor.UserID, e.Actor.HomeAccountID, e.Actor.PartnerID); err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, "advance audit head", `UPDATE audit_heads SET seq = $2, hash = $3 WHERE account_id = $1`, e.AccountID, e.Seq, e.Hash)
+	return err
+}
+
+// FindEvents pages through events, newest first.
+func (s *Store) FindEvents(ctx context.Context, f steward.AuditFilter) ([]*steward.Event, string, error) {
+	var w where
+	if f.AccountID != "" {
+		w.add(`account_id = ?`, f.AccountID)
+	}
+	if f.ActorHomeAccountID != "" {
+		w.add(`actor_home_account_id = ?`, f.ActorHomeAccountID)
+	}
+	if f.ActorUserID != "" {
+		w.add(`actor_user_id = ?`, f.ActorUserID)
+	}
+	if f.ActorPartnerID != "" {
+		w.add(`actor_partner_id = ?`, f.ActorPartnerID)
+	}
+	if f.Action != "" {
+		w.add(`action = ?`, f.Action)
+	}
+	if f.Since != nil {
+		w.add(`time >= ?`, micros(*f.Since))
+	}
+	if f.Until != nil {
+		w.add(`time < ?`, micros(*f.Until))
+	}
+	if f.After != "" {
+		w.add(`id < ?`, f.After)
+	}
+	limit := steward.Page{Limit: f.Limit}.Normalize().Limit
+	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events`+w.sql()+` ORDER BY id DESC`+w.limit(limit), w.args...)
+	if err != nil {
+		return nil, "", s.wrap(err, "find events")
+	}
+	defer rows.Close()
+	var out []*steward.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	out, next := page(out, limit, func(e *steward.Event) string { return e.ID })
+	return out, next, nil
+}
+
+// ScanEvents calls fn with each event of the account in sequence order.
+func (s *Store) ScanEvents(ctx context.Context, accountID string, fn func(*steward.Event) error) error {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE account_id = $1 ORDER BY seq`, accountID)
+	if err != nil {
+		return s.wrap(err, "scan events")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func scanEvent(row interface{ Scan(...any) error }) (*steward.Event, error) {
+	var e steward.Event
+	var at int64
+	var actor, details string
+	if err := row.Scan(&e.ID, &e.AccountID, &e.Seq, &at, &actor, &e.Action, &e.TargetType, &e.TargetID, &details, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	e.Time, e.Details = fromMicros(at), json.RawMessage(details)
+	return &e, json.Unmarshal([]byte(actor), &e.Actor)
+}

@@ -1,0 +1,136 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/steward-iam/steward"
+)
+
+const membershipColumns = `id, account_id, user_id, kind, status, role, permissions, ends_at, granted_by, partner_id, parent_id,
+	allow_redelegation, delegates_end_at, managed_by, created_at, updated_at`
+
+// CreateMembership inserts a membership; a second one for the same user and account is ECONFLICT.
+func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) error {
+	_, err := s.exec(ctx, "insert membership", `INSERT INTO memberships (`+membershipColumns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`, membershipArgs(m)...)
+	return err
+}
+
+func membershipArgs(m *steward.Membership) []any {
+	return []any{m.ID, m.AccountID, m.UserID, string(m.Kind), string(m.Status), m.Role, jsonText(m.Permissions), microsPtr(m.EndsAt),
+		m.GrantedBy, m.PartnerID, m.ParentID, boolInt(m.AllowRedelegation), microsPtr(m.DelegatesEndAt), m.ManagedBy,
+		micros(m.CreatedAt), micros(m.UpdatedAt)}
+}
+
+// FindMembership returns the membership of a user in an account or ENOTFOUND.
+func (s *Store) FindMembership(ctx context.Context, accountID, userID string) (*steward.Membership, error) {
+	return s.findMembership(ctx, `account_id = $1 AND user_id = $2`, accountID, userID)
+}
+
+// FindMembershipByID returns a membership of the account or ENOTFOUND.
+func (s *Store) FindMembershipByID(ctx context.Context, accountID, id string) (*steward.Membership, error) {
+	return s.findMembership(ctx, `account_id = $1 AND id = $2`, accountID, id)
+}
+
+func (s *Store) findMembership(ctx context.Context, cond, accountID, key string) (*steward.Membership, error) {
+	m, err := scanMembership(s.q.QueryRowContext(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE `+cond, accountID, key))
+	if err == sql.ErrNoRows {
+		return nil, steward.NotFound("membership", key)
+	} else if err != nil {
+		return nil, s.wrap(err, "find membership")
+	}
+	return m, nil
+}
+
+// FindMemberships pages through an account's memberships in id order.
+func (s *Store) FindMemberships(ctx context.Context, f steward.MembershipFilter) ([]*steward.Membership, string, error) {
+	var w where
+	w.add(`account_id = ?`, f.AccountID)
+	if f.UserID != "" {
+		w.add(`user_id = ?`, f.UserID)
+	}
+	if f.Role != "" {
+		w.add(`role = ?`, f.Role)
+	}
+	if f.Kind != "" {
+		w.add(`kind = ?`, string(f.Kind))
+	}
+	if f.ParentID != "" {
+		w.add(`parent_id = ?`, f.ParentID)
+	}
+	if f.After != "" {
+		w.add(`id > ?`, f.After)
+	}
+	limit := f.Page.Normalize().Limit
+	ms, err := s.queryMemberships(ctx, `SELECT `+membershipColumns+` FROM memberships`+w.sql()+` ORDER BY id`+w.limit(limit), w.args...)
+	if err != nil {
+		return nil, "", err
+	}
+	ms, next := page(ms, limit, func(m *steward.Membership) string { return m.ID })
+	return ms, next, nil
+}
+
+// FindUserMemberships returns every membership of a user, in account order.
+func (s *Store) FindUserMemberships(ctx context.Context, userID string) ([]*steward.Membership, error) {
+	return s.queryMemberships(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE user_id = $1 ORDER BY account_id`, userID)
+}
+
+func (s *Store) queryMemberships(ctx context.Context, query string, args ...any) ([]*steward.Membership, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.wrap(err, "find memberships")
+	}
+	defer rows.Close()
+	out := []*steward.Membership{}
+	for rows.Next() {
+		m, err := scanMembership(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// UpdateMembership writes every field of m.
+func (s *Store) UpdateMembership(ctx context.Context, m *steward.Membership) error {
+	res, err := s.exec(ctx, "update membership", `UPDATE memberships SET user_id=$3, kind=$4, status=$5, role=$6, permissions=$7,
+		ends_at=$8, granted_by=$9, partner_id=$10, parent_id=$11, allow_redelegation=$12, delegates_end_at=$13, managed_by=$14,
+		created_at=$15, updated_at=$16 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
+	return mustAffect(res, err, "membership", m.ID)
+}
+
+// DeleteMembership deletes a membership of the account.
+func (s *Store) DeleteMembership(ctx context.Context, accountID, id string) error {
+	res, err := s.exec(ctx, "delete membership", `DELETE FROM memberships WHERE account_id=$1 AND id=$2`, accountID, id)
+	return mustAffect(res, err, "membership", id)
+}
+
+// CountActiveSuperAdmins counts the account's active, unexpired super admins whose users are active.
+func (s *Store) CountActiveSuperAdmins(ctx context.Context, accountID string, now time.Time) (int, error) {
+	var n int
+	err := s.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
+		WHERE m.account_id = $1 AND m.role = $2 AND m.status = $3 AND (m.ends_at IS NULL OR m.ends_at > $4) AND u.status = $5`,
+		accountID, steward.RoleSuperAdmin, string(steward.StatusActive), micros(now), string(steward.UserActive)).Scan(&n)
+	return n, s.wrap(err, "count super admins")
+}
+
+func scanMembership(row interface{ Scan(...any) error }) (*steward.Membership, error) {
+	var m steward.Membership
+	var kind, status, perms string
+	var endsAt, delegatesEndAt sql.NullInt64
+	var redelegation int
+	var created, updated int64
+	if err := row.Scan(&m.ID, &m.AccountID, &m.UserID, &kind, &status, &m.Role, &perms, &endsAt, &m.GrantedBy, &m.PartnerID,
+		&m.ParentID, &redelegation, &delegatesEndAt, &m.ManagedBy, &created, &updated); err != nil {
+		return nil, err
+	}
+	m.Kind, m.Status, m.AllowRedelegation = steward.MembershipKind(kind), steward.MembershipStatus(status), redelegation != 0
+	m.EndsAt, m.DelegatesEndAt = fromNullMicros(endsAt), fromNullMicros(delegatesEndAt)
+	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
+	var err error
+	m.Permissions, err = strings2(perms)
+	return &m, err
+}

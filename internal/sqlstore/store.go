@@ -1,0 +1,221 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/steward-iam/steward"
+)
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// ForUpdate is appended to row-locking selects (" FOR UPDATE" or "").
+	ForUpdate string
+	// Translate turns a driver error into a *steward.Error where it has a
+	// meaning (a unique violation is ECONFLICT) and returns nil otherwise.
+	Translate func(error) error
+	// Retryable reports whether a failed transaction may be run again
+	// (serialisation failures, deadlocks).
+	Retryable func(error) bool
+	// SerializeWrites makes the process run one write transaction at a time,
+	// as SQLite does anyway; it spares writers the busy-wait.
+	SerializeWrites bool
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Store implements steward.Store. The zero value is not usable; use New.
+type Store struct {
+	db      *sql.DB
+	q       querier
+	inTx    bool
+	dialect *Dialect
+	writeMu *sync.Mutex
+}
+
+var _ steward.Store = (*Store)(nil)
+
+// New returns a Store over db.
+func New(db *sql.DB, d Dialect) *Store {
+	return &Store{db: db, q: db, dialect: &d, writeMu: new(sync.Mutex)}
+}
+
+// DB returns the underlying database handle.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect returns the store's dialect name.
+func (s *Store) Dialect() string { return s.dialect.Name }
+
+const maxTxAttempts = 8
+
+// InTx runs fn in a transaction. Inside a transaction it runs fn in the same one.
+func (s *Store) InTx(ctx context.Context, fn func(tx steward.Store) error) error {
+	if s.inTx {
+		return fn(s)
+	}
+	if s.dialect.SerializeWrites {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	var err error
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
+		if err = s.runTx(ctx, fn); err == nil || !s.dialect.Retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(&Store{db: s.db, q: tx, inTx: true, dialect: s.dialect, writeMu: s.writeMu}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(err, "commit")
+	}
+	return nil
+}
+
+// wrap translates a driver error at the store's edge.
+func (s *Store) wrap(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return &steward.Error{Kind: steward.ENOTFOUND, Code: "not_found", Message: "Not found."}
+	}
+	var se *steward.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if t := s.dialect.Translate(err); t != nil {
+		return t
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (s *Store) exec(ctx context.Context, what, query string, args ...any) (sql.Result, error) {
+	res, err := s.q.ExecContext(ctx, query, args...)
+	return res, s.wrap(err, what)
+}
+
+// mustAffect returns ENOTFOUND when res touched no row.
+func mustAffect(res sql.Result, err error, what, id string) error {
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return steward.NotFound(what, id)
+	}
+	return nil
+}
+
+// Times are kept as microseconds since the epoch, UTC, in both databases.
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func microsPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("sqlstore: marshal %T: %v", v, err))
+	}
+	return string(b)
+}
+
+func strings2(text string) ([]string, error) {
+	out := []string{}
+	if text == "" {
+		return out, nil
+	}
+	return out, json.Unmarshal([]byte(text), &out)
+}
+
+// where builds a conjunction of conditions with $N placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(w.args))))
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// limit appends a LIMIT placeholder for one more row than the page, which
+// tells whether there is a next page.
+func (w *where) limit(n int) string {
+	w.args = append(w.args, n+1)
+	return fmt.Sprintf(" LIMIT $%d", len(w.args))
+}
+
+// page trims a result of limit+1 rows and returns the next cursor.
+func page[T any](items []T, limit int, id func(T) string) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, id(items[len(items)-1])
+}

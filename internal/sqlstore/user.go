@@ -1,0 +1,50 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/steward-iam/steward"
+)
+
+const userColumns = `id, email, name, home_account_id, status, password_hash, created_at, updated_at`
+
+// CreateUser inserts a user; a taken email (any case) is ECONFLICT.
+func (s *Store) CreateUser(ctx context.Context, u *steward.User) error {
+	_, err := s.exec(ctx, "insert user", `INSERT INTO users (`+userColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+		u.ID, strings.ToLower(u.Email), u.Name, u.HomeAccountID, string(u.Status), u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	return err
+}
+
+// FindUserByID returns a user or ENOTFOUND.
+func (s *Store) FindUserByID(ctx context.Context, id string) (*steward.User, error) {
+	return s.findUser(ctx, `id = $1`, id, id)
+}
+
+// FindUserByEmail returns the user with the email, compared case-insensitively.
+func (s *Store) FindUserByEmail(ctx context.Context, email string) (*steward.User, error) {
+	return s.findUser(ctx, `email = $1`, strings.ToLower(email), email)
+}
+
+func (s *Store) findUser(ctx context.Context, cond string, arg any, name string) (*steward.User, error) {
+	var u steward.User
+	var status string
+	var created, updated int64
+	err := s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+cond, arg).
+		Scan(&u.ID, &u.Email, &u.Name, &u.HomeAccountID, &status, &u.PasswordHash, &created, &updated)
+	if err == sql.ErrNoRows {
+		return nil, steward.NotFound("user", name)
+	} else if err != nil {
+		return nil, s.wrap(err, "find user")
+	}
+	u.Status, u.CreatedAt, u.UpdatedAt = steward.UserStatus(status), fromMicros(created), fromMicros(updated)
+	return &u, nil
+}
+
+// UpdateUser writes the user's name, status and password hash.
+func (s *Store) UpdateUser(ctx context.Context, u *steward.User) error {
+	res, err := s.exec(ctx, "update user", `UPDATE users SET name=$2, status=$3, password_hash=$4, updated_at=$5 WHERE id=$1`,
+		u.ID, u.Name, string(u.Status), u.PasswordHash, micros(u.UpdatedAt))
+	return mustAffect(res, err, "user", u.ID)
+}

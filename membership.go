@@ -1,0 +1,65 @@
+package steward
+
+import "time"
+
+// MembershipKind says how a user came to stand in an account.
+type MembershipKind string
+
+// Membership kinds.
+const (
+	KindInternal MembershipKind = "internal" // a user of the account itself
+	KindPartner  MembershipKind = "partner"  // an employee of a partner account
+	KindExternal MembershipKind = "external" // an invited external administrator
+	KindDelegate MembershipKind = "delegate" // re-delegated by an external member
+)
+
+// MembershipStatus is the membership's own state. Whether it lets its user act
+// also depends on the links it hangs on (R-CHECK-1).
+type MembershipStatus string
+
+// Membership statuses (SPEC §4 "Memberships").
+const (
+	StatusActive      MembershipStatus = "active"
+	StatusDeactivated MembershipStatus = "deactivated"
+	StatusSuspended   MembershipStatus = "suspended" // held by R-PARTNER-12 or a parent delegation
+	StatusExpired     MembershipStatus = "expired"
+)
+
+// Membership is a user's standing in one account.
+type Membership struct {
+	ID        string           `json:"id"`
+	AccountID string           `json:"account_id"`
+	UserID    string           `json:"user_id"`
+	Kind      MembershipKind   `json:"kind"`
+	Status    MembershipStatus `json:"status"`
+	Role      string           `json:"role"`
+	// Permissions are the membership's own, as granted. The effective ones
+	// (see Effective) add the super admin's "everything" and a delegate's cap.
+	Permissions []string   `json:"permissions"`
+	EndsAt      *time.Time `json:"ends_at"`
+	GrantedBy   string     `json:"granted_by"`
+	// PartnerID is the partner account of a partner membership.
+	PartnerID string `json:"partner_id,omitempty"`
+	// ParentID is the delegating membership of a delegate.
+	ParentID          string     `json:"parent_id,omitempty"`
+	AllowRedelegation bool       `json:"allow_redelegation"`
+	DelegatesEndAt    *time.Time `json:"delegates_end_at,omitempty"`
+	// ManagedBy is the partner account credited with managing this membership (R-PARTNER-6).
+	ManagedBy string    `json:"managed_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OwnEffective returns the membership's permissions before any parent cap: a
+// super admin holds every permission (R-GRANT-1).
+func (m *Membership) OwnEffective(cat *Catalogue) []string {
+	if m.Role == RoleSuperAdmin {
+		return cat.All()
+	}
+	return m.Permissions
+}
+
+// EndedAt reports whether the membership's own end date has passed at t.
+func (m *Membership) EndedAt(t time.Time) bool {
+	return m.EndsAt != nil && !t.Before(*m.EndsAt)
+}

@@ -1,0 +1,100 @@
+package steward
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+)
+
+// Service enforces the rules of the specification over a Store. Every
+// mutating method runs in one transaction that also writes its audit events
+// (R-AUDIT-1) and its change-feed entry, and returns the revision it committed.
+type Service struct {
+	Store     Store
+	Catalogue *Catalogue
+	Logger    *slog.Logger
+	// Passwords hashes console passwords; nil refuses users with passwords.
+	Passwords PasswordHasher
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewService returns a Service over store with the given catalogue.
+func NewService(store Store, cat *Catalogue, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{Store: store, Catalogue: cat, Logger: logger, Now: time.Now}
+}
+
+// now returns the current time at the precision the stores keep.
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// txn is one write in progress: the transaction-bound store plus the events
+// and changes that will commit with it.
+type txn struct {
+	Store
+	s       *Service
+	ctx     context.Context
+	now     time.Time
+	actor   *Actor
+	events  []*Event
+	changes []Change
+}
+
+// write runs fn in a transaction, appends the events and changes fn recorded,
+// and returns the committed revision. A write that records no event is a
+// programming error: nothing changes without its record (R-AUDIT-1).
+func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, error) {
+	var rev int64
+	err := s.Store.InTx(ctx, func(tx Store) error {
+		t := &txn{Store: tx, s: s, ctx: ctx, now: s.now(), actor: ActorFromContext(ctx)}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if len(t.events) == 0 {
+			return Errorf(EINTERNAL, "internal", "write without audit event")
+		}
+		for _, e := range t.events {
+			if err := tx.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+			t.changes = append(t.changes, Change{AccountID: e.AccountID, Entity: e.TargetType, EntityID: e.TargetID, Time: t.now})
+		}
+		var err error
+		rev, err = tx.AppendChanges(ctx, t.changes)
+		return err
+	})
+	return rev, err
+}
+
+// record adds an audit event to the write. by describes the actor's standing in
+// accountID (nil when the operator acts as itself there).
+func (t *txn) record(accountID string, by *access, action, targetType, targetID string, details any) {
+	raw, err := json.Marshal(details)
+	if err != nil || details == nil {
+		raw = []byte("{}")
+	}
+	e := &Event{
+		ID:         NewID(PrefixEvent, t.now),
+		AccountID:  accountID,
+		Time:       t.now,
+		Action:     action,
+		TargetType: targetType,
+		TargetID:   targetID,
+		Details:    raw,
+	}
+	if by != nil {
+		e.Actor = by.eventActor()
+	} else if t.actor != nil {
+		e.Actor = EventActor{UserID: t.actor.UserID, Operator: t.actor.Operator}
+	}
+	t.events = append(t.events, e)
+}
+
+// touch adds a change-feed entry without an event of its own, for entities a
+// recorded event changed indirectly (members of an edited role, say).
+func (t *txn) touch(accountID, entity, id string) {
+	t.changes = append(t.changes, Change{AccountID: accountID, Entity: entity, EntityID: id, Time: t.now})
+}

@@ -1,0 +1,318 @@
+package steward
+
+import (
+	"context"
+	"crypto/subtle"
+	"time"
+)
+
+// PasswordHasher hashes and verifies console passwords.
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+	Verify(hash, password string) bool
+}
+
+// NewAccount is the input of CreateAccount.
+type NewAccount struct {
+	Name             string           `json:"name"`
+	Kind             AccountKind      `json:"kind"`
+	Region           string           `json:"region,omitempty"`
+	Billing          Billing          `json:"billing,omitempty"`
+	VerifiedDomains  []string         `json:"verified_domains,omitempty"`
+	DelegationPolicy DelegationPolicy `json:"delegation_policy,omitempty"`
+	// Owner, if given, becomes the account's first super admin in the same
+	// transaction, so that the account starts with one (R-SUPER-1).
+	Owner *NewOwner `json:"owner,omitempty"`
+}
+
+// NewOwner names the first super admin of a new account.
+type NewOwner struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password,omitempty"`
+}
+
+// NewUser is the input of CreateUser.
+type NewUser struct {
+	Email         string `json:"email"`
+	Name          string `json:"name"`
+	HomeAccountID string `json:"home_account_id"`
+	Role          string `json:"role,omitempty"`
+	Password      string `json:"password,omitempty"`
+}
+
+func (s *Service) requireOperator(ctx context.Context) error {
+	a := ActorFromContext(ctx)
+	switch {
+	case a == nil:
+		return Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required.")
+	case !a.IsOperator():
+		return Errorf(EFORBIDDEN, "operator_only", "Only the operator token may do this.")
+	}
+	return nil
+}
+
+// CreateAccount creates an account, and its first super admin if an owner is
+// given. Operator only.
+func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (*Account, int64, error) {
+	if err := s.requireOperator(ctx); err != nil {
+		return nil, 0, err
+	}
+	var acc *Account
+	rev, err := s.write(ctx, func(t *txn) error {
+		acc = &Account{
+			ID: NewID(PrefixAccount, t.now), Name: in.Name, Kind: in.Kind, Region: in.Region, Billing: in.Billing,
+			VerifiedDomains: in.VerifiedDomains, DelegationPolicy: in.DelegationPolicy, CreatedAt: t.now, UpdatedAt: t.now,
+		}
+		if acc.VerifiedDomains == nil {
+			acc.VerifiedDomains = []string{}
+		}
+		if err := acc.Validate(); err != nil {
+			return err
+		}
+		if err := t.CreateAccount(t.ctx, acc); err != nil {
+			return err
+		}
+		t.record(acc.ID, nil, "account.created", "account", acc.ID, acc)
+		if in.Owner != nil {
+			_, err := t.createUser(nil, NewUser{Email: in.Owner.Email, Name: in.Owner.Name, Password: in.Owner.Password, HomeAccountID: acc.ID, Role: RoleSuperAdmin}, "owner.")
+			return err
+		}
+		return nil
+	})
+	return acc, rev, err
+}
+
+// FindAccount returns an account the actor can see: the operator sees every
+// account, a user the accounts it holds a membership in.
+func (s *Service) FindAccount(ctx context.Context, id string) (*Account, error) {
+	if _, err := s.accessTo(ctx, s.Store, id); err != nil {
+		return nil, err
+	}
+	return s.Store.FindAccountByID(ctx, id)
+}
+
+// UpdateAccount changes an account. The operator changes anything; a user
+// needs account.billing.manage for billing and account.super_admins.manage
+// for the name, verified domains and delegation policy. The region moves only
+// by region migration (R-RESTRICT-1).
+func (s *Service) UpdateAccount(ctx context.Context, id string, upd AccountUpdate) (*Account, int64, error) {
+	var acc *Account
+	rev, err := s.write(ctx, func(t *txn) error {
+		by, err := t.s.accessTo(t.ctx, t, id)
+		if err != nil {
+			return err
+		}
+		if by.user != nil {
+			if upd.Billing != nil {
+				if err := by.require(PermBillingManage); err != nil {
+					return err
+				}
+			}
+			if upd.Name != nil || upd.VerifiedDomains != nil || upd.DelegationPolicy != nil {
+				if err := by.require(PermSuperAdminsManage); err != nil {
+					return err
+				}
+			}
+			if upd.Region != nil {
+				return Errorf(EFORBIDDEN, "region_migration_required", "The region changes only through POST /v1/accounts/{account}/region-migrations.")
+			}
+		}
+		if acc, err = t.FindAccountByID(t.ctx, id); err != nil {
+			return err
+		}
+		upd.Apply(acc)
+		if err := acc.Validate(); err != nil {
+			return err
+		}
+		acc.UpdatedAt = t.now
+		if err := t.UpdateAccount(t.ctx, acc); err != nil {
+			return err
+		}
+		t.record(acc.ID, by, "account.updated", "account", acc.ID, upd)
+		return nil
+	})
+	return acc, rev, err
+}
+
+// CreateUser creates a user in its home account with a role there (default
+// member). Operator only.
+func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, int64, error) {
+	if err := s.requireOperator(ctx); err != nil {
+		return nil, 0, err
+	}
+	var u *User
+	rev, err := s.write(ctx, func(t *txn) error {
+		if _, err := t.FindAccountByID(t.ctx, in.HomeAccountID); err != nil {
+			if ErrorKind(err) == ENOTFOUND {
+				return Invalid("invalid_user", "The user is not valid.", FieldError{"home_account_id", "no account " + quote(in.HomeAccountID)})
+			}
+			return err
+		}
+		by, err := t.s.accessTo(t.ctx, t, in.HomeAccountID)
+		if err != nil {
+			return err
+		}
+		u, err = t.createUser(by, in, "")
+		return err
+	})
+	return u, rev, err
+}
+
+// createUser creates a user and its internal membership in the home account
+// with the requested role, filtered by what by holds (R-GRANT-1). by is nil
+// when the account itself is being created.
+func (t *txn) createUser(by *access, in NewUser, fieldPrefix string) (*User, error) {
+	u := &User{ID: NewID(PrefixUser, t.now), Email: in.Email, Name: in.Name, HomeAccountID: in.HomeAccountID, Status: UserActive, CreatedAt: t.now, UpdatedAt: t.now}
+	if err := u.Validate(); err != nil {
+		for i := range err.(*Error).Fields {
+			err.(*Error).Fields[i].Field = fieldPrefix + err.(*Error).Fields[i].Field
+		}
+		return nil, err
+	}
+	if in.Password != "" {
+		if len(in.Password) < 8 || len(in.Password) > 200 {
+			return nil, Invalid("invalid_user", "The user is not valid.", FieldError{fieldPrefix + "password", "must be 8 to 200 characters"})
+		}
+		if t.s.Passwords == nil {
+			return nil, Errorf(EINTERNAL, "internal", "no password hasher configured")
+		}
+		h, err := t.s.Passwords.Hash(in.Password)
+		if err != nil {
+			return nil, err
+		}
+		u.PasswordHash = h
+	}
+	if err := t.CreateUser(t.ctx, u); err != nil {
+		if ErrorKind(err) == ECONFLICT {
+			return nil, &Error{Kind: ECONFLICT, Code: "email_taken", Message: "A user with this email already exists.", Fields: []FieldError{{fieldPrefix + "email", "is taken"}}}
+		}
+		return nil, err
+	}
+	role := in.Role
+	if role == "" {
+		role = RoleMember
+	}
+	if by == nil {
+		by = &access{actor: t.actor, held: t.s.Catalogue.All()}
+	}
+	r, err := t.s.grantableRole(t.ctx, t, by, u.HomeAccountID, role, KindInternal)
+	if err != nil {
+		if e, ok := err.(*Error); ok && len(e.Fields) > 0 {
+			e.Fields[0].Field = fieldPrefix + "role"
+		}
+		return nil, err
+	}
+	m := &Membership{
+		ID: NewID(PrefixMembership, t.now), AccountID: u.HomeAccountID, UserID: u.ID, Kind: KindInternal, Status: StatusActive,
+		Role: r.ID, Permissions: ApplySet(nil, r.Permissions, by.held), GrantedBy: by.granter(), CreatedAt: t.now, UpdatedAt: t.now,
+	}
+	if err := t.CreateMembership(t.ctx, m); err != nil {
+		return nil, err
+	}
+	t.record(u.HomeAccountID, by, "user.created", "user", u.ID, map[string]any{"email": u.Email, "name": u.Name})
+	t.record(u.HomeAccountID, by, "member.added", "membership", m.ID, map[string]any{"user_id": u.ID, "role": m.Role, "permissions": m.Permissions, "granted_by": m.GrantedBy})
+	return u, nil
+}
+
+// FindUser returns a user visible to the actor: the operator sees everyone, a
+// user itself and, with account.users.manage, the users of its account.
+func (s *Service) FindUser(ctx context.Context, id string) (*User, error) {
+	a := ActorFromContext(ctx)
+	if a == nil {
+		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required.")
+	}
+	u, err := s.Store.FindUserByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.IsOperator() || a.UserID == id {
+		return u, nil
+	}
+	if by, err := s.accessTo(ctx, s.Store, u.HomeAccountID); err == nil && by.holds(PermUsersManage) {
+		return u, nil
+	}
+	return nil, NotFound("user", id)
+}
+
+// CreateToken issues an API token for a user and returns its secret, which is
+// shown once and stored only as a hash. Operator only.
+func (s *Service) CreateToken(ctx context.Context, userID string) (string, int64, error) {
+	if err := s.requireOperator(ctx); err != nil {
+		return "", 0, err
+	}
+	secret := NewSecret("stw_")
+	rev, err := s.write(ctx, func(t *txn) error {
+		u, err := t.FindUserByID(t.ctx, userID)
+		if err != nil {
+			if ErrorKind(err) == ENOTFOUND {
+				return Invalid("invalid_token_request", "The token request is not valid.", FieldError{"user_id", "no user " + quote(userID)})
+			}
+			return err
+		}
+		tok := &Token{ID: NewID(PrefixToken, t.now), Hash: HashSecret(secret), UserID: u.ID, CreatedAt: t.now}
+		if err := t.CreateToken(t.ctx, tok); err != nil {
+			return err
+		}
+		t.record(u.HomeAccountID, nil, "token.created", "user", u.ID, map[string]any{"token_id": tok.ID})
+		return nil
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	return secret, rev, nil
+}
+
+// Authenticator resolves bearer tokens to actors.
+type Authenticator struct {
+	Store Store
+	// OperatorTokenHash is the SHA-256 of the operator token.
+	OperatorTokenHash string
+}
+
+// Authenticate returns the actor of a bearer token and optional act-as user.
+// Unknown tokens are EUNAUTHENTICATED; a deactivated user's token EFORBIDDEN.
+func (au *Authenticator) Authenticate(ctx context.Context, token, actAs string) (*Actor, error) {
+	if token == "" {
+		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required: Authorization: Bearer <token>.")
+	}
+	hash := HashSecret(token)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(au.OperatorTokenHash)) == 1 {
+		if actAs == "" {
+			return &Actor{Operator: true}, nil
+		}
+		u, err := au.Store.FindUserByID(ctx, actAs)
+		if ErrorKind(err) == ENOTFOUND {
+			return nil, Errorf(EUNAUTHENTICATED, "act_as_unknown", "Steward-Act-As names no user.")
+		} else if err != nil {
+			return nil, err
+		}
+		return activeActor(u, true)
+	}
+	if actAs != "" {
+		return nil, Errorf(EFORBIDDEN, "act_as_forbidden", "Only the operator token may use Steward-Act-As.")
+	}
+	// The lookup is by the hash of the secret, so the comparison that decides
+	// happens on a digest the caller cannot steer byte by byte.
+	tok, err := au.Store.FindTokenByHash(ctx, hash)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "The bearer token is not valid.")
+	} else if err != nil {
+		return nil, err
+	}
+	u, err := au.Store.FindUserByID(ctx, tok.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return activeActor(u, false)
+}
+
+func activeActor(u *User, operator bool) (*Actor, error) {
+	if u.Status != UserActive {
+		return nil, Errorf(EFORBIDDEN, "user_deactivated", "The user is deactivated in its home account.")
+	}
+	return &Actor{UserID: u.ID, Operator: operator}, nil
+}
+
+// expired reports whether t has passed at now; used by links and invitations.
+func expired(at *time.Time, now time.Time) bool { return at != nil && !now.Before(*at) }

@@ -1,0 +1,422 @@
+package steward
+
+import (
+	"cmp"
+	"context"
+	"slices"
+)
+
+// NewMember is the input of AddMember: a new internal user of the account.
+type NewMember struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password,omitempty"`
+}
+
+// grantableRole resolves roleID in the account and checks that by may put a
+// membership of the given kind into it.
+func (s *Service) grantableRole(ctx context.Context, st Store, by *access, accountID, roleID string, kind MembershipKind) (*Role, error) {
+	r, err := s.findRole(ctx, st, accountID, roleID)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, Invalid("unknown_role", "No such role in this account.", FieldError{"role", "no role " + quote(roleID)})
+	} else if err != nil {
+		return nil, err
+	}
+	switch r.ID {
+	case RoleSuperAdmin:
+		// R-SUPER-2: only holders of account.super_admins.manage make super
+		// admins; R-GRANT-1: a super admin holds everything, so only someone
+		// who holds everything can make one.
+		if err := by.require(PermSuperAdminsManage); err != nil {
+			return nil, err
+		}
+		if !by.holdsAll(s.Catalogue) {
+			return nil, by.notHeld("role", s.Catalogue.All())
+		}
+		if kind == KindExternal || kind == KindDelegate {
+			return nil, Invalid("role_not_assignable", "External users and delegates cannot be super admins.", FieldError{"role", "super_admin cannot be given to external users"})
+		}
+	case RolePartnerAdmin:
+		if kind != KindPartner {
+			return nil, Invalid("role_not_assignable", "Only partner employees can be partner admins.", FieldError{"role", "partner_admin is for partner memberships"})
+		}
+	}
+	return r, nil
+}
+
+// findRole returns a built-in or custom role of the account.
+func (s *Service) findRole(ctx context.Context, st Store, accountID, id string) (*Role, error) {
+	if r := BuiltinRole(s.Catalogue, accountID, id); r != nil {
+		return r, nil
+	}
+	return st.FindRoleByID(ctx, accountID, id)
+}
+
+// countsAsSuperAdmin reports whether m is one of the account's active super
+// admins now, the ones R-SUPER-1 counts.
+func (t *txn) countsAsSuperAdmin(m *Membership) (bool, error) {
+	if m.Role != RoleSuperAdmin || m.Status != StatusActive || m.EndedAt(t.now) {
+		return false, nil
+	}
+	u, err := t.FindUserByID(t.ctx, m.UserID)
+	if err != nil {
+		return false, err
+	}
+	return u.Status == UserActive, nil
+}
+
+// keepASuperAdmin refuses a change that would take m out of the account's
+// active super admins if it is the last one (R-SUPER-1). The account must be
+// locked by the transaction, so that two such changes cannot both pass.
+func (t *txn) keepASuperAdmin(m *Membership) error {
+	counts, err := t.countsAsSuperAdmin(m)
+	if err != nil || !counts {
+		return err
+	}
+	n, err := t.CountActiveSuperAdmins(t.ctx, m.AccountID, t.now)
+	if err != nil {
+		return err
+	}
+	if n <= 1 {
+		return Errorf(ECONFLICT, "last_super_admin", "This is the account's last active super admin; make another member super admin first.")
+	}
+	return nil
+}
+
+// memberFor locks the account, resolves the actor there with the permissions
+// it needs and loads the target membership.
+func (t *txn) memberFor(accountID, userID string, perms ...string) (*access, *Membership, error) {
+	if err := t.LockAccount(t.ctx, accountID); err != nil {
+		return nil, nil, err
+	}
+	by, err := t.s.accessTo(t.ctx, t, accountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := by.require(perms...); err != nil {
+		return nil, nil, err
+	}
+	m, err := t.FindMembership(t.ctx, accountID, userID)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, nil, NotFound("member", userID)
+	}
+	return by, m, err
+}
+
+// AddMember creates an internal user of the account with a role. The user
+// gets the role's permissions that the actor holds (R-GRANT-1).
+func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember) (*Membership, int64, error) {
+	var m *Membership
+	rev, err := s.write(ctx, func(t *txn) error {
+		if err := t.LockAccount(t.ctx, accountID); err != nil {
+			return err
+		}
+		by, err := t.s.accessTo(t.ctx, t, accountID)
+		if err != nil {
+			return err
+		}
+		if err := by.require(PermUsersManage); err != nil {
+			return err
+		}
+		if in.Role == "" {
+			return Invalid("invalid_member", "The member is not valid.", FieldError{"role", "is required"})
+		}
+		u, err := t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: in.Role, Password: in.Password}, "")
+		if err != nil {
+			return err
+		}
+		m, err = t.FindMembership(t.ctx, accountID, u.ID)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.present(ctx, s.Store, m), rev, nil
+}
+
+// FindMember returns a membership of the account; any member who holds there may read.
+func (s *Service) FindMember(ctx context.Context, accountID, userID string) (*Membership, error) {
+	if _, err := s.accessTo(ctx, s.Store, accountID); err != nil {
+		return nil, err
+	}
+	m, err := s.Store.FindMembership(ctx, accountID, userID)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, NotFound("member", userID)
+	} else if err != nil {
+		return nil, err
+	}
+	return s.present(ctx, s.Store, m), nil
+}
+
+// FindMembers pages through the account's memberships.
+func (s *Service) FindMembers(ctx context.Context, f MembershipFilter) ([]*Membership, string, error) {
+	if _, err := s.accessTo(ctx, s.Store, f.AccountID); err != nil {
+		return nil, "", err
+	}
+	f.Page = f.Page.Normalize()
+	ms, next, err := s.Store.FindMemberships(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	for i, m := range ms {
+		ms[i] = s.present(ctx, s.Store, m)
+	}
+	return ms, next, nil
+}
+
+// present returns m with its effective permissions: everything for a super
+// admin, a delegate's capped by its parent's (R-EXT-9).
+func (s *Service) present(ctx context.Context, st Store, m *Membership) *Membership {
+	out := *m
+	out.Permissions = slices.Clone(m.OwnEffective(s.Catalogue))
+	for p := m; p.Kind == KindDelegate; {
+		parent, err := st.FindMembershipByID(ctx, p.AccountID, p.ParentID)
+		if err != nil {
+			break
+		}
+		out.Permissions = Intersect(out.Permissions, parent.OwnEffective(s.Catalogue))
+		p = parent
+	}
+	return &out
+}
+
+// ChangeMemberRole applies a role to a member. The result follows R-GRANT-2:
+// the actor adds only what it holds and never removes what it does not hold.
+// Making or unmaking a super admin needs account.super_admins.manage
+// (R-SUPER-2), and the last active super admin stays (R-SUPER-1).
+func (s *Service) ChangeMemberRole(ctx context.Context, accountID, userID, roleID string) (*Membership, int64, error) {
+	var m *Membership
+	rev, err := s.write(ctx, func(t *txn) error {
+		by, target, err := t.memberFor(accountID, userID, PermUsersManage)
+		if err != nil {
+			return err
+		}
+		m, err = t.applyRole(by, target, roleID, "member.role_changed")
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.present(ctx, s.Store, m), rev, nil
+}
+
+// applyRole puts m into roleID with the R-GRANT-2 arithmetic and records it.
+func (t *txn) applyRole(by *access, m *Membership, roleID, action string) (*Membership, error) {
+	r, err := t.s.grantableRole(t.ctx, t, by, m.AccountID, roleID, m.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if m.Role == RoleSuperAdmin && r.ID != RoleSuperAdmin {
+		if err := by.require(PermSuperAdminsManage); err != nil { // R-SUPER-2
+			return nil, err
+		}
+		if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
+			return nil, err
+		}
+	}
+	before := m.OwnEffective(t.s.Catalogue)
+	after := ApplySet(before, r.Permissions, by.held) // R-GRANT-2
+	from := m.Role
+	m.Role, m.Permissions, m.GrantedBy, m.UpdatedAt = r.ID, after, by.granter(), t.now
+	if err := t.UpdateMembership(t.ctx, m); err != nil {
+		return nil, err
+	}
+	t.record(m.AccountID, by, action, "membership", m.ID, map[string]any{
+		"user_id": m.UserID, "from_role": from, "to_role": r.ID,
+		"added": Minus(after, before), "removed": Minus(before, after),
+		"not_granted": Minus(r.Permissions, by.held), "granted_by": m.GrantedBy, // R-GRANT-4
+	})
+	return m, nil
+}
+
+// DeactivateMember deactivates a membership. Deactivating a user in its home
+// account deactivates the user, which ends its access everywhere.
+func (s *Service) DeactivateMember(ctx context.Context, accountID, userID string) (*Membership, int64, error) {
+	return s.setMemberStatus(ctx, accountID, userID, StatusDeactivated)
+}
+
+// ReactivateMember reactivates a deactivated membership.
+func (s *Service) ReactivateMember(ctx context.Context, accountID, userID string) (*Membership, int64, error) {
+	return s.setMemberStatus(ctx, accountID, userID, StatusActive)
+}
+
+func (s *Service) setMemberStatus(ctx context.Context, accountID, userID string, status MembershipStatus) (*Membership, int64, error) {
+	var m *Membership
+	rev, err := s.write(ctx, func(t *txn) error {
+		by, target, err := t.memberFor(accountID, userID, PermUsersManage)
+		if err != nil {
+			return err
+		}
+		m = target
+		if m.Role == RoleSuperAdmin {
+			if err := by.require(PermSuperAdminsManage); err != nil { // R-SUPER-2
+				return err
+			}
+		}
+		u, err := t.FindUserByID(t.ctx, m.UserID)
+		if err != nil {
+			return err
+		}
+		if m.Kind == KindInternal && u.HomeAccountID == accountID {
+			return t.setUserStatus(by, u, status)
+		}
+		return t.setStatus(by, m, status)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err = s.Store.FindMembership(ctx, accountID, userID)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.present(ctx, s.Store, m), rev, nil
+}
+
+// setStatus moves a membership that is not a home membership between active and deactivated.
+func (t *txn) setStatus(by *access, m *Membership, status MembershipStatus) error {
+	if m.Status == status {
+		return Errorf(ECONFLICT, "already_"+string(status), "The membership is already %s.", status)
+	}
+	if status != StatusActive {
+		if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
+			return err
+		}
+	}
+	m.Status, m.UpdatedAt = status, t.now
+	if err := t.UpdateMembership(t.ctx, m); err != nil {
+		return err
+	}
+	action := "member.deactivated"
+	if status == StatusActive {
+		action = "member.reactivated"
+	}
+	t.record(m.AccountID, by, action, "membership", m.ID, map[string]any{"user_id": m.UserID})
+	return nil
+}
+
+// setUserStatus deactivates or reactivates a user in its home account. A
+// deactivated user holds nowhere (R-CHECK-1), so the user may not be the last
+// active super admin of any account (R-SUPER-1). by is the actor's standing in
+// the home account.
+func (t *txn) setUserStatus(by *access, u *User, status MembershipStatus) error {
+	userStatus := UserActive
+	if status != StatusActive {
+		userStatus = UserDeactivated
+	}
+	if u.Status == userStatus {
+		return Errorf(ECONFLICT, "already_"+string(status), "The user is already %s.", status)
+	}
+	ms, err := t.FindUserMemberships(t.ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ms, func(a, b *Membership) int { return cmp.Compare(a.AccountID, b.AccountID) })
+	for _, m := range ms {
+		if status == StatusActive || m.Role != RoleSuperAdmin {
+			continue
+		}
+		// Lock in account order so that concurrent deactivations cannot deadlock.
+		if err := t.LockAccount(t.ctx, m.AccountID); err != nil {
+			return err
+		}
+		if err := t.keepASuperAdmin(m); err != nil {
+			return err
+		}
+	}
+	u.Status, u.UpdatedAt = userStatus, t.now
+	if err := t.UpdateUser(t.ctx, u); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.AccountID == u.HomeAccountID && m.Kind == KindInternal {
+			m.Status, m.UpdatedAt = status, t.now
+			if err := t.UpdateMembership(t.ctx, m); err != nil {
+				return err
+			}
+		} else {
+			t.touch(m.AccountID, "membership", m.ID)
+		}
+	}
+	action := "user.deactivated"
+	if status == StatusActive {
+		action = "user.reactivated"
+	}
+	t.record(u.HomeAccountID, by, action, "user", u.ID, map[string]any{"email": u.Email})
+	return nil
+}
+
+// DeactivateUser deactivates a user in its home account. Operator only.
+func (s *Service) DeactivateUser(ctx context.Context, userID string) (*User, int64, error) {
+	return s.setUserStatusByOperator(ctx, userID, StatusDeactivated)
+}
+
+// ReactivateUser reactivates a user in its home account. Operator only.
+func (s *Service) ReactivateUser(ctx context.Context, userID string) (*User, int64, error) {
+	return s.setUserStatusByOperator(ctx, userID, StatusActive)
+}
+
+func (s *Service) setUserStatusByOperator(ctx context.Context, userID string, status MembershipStatus) (*User, int64, error) {
+	if err := s.requireOperator(ctx); err != nil {
+		return nil, 0, err
+	}
+	var u *User
+	rev, err := s.write(ctx, func(t *txn) error {
+		var err error
+		if u, err = t.FindUserByID(t.ctx, userID); err != nil {
+			return err
+		}
+		by, err := t.s.accessTo(t.ctx, t, u.HomeAccountID)
+		if err != nil {
+			return err
+		}
+		return t.setUserStatus(by, u, status)
+	})
+	return u, rev, err
+}
+
+// RemoveMember removes a membership; it lives on in the audit log. A user's
+// home membership cannot be removed (deactivate the user instead). The
+// member's delegates go with it (R-EXT-9).
+func (s *Service) RemoveMember(ctx context.Context, accountID, userID string) (int64, error) {
+	return s.write(ctx, func(t *txn) error {
+		by, m, err := t.memberFor(accountID, userID, PermUsersManage)
+		if err != nil {
+			return err
+		}
+		if m.Role == RoleSuperAdmin {
+			if err := by.require(PermSuperAdminsManage); err != nil { // R-SUPER-2
+				return err
+			}
+			if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
+				return err
+			}
+		}
+		u, err := t.FindUserByID(t.ctx, m.UserID)
+		if err != nil {
+			return err
+		}
+		if m.Kind == KindInternal && u.HomeAccountID == accountID {
+			return Errorf(ECONFLICT, "home_membership", "A user cannot be removed from its home account; deactivate the user instead.")
+		}
+		return t.removeMembership(by, m, "member.removed")
+	})
+}
+
+// removeMembership deletes m and, first, the delegates that hang on it.
+func (t *txn) removeMembership(by *access, m *Membership, action string) error {
+	delegates, _, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: m.AccountID, ParentID: m.ID, Page: Page{Limit: MaxPageLimit}})
+	if err != nil {
+		return err
+	}
+	for _, d := range delegates {
+		if err := t.removeMembership(by, d, "delegate.removed"); err != nil {
+			return err
+		}
+	}
+	if err := t.DeleteMembership(t.ctx, m.AccountID, m.ID); err != nil {
+		return err
+	}
+	t.record(m.AccountID, by, action, "membership", m.ID, map[string]any{"user_id": m.UserID, "kind": m.Kind, "role": m.Role})
+	return nil
+}

@@ -1,0 +1,217 @@
+package steward
+
+import "context"
+
+// RoleInput creates or edits a custom role; nil fields of an edit stay.
+type RoleInput struct {
+	Name        *string   `json:"name,omitempty"`
+	Permissions *[]string `json:"permissions,omitempty"`
+}
+
+// FindRoles lists the built-in roles, then the account's custom roles.
+func (s *Service) FindRoles(ctx context.Context, accountID string, page Page) ([]*Role, string, error) {
+	if _, err := s.accessTo(ctx, s.Store, accountID); err != nil {
+		return nil, "", err
+	}
+	var out []*Role
+	if page.After == "" {
+		for _, id := range []string{RoleSuperAdmin, RolePartnerAdmin, RoleMember} {
+			out = append(out, BuiltinRole(s.Catalogue, accountID, id))
+		}
+	}
+	custom, next, err := s.Store.FindRoles(ctx, accountID, page.Normalize())
+	return append(out, custom...), next, err
+}
+
+// FindRole returns a role of the account.
+func (s *Service) FindRole(ctx context.Context, accountID, id string) (*Role, error) {
+	if _, err := s.accessTo(ctx, s.Store, accountID); err != nil {
+		return nil, err
+	}
+	r, err := s.findRole(ctx, s.Store, accountID, id)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, NotFound("role", id)
+	}
+	return r, err
+}
+
+// CreateRole creates a custom role. Every permission must be in the catalogue
+// (422) and held by the actor (R-GRANT-1: 403 permission_not_held).
+func (s *Service) CreateRole(ctx context.Context, accountID string, in RoleInput) (*Role, int64, error) {
+	var r *Role
+	rev, err := s.write(ctx, func(t *txn) error {
+		by, err := t.s.accessTo(t.ctx, t, accountID)
+		if err != nil {
+			return err
+		}
+		if err := by.require(PermRolesManage); err != nil {
+			return err
+		}
+		if in.Name == nil || in.Permissions == nil {
+			var bad []FieldError
+			if in.Name == nil {
+				bad = append(bad, FieldError{"name", "is required"})
+			}
+			if in.Permissions == nil {
+				bad = append(bad, FieldError{"permissions", "is required (it may be empty)"})
+			}
+			return Invalid("invalid_role", "The role is not valid.", bad...)
+		}
+		name, err := ValidateRoleName(*in.Name)
+		if err != nil {
+			return err
+		}
+		perms, err := t.s.Catalogue.Validate("permissions", *in.Permissions)
+		if err != nil {
+			return err
+		}
+		if err := by.notHeld("permissions", perms); err != nil { // R-GRANT-1
+			return err
+		}
+		r = &Role{ID: NewID(PrefixRole, t.now), AccountID: accountID, Name: name, Permissions: perms, CreatedAt: t.now, UpdatedAt: t.now}
+		if err := t.CreateRole(t.ctx, r); err != nil {
+			if ErrorKind(err) == ECONFLICT {
+				return &Error{Kind: ECONFLICT, Code: "role_name_taken", Message: "The account already has a role of this name.", Fields: []FieldError{{"name", "is taken"}}}
+			}
+			return err
+		}
+		t.record(accountID, by, "role.created", "role", r.ID, map[string]any{"name": r.Name, "permissions": r.Permissions})
+		return nil
+	})
+	return r, rev, err
+}
+
+// UpdateRole renames a custom role or changes its permissions. The
+// permissions added or removed must be held by the actor, and the change
+// reaches every member holding the role (R-GRANT-3): each member loses the
+// removed permissions and gains the added ones.
+func (s *Service) UpdateRole(ctx context.Context, accountID, id string, in RoleInput) (*Role, int64, error) {
+	var r *Role
+	rev, err := s.write(ctx, func(t *txn) error {
+		if err := t.LockAccount(t.ctx, accountID); err != nil {
+			return err
+		}
+		by, err := t.s.accessTo(t.ctx, t, accountID)
+		if err != nil {
+			return err
+		}
+		if err := by.require(PermRolesManage); err != nil {
+			return err
+		}
+		if IsBuiltinRole(id) {
+			return Errorf(EFORBIDDEN, "builtin_role", "Built-in roles cannot be edited; create a custom role.")
+		}
+		if r, err = t.FindRoleByID(t.ctx, accountID, id); err != nil {
+			if ErrorKind(err) == ENOTFOUND {
+				return NotFound("role", id)
+			}
+			return err
+		}
+		details := map[string]any{}
+		if in.Name != nil {
+			name, err := ValidateRoleName(*in.Name)
+			if err != nil {
+				return err
+			}
+			details["name"], r.Name = name, name
+		}
+		var added, removed []string
+		if in.Permissions != nil {
+			perms, err := t.s.Catalogue.Validate("permissions", *in.Permissions)
+			if err != nil {
+				return err
+			}
+			added, removed = Minus(perms, r.Permissions), Minus(r.Permissions, perms)
+			if err := by.notHeld("permissions", Union(added, removed)); err != nil { // R-GRANT-3
+				return err
+			}
+			r.Permissions = perms
+			details["added"], details["removed"] = added, removed
+		}
+		r.UpdatedAt = t.now
+		if err := t.UpdateRole(t.ctx, r); err != nil {
+			if ErrorKind(err) == ECONFLICT {
+				return &Error{Kind: ECONFLICT, Code: "role_name_taken", Message: "The account already has a role of this name.", Fields: []FieldError{{"name", "is taken"}}}
+			}
+			return err
+		}
+		n := 0
+		if len(added)+len(removed) > 0 {
+			if n, err = t.propagateRole(r.AccountID, r.ID, added, removed); err != nil {
+				return err
+			}
+		}
+		details["members_updated"] = n
+		t.record(accountID, by, "role.updated", "role", r.ID, details)
+		return nil
+	})
+	return r, rev, err
+}
+
+// propagateRole applies a role edit to every member holding the role (R-GRANT-3).
+func (t *txn) propagateRole(accountID, roleID string, added, removed []string) (int, error) {
+	n := 0
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ms, next, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, Role: roleID, Page: page})
+		if err != nil {
+			return n, err
+		}
+		for _, m := range ms {
+			m.Permissions, m.UpdatedAt = Union(Minus(m.Permissions, removed), added), t.now
+			if err := t.UpdateMembership(t.ctx, m); err != nil {
+				return n, err
+			}
+			t.touch(accountID, "membership", m.ID)
+			n++
+		}
+		if next == "" {
+			return n, nil
+		}
+		page.After = next
+	}
+}
+
+// DeleteRole deletes a custom role that no member holds.
+func (s *Service) DeleteRole(ctx context.Context, accountID, id string) (int64, error) {
+	return s.write(ctx, func(t *txn) error {
+		if err := t.LockAccount(t.ctx, accountID); err != nil {
+			return err
+		}
+		by, err := t.s.accessTo(t.ctx, t, accountID)
+		if err != nil {
+			return err
+		}
+		if err := by.require(PermRolesManage); err != nil {
+			return err
+		}
+		if IsBuiltinRole(id) {
+			return Errorf(EFORBIDDEN, "builtin_role", "Built-in roles cannot be deleted.")
+		}
+		r, err := t.FindRoleByID(t.ctx, accountID, id)
+		if ErrorKind(err) == ENOTFOUND {
+			return NotFound("role", id)
+		} else if err != nil {
+			return err
+		}
+		ms, _, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, Role: id, Page: Page{Limit: 1}})
+		if err != nil {
+			return err
+		}
+		if len(ms) > 0 {
+			return Errorf(ECONFLICT, "role_in_use", "Members still hold this role; move them to another role first.")
+		}
+		if err := t.DeleteRole(t.ctx, accountID, id); err != nil {
+			return err
+		}
+		t.record(accountID, by, "role.deleted", "role", id, map[string]any{"name": r.Name})
+		return nil
+	})
+}
+
+// FindRoleMembers pages through the members holding a role.
+func (s *Service) FindRoleMembers(ctx context.Context, accountID, roleID string, page Page) ([]*Membership, string, error) {
+	if _, err := s.FindRole(ctx, accountID, roleID); err != nil {
+		return nil, "", err
+	}
+	return s.FindMembers(ctx, MembershipFilter{AccountID: accountID, Role: roleID, Page: page})
+}

@@ -1,0 +1,184 @@
+package steward
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps Steward's state. It holds no rules: the Service enforces them.
+// Every query of an account-scoped method filters on the account it is
+// given, so one tenant's ids never reach another's results.
+//
+// Methods return *Error with ENOTFOUND for missing rows and ECONFLICT for
+// unique violations; anything else is an internal error.
+type Store interface {
+	AccountStore
+	UserStore
+	RoleStore
+	MembershipStore
+	TokenStore
+	AuditStore
+	ChangeStore
+	IdempotencyStore
+	SettingStore
+
+	// InTx runs fn in one transaction and commits if it returns nil. Writers
+	// are serialised per account (see LockAccount); a transaction that loses
+	// a race to the database is retried, so fn must be safe to run again.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+}
+
+// AccountStore keeps accounts.
+type AccountStore interface {
+	CreateAccount(ctx context.Context, a *Account) error
+	// FindAccountByID returns ENOTFOUND for an unknown id.
+	FindAccountByID(ctx context.Context, id string) (*Account, error)
+	UpdateAccount(ctx context.Context, a *Account) error
+	// LockAccount holds the account's row until the transaction ends, so that
+	// invariants over its memberships (R-SUPER-1) hold under races.
+	LockAccount(ctx context.Context, id string) error
+}
+
+// UserStore keeps users.
+type UserStore interface {
+	// CreateUser returns ECONFLICT when the email is taken (case-insensitively).
+	CreateUser(ctx context.Context, u *User) error
+	FindUserByID(ctx context.Context, id string) (*User, error)
+	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	UpdateUser(ctx context.Context, u *User) error
+}
+
+// RoleStore keeps custom roles; built-in roles are not stored.
+type RoleStore interface {
+	// CreateRole returns ECONFLICT when the account has a role of that name.
+	CreateRole(ctx context.Context, r *Role) error
+	FindRoleByID(ctx context.Context, accountID, id string) (*Role, error)
+	FindRoles(ctx context.Context, accountID string, page Page) ([]*Role, string, error)
+	UpdateRole(ctx context.Context, r *Role) error
+	DeleteRole(ctx context.Context, accountID, id string) error
+}
+
+// MembershipFilter selects memberships of one account.
+type MembershipFilter struct {
+	AccountID string
+	UserID    string
+	Role      string
+	Kind      MembershipKind
+	ParentID  string
+	Page
+}
+
+// MembershipStore keeps memberships. A user has at most one membership per account.
+type MembershipStore interface {
+	// CreateMembership returns ECONFLICT when the user is already a member.
+	CreateMembership(ctx context.Context, m *Membership) error
+	// FindMembership returns the membership of userID in accountID.
+	FindMembership(ctx context.Context, accountID, userID string) (*Membership, error)
+	FindMembershipByID(ctx context.Context, accountID, id string) (*Membership, error)
+	// FindMemberships pages through an account's memberships in id order.
+	FindMemberships(ctx context.Context, f MembershipFilter) ([]*Membership, string, error)
+	// FindUserMemberships returns every membership of a user, across accounts.
+	FindUserMemberships(ctx context.Context, userID string) ([]*Membership, error)
+	UpdateMembership(ctx context.Context, m *Membership) error
+	DeleteMembership(ctx context.Context, accountID, id string) error
+	// CountActiveSuperAdmins counts super admin memberships of the account that
+	// are active, unexpired at now, and whose users are active (R-SUPER-1).
+	CountActiveSuperAdmins(ctx context.Context, accountID string, now time.Time) (int, error)
+}
+
+// Token is a user's API token. Only the hash of the secret is kept.
+type Token struct {
+	ID        string    `json:"id"`
+	Hash      string    `json:"-"`
+	UserID    string    `json:"user_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// TokenStore keeps API tokens.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *Token) error
+	// FindTokenByHash returns ENOTFOUND for an unknown hash.
+	FindTokenByHash(ctx context.Context, hash string) (*Token, error)
+}
+
+// AuditStore keeps the audit log.
+type AuditStore interface {
+	// AppendEvent numbers e after the last event of its account, seals it into
+	// the account's hash chain and stores it. It must run inside InTx.
+	AppendEvent(ctx context.Context, e *Event) error
+	FindEvents(ctx context.Context, f AuditFilter) ([]*Event, string, error)
+	// ScanEvents calls fn with every event of the account in sequence order.
+	ScanEvents(ctx context.Context, accountID string, fn func(*Event) error) error
+}
+
+// Change is one entry of the change feed: something the check index must
+// reload. Revisions are gap-free and commit in order.
+type Change struct {
+	Revision  int64     `json:"revision"`
+	AccountID string    `json:"account_id"`
+	Entity    string    `json:"entity"` // "account", "user", "role", "membership", …
+	EntityID  string    `json:"entity_id"`
+	Time      time.Time `json:"time"`
+}
+
+// ChangeStore keeps the change feed.
+type ChangeStore interface {
+	// AppendChanges gives the transaction's changes the next revision and
+	// stores them; it must run inside InTx, last. It returns the revision.
+	AppendChanges(ctx context.Context, changes []Change) (int64, error)
+	// ChangesSince returns up to limit changes with a revision above rev.
+	ChangesSince(ctx context.Context, rev int64, limit int) ([]Change, error)
+	// CurrentRevision returns the last committed revision.
+	CurrentRevision(ctx context.Context) (int64, error)
+}
+
+// IdempotentResponse is the first answer to a POST with an Idempotency-Key.
+type IdempotentResponse struct {
+	Key         string
+	Scope       string // who sent it: a retry from someone else is another request
+	RequestHash string // method, path and body: the same key with another request is refused
+	Status      int    // 0 while the first request is still being answered
+	Header      map[string]string
+	Body        []byte
+	CreatedAt   time.Time
+}
+
+// IdempotencyStore keeps the answers to POSTs with an Idempotency-Key.
+type IdempotencyStore interface {
+	// ReserveIdempotencyKey records r as in progress; if the key is known it
+	// returns the stored record and false instead.
+	ReserveIdempotencyKey(ctx context.Context, r *IdempotentResponse) (*IdempotentResponse, bool, error)
+	CompleteIdempotencyKey(ctx context.Context, r *IdempotentResponse) error
+	ReleaseIdempotencyKey(ctx context.Context, scope, key string) error
+}
+
+// SettingStore keeps small named values of the installation.
+type SettingStore interface {
+	// GetSetting returns ENOTFOUND for an unknown name.
+	GetSetting(ctx context.Context, name string) (string, error)
+	// PutSettingIfAbsent stores value unless name exists; it reports whether it did.
+	PutSettingIfAbsent(ctx context.Context, name, value string) (bool, error)
+}
+
+// Page is a cursor page request: items after the id After, at most Limit.
+type Page struct {
+	After string
+	Limit int
+}
+
+// Page size limits.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 500
+)
+
+// Normalize clamps the limit into [1, MaxPageLimit].
+func (p Page) Normalize() Page {
+	if p.Limit <= 0 {
+		p.Limit = DefaultPageLimit
+	}
+	if p.Limit > MaxPageLimit {
+		p.Limit = MaxPageLimit
+	}
+	return p
+}

@@ -1,0 +1,41 @@
+package storetest
+
+import (
+	"testing"
+)
+
+// Run runs the whole suite against the store that open returns.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"TenantIsolation", testTenantIsolation},
+		{"EmailUniqueCaseInsensitive", testEmailUnique},
+		{"OneMembershipPerAccount", testOneMembership},
+		{"MembershipRoundTrip", testMembershipRoundTrip},
+		{"Pages", testPages},
+		{"ActiveSuperAdminCount", testSuperAdminCount},
+		{"ChangeFeed", testChangeFeed},
+		{"ConcurrentRevisions", testConcurrentRevisions},
+		{"Idempotency", testIdempotency},
+		{"Settings", testSettings},
+		{"Tokens", testTokens},
+		{"AuditFilters", testAuditFilters},
+		{"R-GRANT-1_NoEscalation", testRGrant1},
+		{"R-GRANT-2_ReportsExample", testRGrant2},
+		{"R-GRANT-3_RoleEditPropagates", testRGrant3},
+		{"R-GRANT-4_GranterRecorded", testRGrant4},
+		{"R-SUPER-1_LastSuperAdminStays", testRSuper1},
+		{"R-SUPER-1_ConcurrentDemotions", testRSuper1Concurrent},
+		{"R-SUPER-2_OnlySuperAdminManagers", testRSuper2},
+		{"R-AUDIT-1_ChangeAndEventTogether", testRAudit1},
+		{"R-AUDIT-2_TamperEvident", testRAudit2},
+		{"R-CHECK-1_InternalMemberships", testRCheck1Internal},
+		{"R-CHECK-2_Explains", testRCheck2},
+		{"DelegationExpiry", testDelegationExpiry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
+	}
+}

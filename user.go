@@ -1,0 +1,73 @@
+package steward
+
+import (
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// UserStatus is the user's standing in its home account.
+type UserStatus string
+
+// User statuses.
+const (
+	UserActive      UserStatus = "active"
+	UserDeactivated UserStatus = "deactivated"
+)
+
+// User is a person with exactly one home account.
+type User struct {
+	ID            string     `json:"id"`
+	Email         string     `json:"email"`
+	Name          string     `json:"name"`
+	HomeAccountID string     `json:"home_account_id"`
+	Status        UserStatus `json:"status"`
+	PasswordHash  string     `json:"-"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+var (
+	regionRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+)
+
+// NormalizeEmail validates an address and returns it in its canonical form:
+// trimmed, lower-cased. Emails are unique case-insensitively.
+func NormalizeEmail(email string) (string, bool) {
+	email = strings.TrimSpace(email)
+	if email == "" || len(email) > 254 {
+		return "", false
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return "", false
+	}
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || !domainRE.MatchString(strings.ToLower(domain)) {
+		return "", false
+	}
+	return strings.ToLower(email), true
+}
+
+// Validate checks the user's fields and normalises its email.
+func (u *User) Validate() error {
+	var bad []FieldError
+	email, ok := NormalizeEmail(u.Email)
+	if !ok {
+		bad = append(bad, FieldError{"email", "must be a plain email address such as ada@example.com"})
+	}
+	u.Email = email
+	u.Name = strings.TrimSpace(u.Name)
+	if u.Name == "" || len(u.Name) > 200 {
+		bad = append(bad, FieldError{"name", "must be 1 to 200 characters"})
+	}
+	if u.HomeAccountID == "" {
+		bad = append(bad, FieldError{"home_account_id", "is required"})
+	}
+	if len(bad) > 0 {
+		return Invalid("invalid_user", "The user is not valid.", bad...)
+	}
+	return nil
+}
