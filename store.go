@@ -21,6 +21,7 @@ type Store interface {
 	ChangeStore
 	IdempotencyStore
 	SettingStore
+	OutboxStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses

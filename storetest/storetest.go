@@ -5,11 +5,19 @@ import (
 )
 
 // Run runs the whole suite against the store that open returns.
+// suiteCase is one named test of the suite.
+type suiteCase struct {
+	name string
+	fn   func(t *testing.T, open Opener)
+}
+
+// partnerCases (partner access, R-PARTNER-…) and externalCases (external
+// users, R-EXT-…) are the suite's cases for those capabilities, each kept in
+// its own file.
+var partnerCases, externalCases []suiteCase
+
 func Run(t *testing.T, open Opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, open Opener)
-	}{
+	tests := []suiteCase{
 		{"TenantIsolation", testTenantIsolation},
 		{"EmailUniqueCaseInsensitive", testEmailUnique},
 		{"OneMembershipPerAccount", testOneMembership},
@@ -35,6 +43,9 @@ func Run(t *testing.T, open Opener) {
 		{"R-CHECK-2_Explains", testRCheck2},
 		{"DelegationExpiry", testDelegationExpiry},
 	}
+	tests = append(tests, outboxCases...)
+	tests = append(tests, partnerCases...)
+	tests = append(tests, externalCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}
