@@ -76,6 +76,9 @@ var reasonMessages = map[string]string{
 	ReasonPermissionMissing:     "The membership does not hold the permission.",
 }
 
+// ReasonMessage returns the sentence that explains a reason code.
+func ReasonMessage(code string) string { return reasonMessages[code] }
+
 func earliest(a, b *time.Time) *time.Time {
 	if a == nil || (b != nil && b.Before(*a)) {
 		return b

@@ -122,13 +122,20 @@ type Change struct {
 	Time      time.Time `json:"time"`
 }
 
+// Change entities the check index follows. The store itself records a
+// ChangeUser entry for every user or membership row a transaction writes.
+const (
+	ChangeUser         = "user"         // EntityID is a user id: reload its status and memberships
+	ChangeRelationship = "relationship" // EntityID is a relationship id
+)
+
 // ChangeStore keeps the change feed.
 type ChangeStore interface {
 	// AppendChanges gives the transaction's changes the next revision and
 	// stores them; it must run inside InTx, last. It returns the revision.
 	AppendChanges(ctx context.Context, changes []Change) (int64, error)
-	// ChangesSince returns up to limit changes with a revision above rev.
-	ChangesSince(ctx context.Context, rev int64, limit int) ([]Change, error)
+	// ChangesSince returns the changes of revisions rev+1 … rev+n, in order.
+	ChangesSince(ctx context.Context, rev int64, n int) ([]Change, error)
 	// CurrentRevision returns the last committed revision.
 	CurrentRevision(ctx context.Context) (int64, error)
 }

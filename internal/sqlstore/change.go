@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/steward-iam/steward"
 )
@@ -14,23 +15,36 @@ func (s *Store) AppendChanges(ctx context.Context, changes []steward.Change) (in
 	if !s.inTx {
 		return 0, &steward.Error{Kind: steward.EINTERNAL, Message: "AppendChanges outside a transaction"}
 	}
+	if s.fed != nil {
+		changes = append(changes, dedupe(*s.fed, changes)...)
+		*s.fed = nil
+	}
+	if len(changes) == 0 { // every revision has a row, so followers can see it
+		changes = []steward.Change{{Entity: "none"}}
+	}
 	var rev int64
 	if err := s.q.QueryRowContext(ctx, `UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&rev); err != nil {
 		return 0, s.wrap(err, "next revision")
 	}
+	now := time.Now()
+	if len(changes) > 0 && !changes[0].Time.IsZero() {
+		now = changes[0].Time
+	}
 	for i, c := range changes {
 		if _, err := s.exec(ctx, "insert change", `INSERT INTO changes (revision, n, account_id, entity, entity_id, time) VALUES ($1,$2,$3,$4,$5,$6)`,
-			rev, i, c.AccountID, c.Entity, c.EntityID, micros(c.Time)); err != nil {
+			rev, i, c.AccountID, c.Entity, c.EntityID, micros(now)); err != nil {
 			return 0, err
 		}
 	}
 	return rev, nil
 }
 
-// ChangesSince returns up to limit changes after revision rev, in order.
-func (s *Store) ChangesSince(ctx context.Context, rev int64, limit int) ([]steward.Change, error) {
+// ChangesSince returns the changes of revisions rev+1 … rev+n, in order.
+// Revisions have no gaps, so a follower that applies them all has applied
+// everything up to the last revision returned.
+func (s *Store) ChangesSince(ctx context.Context, rev int64, n int) ([]steward.Change, error) {
 	rows, err := s.q.QueryContext(ctx, `SELECT revision, account_id, entity, entity_id, time FROM changes
-		WHERE revision > $1 ORDER BY revision, n LIMIT $2`, rev, limit)
+		WHERE revision > $1 AND revision <= $2 ORDER BY revision, n`, rev, rev+int64(n))
 	if err != nil {
 		return nil, s.wrap(err, "changes since")
 	}
@@ -53,4 +67,21 @@ func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
 	var rev int64
 	err := s.q.QueryRowContext(ctx, `SELECT value FROM revision WHERE id = 1`).Scan(&rev)
 	return rev, s.wrap(err, "current revision")
+}
+
+// dedupe returns the entries of fed that are neither repeated nor already in have.
+func dedupe(fed, have []steward.Change) []steward.Change {
+	type key struct{ entity, id string }
+	seen := map[key]bool{}
+	for _, c := range have {
+		seen[key{c.Entity, c.EntityID}] = true
+	}
+	var out []steward.Change
+	for _, c := range fed {
+		if k := (key{c.Entity, c.EntityID}); !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -15,6 +15,7 @@ const membershipColumns = `id, account_id, user_id, kind, status, role, permissi
 func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) error {
 	_, err := s.exec(ctx, "insert membership", `INSERT INTO memberships (`+membershipColumns+`)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`, membershipArgs(m)...)
+	s.feed(m.AccountID, m.UserID)
 	return err
 }
 
@@ -99,13 +100,21 @@ func (s *Store) UpdateMembership(ctx context.Context, m *steward.Membership) err
 	res, err := s.exec(ctx, "update membership", `UPDATE memberships SET user_id=$3, kind=$4, status=$5, role=$6, permissions=$7,
 		ends_at=$8, granted_by=$9, partner_id=$10, parent_id=$11, allow_redelegation=$12, delegates_end_at=$13, managed_by=$14,
 		created_at=$15, updated_at=$16 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
+	s.feed(m.AccountID, m.UserID)
 	return mustAffect(res, err, "membership", m.ID)
 }
 
 // DeleteMembership deletes a membership of the account.
 func (s *Store) DeleteMembership(ctx context.Context, accountID, id string) error {
-	res, err := s.exec(ctx, "delete membership", `DELETE FROM memberships WHERE account_id=$1 AND id=$2`, accountID, id)
-	return mustAffect(res, err, "membership", id)
+	var userID string
+	err := s.q.QueryRowContext(ctx, `DELETE FROM memberships WHERE account_id=$1 AND id=$2 RETURNING user_id`, accountID, id).Scan(&userID)
+	if err == sql.ErrNoRows {
+		return steward.NotFound("membership", id)
+	} else if err != nil {
+		return s.wrap(err, "delete membership")
+	}
+	s.feed(accountID, userID)
+	return nil
 }
 
 // CountActiveSuperAdmins counts the account's active, unexpired super admins whose users are active.
@@ -133,4 +142,65 @@ func scanMembership(row interface{ Scan(...any) error }) (*steward.Membership, e
 	var err error
 	m.Permissions, err = strings2(perms)
 	return &m, err
+}
+
+// ScanUsers calls fn with every user, for loading the check index.
+func (s *Store) ScanUsers(ctx context.Context, fn func(*steward.User) error) error {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users`)
+	if err != nil {
+		return s.wrap(err, "scan users")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u steward.User
+		var status string
+		var created, updated int64
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.HomeAccountID, &status, &u.PasswordHash, &created, &updated); err != nil {
+			return err
+		}
+		u.Status, u.CreatedAt, u.UpdatedAt = steward.UserStatus(status), fromMicros(created), fromMicros(updated)
+		if err := fn(&u); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ScanMemberships calls fn with every membership, grouped by user, for
+// loading the check index.
+func (s *Store) ScanMemberships(ctx context.Context, fn func(*steward.Membership) error) error {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships ORDER BY user_id`)
+	if err != nil {
+		return s.wrap(err, "scan memberships")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMembership(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ScanAccountIDs calls fn with every account id.
+func (s *Store) ScanAccountIDs(ctx context.Context, fn func(string) error) error {
+	rows, err := s.q.QueryContext(ctx, `SELECT id FROM accounts`)
+	if err != nil {
+		return s.wrap(err, "scan accounts")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if err := fn(id); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -43,6 +43,9 @@ type Store struct {
 	inTx    bool
 	dialect *Dialect
 	writeMu *sync.Mutex
+	// fed collects, inside a transaction, a change-feed entry for every user
+	// and membership row written, so that the check index cannot miss one.
+	fed *[]steward.Change
 }
 
 var _ steward.Store = (*Store)(nil)
@@ -97,13 +100,20 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&Store{db: s.db, q: tx, inTx: true, dialect: s.dialect, writeMu: s.writeMu}); err != nil {
+	if err := fn(&Store{db: s.db, q: tx, inTx: true, dialect: s.dialect, writeMu: s.writeMu, fed: new([]steward.Change)}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return s.wrap(err, "commit")
 	}
 	return nil
+}
+
+// feed records that the rows of a user (its status and memberships) changed.
+func (s *Store) feed(accountID, userID string) {
+	if s.fed != nil {
+		*s.fed = append(*s.fed, steward.Change{AccountID: accountID, Entity: steward.ChangeUser, EntityID: userID})
+	}
 }
 
 // wrap translates a driver error at the store's edge.

@@ -14,6 +14,7 @@ const userColumns = `id, email, name, home_account_id, status, password_hash, cr
 func (s *Store) CreateUser(ctx context.Context, u *steward.User) error {
 	_, err := s.exec(ctx, "insert user", `INSERT INTO users (`+userColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
 		u.ID, strings.ToLower(u.Email), u.Name, u.HomeAccountID, string(u.Status), u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	s.feed(u.HomeAccountID, u.ID)
 	return err
 }
 
@@ -46,5 +47,6 @@ func (s *Store) findUser(ctx context.Context, cond string, arg any, name string)
 func (s *Store) UpdateUser(ctx context.Context, u *steward.User) error {
 	res, err := s.exec(ctx, "update user", `UPDATE users SET name=$2, status=$3, password_hash=$4, updated_at=$5 WHERE id=$1`,
 		u.ID, u.Name, string(u.Status), u.PasswordHash, micros(u.UpdatedAt))
+	s.feed(u.HomeAccountID, u.ID)
 	return mustAffect(res, err, "user", u.ID)
 }

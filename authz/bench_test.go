@@ -1,0 +1,89 @@
+package authz_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/authz"
+)
+
+// BenchmarkAllowed measures in-process checks over a world of 2,000 users in
+// 200 accounts, for each kind of membership including a delegate chain.
+func BenchmarkAllowed(b *testing.B) {
+	db, err := openSQLite(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var internalU, externalU, delegateU, account string
+	err = db.InTx(ctx, func(tx steward.Store) error {
+		var accounts []string
+		for i := range 200 {
+			a := &steward.Account{ID: steward.NewID(steward.PrefixAccount, t0), Name: fmt.Sprint("A", i), Kind: steward.AccountStandard, Region: "us", VerifiedDomains: []string{}, CreatedAt: t0, UpdatedAt: t0}
+			if err := tx.CreateAccount(ctx, a); err != nil {
+				return err
+			}
+			accounts = append(accounts, a.ID)
+		}
+		account = accounts[0]
+		var parent *steward.Membership
+		for i := range 2000 {
+			u := &steward.User{ID: steward.NewID(steward.PrefixUser, t0), Email: fmt.Sprintf("u%d@example.com", i), Name: "U", HomeAccountID: accounts[i%200], Status: steward.UserActive, CreatedAt: t0, UpdatedAt: t0}
+			if err := tx.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			for j := range 5 {
+				m := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, t0), AccountID: accounts[(i+j*37)%200], UserID: u.ID, Kind: steward.KindInternal,
+					Status: steward.StatusActive, Role: steward.RoleMember, Permissions: []string{"reports.view", "crm.deals.view"}, GrantedBy: "operator", CreatedAt: t0, UpdatedAt: t0}
+				switch {
+				case i == 1 && j == 0:
+					m.AccountID, m.Kind, m.AllowRedelegation = account, steward.KindExternal, true
+					parent, externalU = m, u.ID
+				case i == 2 && j == 0:
+					m.AccountID, m.Kind, m.ParentID = account, steward.KindDelegate, parent.ID
+					delegateU = u.ID
+				case i == 0 && j == 0:
+					internalU = u.ID
+				case m.AccountID == account:
+					continue
+				}
+				if err := tx.CreateMembership(ctx, m); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.AppendChanges(ctx, nil)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix := authz.New(db, cat, nil)
+	if err := ix.Load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	at := time.Now().UnixMicro()
+	for _, bc := range []struct{ name, user string }{{"Internal", internalU}, {"External", externalU}, {"Delegate", delegateU}} {
+		if !ix.Allowed(bc.user, account, "reports.view", at) {
+			b.Fatalf("%s: not allowed", bc.name)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !ix.Allowed(bc.user, account, "reports.view", at) {
+					b.Fatal("denied")
+				}
+			}
+		})
+	}
+	b.Run("Parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				ix.Allowed(delegateU, account, "reports.view", at)
+			}
+		})
+	})
+}

@@ -1,0 +1,167 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/steward-iam/steward"
+)
+
+// Source is what the index reads from the store.
+type Source interface {
+	ScanUsers(ctx context.Context, fn func(*steward.User) error) error
+	ScanMemberships(ctx context.Context, fn func(*steward.Membership) error) error
+	ScanAccountIDs(ctx context.Context, fn func(string) error) error
+	FindUserByID(ctx context.Context, id string) (*steward.User, error)
+	FindUserMemberships(ctx context.Context, userID string) ([]*steward.Membership, error)
+	FindMembershipByID(ctx context.Context, accountID, id string) (*steward.Membership, error)
+	FindAccountByID(ctx context.Context, id string) (*steward.Account, error)
+	ChangesSince(ctx context.Context, rev int64, n int) ([]steward.Change, error)
+	CurrentRevision(ctx context.Context) (int64, error)
+}
+
+const (
+	shardBits = 10
+	nShards   = 1 << shardBits
+	noEnd     = math.MaxInt64
+	batchRevs = 500
+)
+
+// Index answers checks from memory. The zero value is not usable; use New.
+type Index struct {
+	src    Source
+	cat    *steward.Catalogue
+	bits   map[string]int // permission key → bit
+	words  int
+	logger *slog.Logger
+
+	users    [nShards]atomic.Pointer[shard]
+	accounts [nShards]atomic.Pointer[accountShard]
+	applied  atomic.Int64
+
+	mu      sync.Mutex // serialises writers
+	sets    map[string]*permSet
+	strs    map[string]string
+	waiters chan struct{} // closed when applied moves
+	wmu     sync.Mutex    // guards waiters
+}
+
+type shard struct{ users map[string]*user }
+
+type accountShard struct{ ids map[string]struct{} }
+
+type user struct {
+	active bool
+	ms     []membership
+}
+
+type membership struct {
+	id, account, role  string
+	parentID, parentOf string // a delegate's parent membership and its user
+	partnerID          string
+	kind               steward.MembershipKind
+	status             steward.MembershipStatus
+	perms              *permSet
+	super              bool
+	redelegate         bool
+	endsAt             int64 // microseconds; noEnd when none
+	delegatesEndAt     int64
+	src                *steward.Membership // for explanations
+}
+
+type permSet struct{ w []uint64 }
+
+func (p *permSet) has(bit int) bool { return p.w[bit>>6]&(1<<(bit&63)) != 0 }
+
+// New returns an empty index over src; call Load.
+func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ix := &Index{src: src, cat: cat, bits: map[string]int{}, logger: logger, sets: map[string]*permSet{}, strs: map[string]string{}, waiters: make(chan struct{})}
+	for i, k := range cat.All() {
+		ix.bits[k] = i
+	}
+	ix.words = (len(ix.bits) + 63) / 64
+	for i := range nShards {
+		ix.users[i].Store(&shard{users: map[string]*user{}})
+		ix.accounts[i].Store(&accountShard{ids: map[string]struct{}{}})
+	}
+	return ix
+}
+
+// Applied returns the last revision the index has applied.
+func (ix *Index) Applied() int64 { return ix.applied.Load() }
+
+func shardOf(id string) uint32 {
+	h := uint32(2166136261) // FNV-1a, inlined so that a check does not allocate
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return h & (nShards - 1)
+}
+
+func (ix *Index) user(id string) *user { return ix.users[shardOf(id)].Load().users[id] }
+
+func (ix *Index) hasAccount(id string) bool {
+	_, ok := ix.accounts[shardOf(id)].Load().ids[id]
+	return ok
+}
+
+func (u *user) find(account string) *membership {
+	for i := range u.ms {
+		if u.ms[i].account == account {
+			return &u.ms[i]
+		}
+	}
+	return nil
+}
+
+func micros(t *time.Time) int64 {
+	if t == nil {
+		return noEnd
+	}
+	return t.UnixMicro()
+}
+
+// intern returns a shared copy of s, so that ids repeated across memberships
+// are stored once. Writers only.
+func (ix *Index) intern(s string) string {
+	if v, ok := ix.strs[s]; ok {
+		return v
+	}
+	ix.strs[s] = s
+	return s
+}
+
+// permSetOf returns the shared bit set of a permission list. Writers only.
+func (ix *Index) permSetOf(keys []string) *permSet {
+	w := make([]uint64, ix.words)
+	for _, k := range keys {
+		if b, ok := ix.bits[k]; ok {
+			w[b>>6] |= 1 << (b & 63)
+		}
+	}
+	key := fmt.Sprint(w)
+	if p, ok := ix.sets[key]; ok {
+		return p
+	}
+	p := &permSet{w: w}
+	ix.sets[key] = p
+	return p
+}
+
+func (ix *Index) entry(m *steward.Membership, parentUser string) membership {
+	return membership{
+		id: m.ID, account: ix.intern(m.AccountID), role: ix.intern(m.Role), parentID: m.ParentID, parentOf: parentUser,
+		partnerID: ix.intern(m.PartnerID), kind: m.Kind, status: m.Status, perms: ix.permSetOf(m.Permissions),
+		super: m.Role == steward.RoleSuperAdmin, redelegate: m.AllowRedelegation, endsAt: micros(m.EndsAt),
+		delegatesEndAt: micros(m.DelegatesEndAt), src: m,
+	}
+}

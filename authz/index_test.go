@@ -1,0 +1,243 @@
+package authz_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/authz"
+	"github.com/steward-iam/steward/sqlite"
+	"pgregory.net/rapid"
+)
+
+var (
+	ctx = context.Background()
+	cat = steward.MustCatalogue(steward.DefaultProductPermissions())
+	t0  = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	op  = steward.NewContextWithActor(context.Background(), &steward.Actor{Operator: true})
+)
+
+func openSQLite(dir string) (*sqlite.DB, error) {
+	db, err := sqlite.Open(filepath.Join(dir, "steward.db"))
+	if err != nil {
+		return nil, err
+	}
+	return db, db.Migrate(ctx)
+}
+
+// world is a randomized set of accounts, users and memberships written
+// straight to the store, so that every state a membership can be in occurs.
+type world struct {
+	accounts, users []string
+	members         []*steward.Membership
+}
+
+var perms = cat.All()
+
+func drawPerms(t *rapid.T, label string) []string {
+	return steward.NewSet(rapid.SliceOfN(rapid.SampledFrom(perms), 0, 6).Draw(t, label)...)
+}
+
+func drawTime(t *rapid.T, label string) *time.Time {
+	if rapid.Bool().Draw(t, label+"?") {
+		return nil
+	}
+	v := t0.Add(time.Duration(rapid.IntRange(-48, 96).Draw(t, label)) * time.Hour)
+	return &v
+}
+
+func drawMembership(t *rapid.T, w *world, account, userID string, kind steward.MembershipKind, parent *steward.Membership) *steward.Membership {
+	m := &steward.Membership{
+		ID: steward.NewID(steward.PrefixMembership, t0), AccountID: account, UserID: userID, Kind: kind,
+		Status:      rapid.SampledFrom([]steward.MembershipStatus{steward.StatusActive, steward.StatusActive, steward.StatusActive, steward.StatusDeactivated, steward.StatusSuspended, steward.StatusExpired}).Draw(t, "status"),
+		Role:        rapid.SampledFrom([]string{steward.RoleMember, steward.RoleMember, steward.RoleSuperAdmin}).Draw(t, "role"),
+		Permissions: drawPerms(t, "perms"), EndsAt: drawTime(t, "ends"), GrantedBy: "operator", CreatedAt: t0, UpdatedAt: t0,
+	}
+	if kind == steward.KindExternal {
+		m.Role = steward.RoleMember
+		m.AllowRedelegation = rapid.Bool().Draw(t, "redelegate")
+		m.DelegatesEndAt = drawTime(t, "delegatesEnd")
+	}
+	if parent != nil {
+		m.Role, m.ParentID = steward.RoleMember, parent.ID
+	}
+	return m
+}
+
+func buildWorld(t *rapid.T, st steward.Store) *world {
+	w := &world{}
+	err := st.InTx(ctx, func(tx steward.Store) error {
+		for i := range rapid.IntRange(1, 4).Draw(t, "accounts") {
+			a := &steward.Account{ID: steward.NewID(steward.PrefixAccount, t0), Name: fmt.Sprint("A", i), Kind: steward.AccountStandard, Region: "us", VerifiedDomains: []string{}, CreatedAt: t0, UpdatedAt: t0}
+			if err := tx.CreateAccount(ctx, a); err != nil {
+				return err
+			}
+			w.accounts = append(w.accounts, a.ID)
+		}
+		for i := range rapid.IntRange(1, 8).Draw(t, "users") {
+			u := &steward.User{ID: steward.NewID(steward.PrefixUser, t0), Email: fmt.Sprintf("u%d@example.com", i), Name: "U",
+				HomeAccountID: rapid.SampledFrom(w.accounts).Draw(t, "home"), CreatedAt: t0, UpdatedAt: t0,
+				Status: rapid.SampledFrom([]steward.UserStatus{steward.UserActive, steward.UserActive, steward.UserDeactivated}).Draw(t, "userStatus")}
+			if err := tx.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			w.users = append(w.users, u.ID)
+		}
+		taken := map[string]bool{}
+		var externals []*steward.Membership
+		for range rapid.IntRange(0, 16).Draw(t, "memberships") {
+			account, userID := rapid.SampledFrom(w.accounts).Draw(t, "account"), rapid.SampledFrom(w.users).Draw(t, "user")
+			if taken[account+userID] {
+				continue
+			}
+			kind := rapid.SampledFrom([]steward.MembershipKind{steward.KindInternal, steward.KindExternal, steward.KindDelegate}).Draw(t, "kind")
+			var parent *steward.Membership
+			if kind == steward.KindDelegate {
+				var candidates []*steward.Membership
+				for _, e := range externals {
+					if e.AccountID == account {
+						candidates = append(candidates, e)
+					}
+				}
+				if len(candidates) == 0 {
+					continue
+				}
+				parent = rapid.SampledFrom(candidates).Draw(t, "parent")
+			}
+			m := drawMembership(t, w, account, userID, kind, parent)
+			if err := tx.CreateMembership(ctx, m); err != nil {
+				return err
+			}
+			taken[account+userID] = true
+			w.members = append(w.members, m)
+			if kind == steward.KindExternal {
+				externals = append(externals, m)
+			}
+		}
+		_, err := tx.AppendChanges(ctx, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// compare checks every user, account, a sample of permissions and times in
+// the index against the store evaluation.
+func compare(t *rapid.T, ix *authz.Index, svc *steward.Service, w *world) {
+	times := []time.Time{t0.Add(-72 * time.Hour), t0, t0.Add(47 * time.Hour), t0.Add(200 * time.Hour)}
+	for _, u := range w.users {
+		for _, a := range w.accounts {
+			for _, p := range []string{"reports.view", "crm.deals.edit", steward.PermUsersManage, rapid.SampledFrom(perms).Draw(t, "perm")} {
+				for _, at := range times {
+					want, err := svc.Check(op, steward.CheckRequest{UserID: u, AccountID: a, Permission: p, At: &at})
+					if err != nil {
+						t.Fatalf("store Check: %v", err)
+					}
+					got, err := ix.Check(ctx, steward.CheckRequest{UserID: u, AccountID: a, Permission: p, At: &at}, t0)
+					if err != nil {
+						t.Fatalf("index Check: %v", err)
+					}
+					if got.Allowed != want.Allowed || got.Reason.Code != want.Reason.Code || got.Reason.Source != want.Reason.Source {
+						t.Fatalf("user %s account %s %s at %s: index says %v/%s/%s, store says %v/%s/%s", u, a, p, at,
+							got.Allowed, got.Reason.Code, got.Reason.Source, want.Allowed, want.Reason.Code, want.Reason.Source)
+					}
+					if ix.Allowed(u, a, p, at.UnixMicro()) != want.Allowed {
+						t.Fatalf("Allowed disagrees with Check")
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRCHECK1_IndexAgreesWithStore builds random worlds, compares the index
+// with the store evaluation, mutates the world through the store, follows the
+// change feed, and compares again: zero disagreements.
+func TestRCHECK1_IndexAgreesWithStore(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		dir, err := os.MkdirTemp("", "authz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		db, err := openSQLite(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		svc := steward.NewService(db, cat, nil)
+		svc.Now = func() time.Time { return t0 }
+		w := buildWorld(t, db)
+		ix := authz.New(db, cat, nil)
+		if err := ix.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		compare(t, ix, svc, w)
+
+		// Mutate: flip statuses, narrow parents, remove memberships, deactivate users.
+		err = db.InTx(ctx, func(tx steward.Store) error {
+			for range rapid.IntRange(1, 6).Draw(t, "mutations") {
+				switch rapid.IntRange(0, 3).Draw(t, "op") {
+				case 0:
+					if len(w.members) == 0 {
+						continue
+					}
+					m := rapid.SampledFrom(w.members).Draw(t, "m")
+					cur, err := tx.FindMembershipByID(ctx, m.AccountID, m.ID)
+					if err != nil {
+						continue
+					}
+					cur.Permissions = drawPerms(t, "newPerms")
+					cur.Status = rapid.SampledFrom([]steward.MembershipStatus{steward.StatusActive, steward.StatusDeactivated}).Draw(t, "newStatus")
+					cur.AllowRedelegation = rapid.Bool().Draw(t, "newRedelegate")
+					cur.EndsAt = drawTime(t, "newEnds")
+					if err := tx.UpdateMembership(ctx, cur); err != nil {
+						return err
+					}
+				case 1:
+					if len(w.members) == 0 {
+						continue
+					}
+					m := rapid.SampledFrom(w.members).Draw(t, "del")
+					if err := tx.DeleteMembership(ctx, m.AccountID, m.ID); err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
+						return err
+					}
+				case 2:
+					u, err := tx.FindUserByID(ctx, rapid.SampledFrom(w.users).Draw(t, "u"))
+					if err != nil {
+						return err
+					}
+					u.Status = rapid.SampledFrom([]steward.UserStatus{steward.UserActive, steward.UserDeactivated}).Draw(t, "us")
+					if err := tx.UpdateUser(ctx, u); err != nil {
+						return err
+					}
+				case 3:
+					account, userID := rapid.SampledFrom(w.accounts).Draw(t, "na"), rapid.SampledFrom(w.users).Draw(t, "nu")
+					m := drawMembership(t, w, account, userID, steward.KindInternal, nil)
+					if err := tx.CreateMembership(ctx, m); err != nil && steward.ErrorKind(err) != steward.ECONFLICT {
+						return err
+					}
+					w.members = append(w.members, m)
+				}
+			}
+			_, err := tx.AppendChanges(ctx, nil)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.CatchUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rev, _ := db.CurrentRevision(ctx); ix.Applied() != rev {
+			t.Fatalf("Applied = %d, want %d", ix.Applied(), rev)
+		}
+		compare(t, ix, svc, w)
+	})
+}

@@ -1,0 +1,194 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/steward-iam/steward"
+)
+
+// Load builds the index from the store, then applies what committed while it
+// read. It replaces whatever the index held.
+func (ix *Index) Load(ctx context.Context) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	start := time.Now()
+	rev, err := ix.src.CurrentRevision(ctx)
+	if err != nil {
+		return err
+	}
+	var users [nShards]map[string]*user
+	var accounts [nShards]map[string]struct{}
+	for i := range nShards {
+		users[i], accounts[i] = map[string]*user{}, map[string]struct{}{}
+	}
+	if err := ix.src.ScanAccountIDs(ctx, func(id string) error {
+		accounts[shardOf(id)][ix.intern(id)] = struct{}{}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load accounts: %w", err)
+	}
+	nUsers := 0
+	if err := ix.src.ScanUsers(ctx, func(u *steward.User) error {
+		users[shardOf(u.ID)][u.ID] = &user{active: u.Status == steward.UserActive}
+		nUsers++
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load users: %w", err)
+	}
+	// Parents are external memberships; remember whose they are so that a
+	// delegate can find its parent without a query.
+	var all []*steward.Membership
+	owner := map[string]string{}
+	if err := ix.src.ScanMemberships(ctx, func(m *steward.Membership) error {
+		all = append(all, m)
+		if m.Kind == steward.KindExternal {
+			owner[m.ID] = m.UserID
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load memberships: %w", err)
+	}
+	for _, m := range all {
+		u := users[shardOf(m.UserID)][m.UserID]
+		if u == nil {
+			continue
+		}
+		u.ms = append(u.ms, ix.entry(m, owner[m.ParentID]))
+	}
+	for i := range nShards {
+		ix.users[i].Store(&shard{users: users[i]})
+		ix.accounts[i].Store(&accountShard{ids: accounts[i]})
+	}
+	ix.setApplied(rev)
+	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", len(all)),
+		slog.Int64("revision", rev), slog.Duration("took", time.Since(start)))
+	return ix.catchUp(ctx)
+}
+
+// CatchUp applies every change committed since the last applied revision.
+func (ix *Index) CatchUp(ctx context.Context) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.catchUp(ctx)
+}
+
+func (ix *Index) catchUp(ctx context.Context) error {
+	for {
+		from := ix.applied.Load()
+		changes, err := ix.src.ChangesSince(ctx, from, batchRevs)
+		if err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		if err := ix.apply(ctx, changes); err != nil {
+			return err
+		}
+		ix.setApplied(changes[len(changes)-1].Revision)
+	}
+}
+
+// apply reloads what a batch of changes touched, copying each affected shard once.
+func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
+	userShards := map[uint32]map[string]*user{}
+	accountShards := map[uint32]map[string]struct{}{}
+	for _, c := range changes {
+		switch c.Entity {
+		case steward.ChangeUser:
+			u, err := ix.loadUser(ctx, c.EntityID)
+			if err != nil {
+				return err
+			}
+			i := shardOf(c.EntityID)
+			if userShards[i] == nil {
+				userShards[i] = maps.Clone(ix.users[i].Load().users)
+			}
+			if u == nil {
+				delete(userShards[i], c.EntityID)
+			} else {
+				userShards[i][c.EntityID] = u
+			}
+		case "account":
+			if c.AccountID == "" || ix.hasAccount(c.AccountID) {
+				continue
+			}
+			if _, err := ix.src.FindAccountByID(ctx, c.AccountID); err != nil {
+				if steward.ErrorKind(err) == steward.ENOTFOUND {
+					continue
+				}
+				return err
+			}
+			i := shardOf(c.AccountID)
+			if accountShards[i] == nil {
+				accountShards[i] = maps.Clone(ix.accounts[i].Load().ids)
+			}
+			accountShards[i][ix.intern(c.AccountID)] = struct{}{}
+		}
+	}
+	for i, m := range userShards {
+		ix.users[i].Store(&shard{users: m})
+	}
+	for i, m := range accountShards {
+		ix.accounts[i].Store(&accountShard{ids: m})
+	}
+	return nil
+}
+
+// loadUser reads a user and its memberships; nil when the user is gone.
+func (ix *Index) loadUser(ctx context.Context, id string) (*user, error) {
+	su, err := ix.src.FindUserByID(ctx, id)
+	if steward.ErrorKind(err) == steward.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	ms, err := ix.src.FindUserMemberships(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u := &user{active: su.Status == steward.UserActive, ms: make([]membership, 0, len(ms))}
+	for _, m := range ms {
+		parentUser := ""
+		if m.Kind == steward.KindDelegate {
+			if p, err := ix.src.FindMembershipByID(ctx, m.AccountID, m.ParentID); err == nil {
+				parentUser = p.UserID
+			} else if steward.ErrorKind(err) != steward.ENOTFOUND {
+				return nil, err
+			}
+		}
+		u.ms = append(u.ms, ix.entry(m, parentUser))
+	}
+	return u, nil
+}
+
+func (ix *Index) setApplied(rev int64) {
+	ix.applied.Store(rev)
+	ix.wmu.Lock()
+	close(ix.waiters)
+	ix.waiters = make(chan struct{})
+	ix.wmu.Unlock()
+}
+
+// WaitFor returns once the index has applied rev (R-CHECK-3), or an
+// EUNAVAILABLE error, which the caller may retry, when ctx ends first.
+func (ix *Index) WaitFor(ctx context.Context, rev int64) error {
+	for {
+		ix.wmu.Lock()
+		ch := ix.waiters
+		ix.wmu.Unlock()
+		if ix.applied.Load() >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return &steward.Error{Kind: steward.EUNAVAILABLE, Code: "revision_not_applied",
+				Message: fmt.Sprintf("This node has applied revision %d, not yet %d; retry shortly.", ix.applied.Load(), rev)}
+		}
+	}
+}
