@@ -2,6 +2,7 @@ package steward
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -183,13 +184,46 @@ func (ev *evaluation) reason(perm string) (bool, Reason) {
 	return allowed, r
 }
 
+// Checker answers checks from memory (package authz). It waits for
+// req.MinRevision up to the context's deadline (R-CHECK-3).
+type Checker interface {
+	Check(ctx context.Context, req CheckRequest, now time.Time) (*CheckResult, error)
+}
+
+// DefaultMinRevisionWait bounds how long a check waits for its min_revision.
+const DefaultMinRevisionWait = 2 * time.Second
+
 // Check answers whether the user may use the permission in the account at the
-// request's time (now if unset), from the store (R-CHECK-1, R-CHECK-2). Only
-// the operator may ask about any user; a user may ask about itself.
+// request's time (now if unset) and explains itself (R-CHECK-1, R-CHECK-2).
+// With a Checker it answers from memory, after the node has applied
+// req.MinRevision (R-CHECK-3); without one, from the store, which is always
+// current. Only the operator may ask about any user; a user may ask about itself.
 func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, error) {
 	if err := s.requireCheckCaller(ctx, req.UserID); err != nil {
 		return nil, err
 	}
+	if s.Checker != nil {
+		wait := s.MinRevisionWait
+		if wait <= 0 {
+			wait = DefaultMinRevisionWait
+		}
+		ctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		return s.Checker.Check(ctx, req, s.now())
+	}
+	return s.checkFromStore(ctx, req)
+}
+
+// CheckFromStore answers a check by evaluating the store directly: the
+// straightforward evaluation the check index must agree with.
+func (s *Service) CheckFromStore(ctx context.Context, req CheckRequest) (*CheckResult, error) {
+	if err := s.requireCheckCaller(ctx, req.UserID); err != nil {
+		return nil, err
+	}
+	return s.checkFromStore(ctx, req)
+}
+
+func (s *Service) checkFromStore(ctx context.Context, req CheckRequest) (*CheckResult, error) {
 	if !s.Catalogue.Has(req.Permission) {
 		return nil, Invalid("unknown_permission", "Unknown permission; GET /v1/permissions lists the catalogue.",
 			FieldError{"permission", "unknown permission " + quote(req.Permission)})
@@ -201,6 +235,10 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	rev, err := s.Store.CurrentRevision(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if req.MinRevision > rev {
+		return nil, &Error{Kind: EUNAVAILABLE, Code: "revision_not_applied",
+			Message: fmt.Sprintf("Revision %d is not committed yet (the latest is %d); retry shortly.", req.MinRevision, rev)}
 	}
 	if _, err := s.Store.FindUserByID(ctx, req.UserID); err != nil {
 		return nil, err

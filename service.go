@@ -16,6 +16,13 @@ type Service struct {
 	Logger    *slog.Logger
 	// Passwords hashes console passwords; nil refuses users with passwords.
 	Passwords PasswordHasher
+	// Checker, when set, answers checks from memory (package authz).
+	Checker Checker
+	// MinRevisionWait bounds how long a check waits for its min_revision.
+	MinRevisionWait time.Duration
+	// OnCommit, when set, is called after every committed write with its
+	// revision; the check index uses it to follow writes of this node at once.
+	OnCommit func(rev int64)
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -66,6 +73,9 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 		rev, err = tx.AppendChanges(ctx, t.changes)
 		return err
 	})
+	if err == nil && s.OnCommit != nil {
+		s.OnCommit(rev)
+	}
 	return rev, err
 }
 

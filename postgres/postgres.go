@@ -59,6 +59,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		ForUpdate: " FOR UPDATE",
 		Translate: translate,
 		Retryable: retryable,
+		Notify:    `SELECT pg_notify('` + ChangesChannel + `', $1)`,
 	})
 	return &DB{Store: store, Pool: pool, db: db, migrator: migrator}, nil
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -33,6 +34,11 @@ func (s *Store) AppendChanges(ctx context.Context, changes []steward.Change) (in
 	for i, c := range changes {
 		if _, err := s.exec(ctx, "insert change", `INSERT INTO changes (revision, n, account_id, entity, entity_id, time) VALUES ($1,$2,$3,$4,$5,$6)`,
 			rev, i, c.AccountID, c.Entity, c.EntityID, micros(now)); err != nil {
+			return 0, err
+		}
+	}
+	if s.dialect.Notify != "" {
+		if _, err := s.exec(ctx, "notify", s.dialect.Notify, fmt.Sprint(rev)); err != nil {
 			return 0, err
 		}
 	}

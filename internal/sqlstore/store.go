@@ -25,6 +25,9 @@ type Dialect struct {
 	// Retryable reports whether a failed transaction may be run again
 	// (serialisation failures, deadlocks).
 	Retryable func(error) bool
+	// Notify, when set, is run in every write transaction after its changes
+	// with the revision as $1; PostgreSQL delivers the notification on commit.
+	Notify string
 	// SerializeWrites makes the process run one write transaction at a time,
 	// as SQLite does anyway; it spares writers the busy-wait.
 	SerializeWrites bool

@@ -1,0 +1,42 @@
+package authz
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Follow keeps the index current until ctx ends: it catches up whenever kick
+// fires (a write committed on this node, or a notification from another
+// node) and at least every poll interval, which also heals after a missed
+// notification. A failed catch-up is logged and retried on the next tick.
+func (ix *Index) Follow(ctx context.Context, kick <-chan struct{}, poll time.Duration) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-t.C:
+		}
+		if err := ix.CatchUp(ctx); err != nil && ctx.Err() == nil {
+			ix.logger.Warn("check index catch-up failed; retrying", slog.Any("err", err))
+		}
+	}
+}
+
+// Kicker coalesces wake-ups for Follow: Kick never blocks, and any number of
+// kicks before Follow wakes count as one.
+type Kicker chan struct{}
+
+// NewKicker returns a Kicker.
+func NewKicker() Kicker { return make(Kicker, 1) }
+
+// Kick wakes the follower.
+func (k Kicker) Kick() {
+	select {
+	case k <- struct{}{}:
+	default:
+	}
+}
