@@ -18,6 +18,8 @@ type Service struct {
 	Passwords PasswordHasher
 	// Checker, when set, answers checks from memory (package authz).
 	Checker Checker
+	// Lister, when set, answers access listings from memory (package authz).
+	Lister AccessLister
 	// MinRevisionWait bounds how long a check waits for its min_revision.
 	MinRevisionWait time.Duration
 	// OnCommit, when set, is called after every committed write with its

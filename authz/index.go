@@ -53,7 +53,9 @@ type Index struct {
 
 type shard struct{ users map[string]*user }
 
-type accountShard struct{ ids map[string]struct{} }
+// accountShard maps account ids to their sorted member user ids, for the
+// access-review listing.
+type accountShard struct{ ids map[string][]string }
 
 type user struct {
 	active bool
@@ -90,7 +92,7 @@ func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
 	ix.words = (len(ix.bits) + 63) / 64
 	for i := range nShards {
 		ix.users[i].Store(&shard{users: map[string]*user{}})
-		ix.accounts[i].Store(&accountShard{ids: map[string]struct{}{}})
+		ix.accounts[i].Store(&accountShard{ids: map[string][]string{}})
 	}
 	return ix
 }
@@ -114,7 +116,18 @@ func (ix *Index) hasAccount(id string) bool {
 	return ok
 }
 
+// memberships returns the user's memberships; none for a nil user.
+func (u *user) memberships() []membership {
+	if u == nil {
+		return nil
+	}
+	return u.ms
+}
+
 func (u *user) find(account string) *membership {
+	if u == nil {
+		return nil
+	}
 	for i := range u.ms {
 		if u.ms[i].account == account {
 			return &u.ms[i]

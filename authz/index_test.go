@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -153,6 +154,60 @@ func compare(t *rapid.T, ix *authz.Index, svc *steward.Service, w *world) {
 				}
 			}
 		}
+	}
+	// The listings agree with the store too, page by page.
+	for _, p := range []string{"reports.view", steward.PermUsersManage} {
+		for _, at := range times {
+			q := steward.AccessQuery{Permission: p, At: &at, Page: steward.Page{Limit: 2}}
+			for _, a := range w.accounts {
+				want := collect(t, func(after string) ([]steward.Access, string, error) {
+					q.After = after
+					return svc.FindAccess(op, a, q)
+				})
+				got := collect(t, func(after string) ([]steward.Access, string, error) {
+					items, next := ix.FindAccess(a, p, at, after, 2)
+					return items, next, nil
+				})
+				if !slices.Equal(got, want) {
+					t.Fatalf("FindAccess(%s, %s, %s): index %v, store %v", a, p, at, got, want)
+				}
+			}
+			for _, u := range w.users {
+				want := collect(t, func(after string) ([]steward.Access, string, error) {
+					q.After = after
+					return svc.FindUserAccounts(op, u, q)
+				})
+				got := collect(t, func(after string) ([]steward.Access, string, error) {
+					items, next := ix.FindUserAccounts(u, p, at, after, 2)
+					return items, next, nil
+				})
+				if !slices.Equal(got, want) {
+					t.Fatalf("FindUserAccounts(%s, %s, %s): index %v, store %v", u, p, at, got, want)
+				}
+			}
+		}
+	}
+}
+
+// collect pages through a listing and returns "user@account" for each entry.
+func collect(t *rapid.T, page func(after string) ([]steward.Access, string, error)) []string {
+	var out []string
+	for after := ""; ; {
+		items, next, err := page(after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) > 2 {
+			t.Fatalf("page of %d, want at most 2", len(items))
+		}
+		for _, it := range items {
+			out = append(out, it.UserID+"@"+it.AccountID)
+		}
+		if next == "" {
+			slices.Sort(out)
+			return out
+		}
+		after = next
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -21,12 +22,12 @@ func (ix *Index) Load(ctx context.Context) error {
 		return err
 	}
 	var users [nShards]map[string]*user
-	var accounts [nShards]map[string]struct{}
+	var accounts [nShards]map[string][]string
 	for i := range nShards {
-		users[i], accounts[i] = map[string]*user{}, map[string]struct{}{}
+		users[i], accounts[i] = map[string]*user{}, map[string][]string{}
 	}
 	if err := ix.src.ScanAccountIDs(ctx, func(id string) error {
-		accounts[shardOf(id)][ix.intern(id)] = struct{}{}
+		accounts[shardOf(id)][ix.intern(id)] = nil
 		return nil
 	}); err != nil {
 		return fmt.Errorf("load accounts: %w", err)
@@ -58,8 +59,14 @@ func (ix *Index) Load(ctx context.Context) error {
 			continue
 		}
 		u.ms = append(u.ms, ix.entry(m, owner[m.ParentID]))
+		a := accounts[shardOf(m.AccountID)]
+		a[m.AccountID] = append(a[m.AccountID], m.UserID)
 	}
 	for i := range nShards {
+		for id, members := range accounts[i] {
+			slices.Sort(members)
+			accounts[i][id] = members
+		}
 		ix.users[i].Store(&shard{users: users[i]})
 		ix.accounts[i].Store(&accountShard{ids: accounts[i]})
 	}
@@ -96,10 +103,22 @@ func (ix *Index) catchUp(ctx context.Context) error {
 // apply reloads what a batch of changes touched, copying each affected shard once.
 func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	userShards := map[uint32]map[string]*user{}
-	accountShards := map[uint32]map[string]struct{}{}
+	accountShards := map[uint32]map[string][]string{}
+	membersOf := func(id string) map[string][]string {
+		i := shardOf(id)
+		if accountShards[i] == nil {
+			accountShards[i] = maps.Clone(ix.accounts[i].Load().ids)
+		}
+		return accountShards[i]
+	}
+	seen := map[string]bool{}
 	for _, c := range changes {
 		switch c.Entity {
 		case steward.ChangeUser:
+			if seen[c.EntityID] {
+				continue
+			}
+			seen[c.EntityID] = true
 			u, err := ix.loadUser(ctx, c.EntityID)
 			if err != nil {
 				return err
@@ -108,10 +127,25 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 			if userShards[i] == nil {
 				userShards[i] = maps.Clone(ix.users[i].Load().users)
 			}
+			old := userShards[i][c.EntityID]
 			if u == nil {
 				delete(userShards[i], c.EntityID)
 			} else {
 				userShards[i][c.EntityID] = u
+			}
+			// Keep the accounts' member lists in step: the copy-on-write
+			// slices are replaced, never changed in place.
+			for _, m := range old.memberships() {
+				if u.find(m.account) == nil {
+					a := membersOf(m.account)
+					a[m.account] = without(a[m.account], c.EntityID)
+				}
+			}
+			for _, m := range u.memberships() {
+				if old.find(m.account) == nil {
+					a := membersOf(m.account)
+					a[m.account] = with(a[m.account], c.EntityID)
+				}
 			}
 		case "account":
 			if c.AccountID == "" || ix.hasAccount(c.AccountID) {
@@ -123,11 +157,10 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 				}
 				return err
 			}
-			i := shardOf(c.AccountID)
-			if accountShards[i] == nil {
-				accountShards[i] = maps.Clone(ix.accounts[i].Load().ids)
+			a := membersOf(c.AccountID)
+			if _, ok := a[c.AccountID]; !ok {
+				a[ix.intern(c.AccountID)] = nil
 			}
-			accountShards[i][ix.intern(c.AccountID)] = struct{}{}
 		}
 	}
 	for i, m := range userShards {
@@ -137,6 +170,24 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 		ix.accounts[i].Store(&accountShard{ids: m})
 	}
 	return nil
+}
+
+// with returns a copy of the sorted list with id added.
+func with(list []string, id string) []string {
+	i, found := slices.BinarySearch(list, id)
+	if found {
+		return list
+	}
+	return slices.Insert(slices.Clone(list), i, id)
+}
+
+// without returns a copy of the sorted list without id.
+func without(list []string, id string) []string {
+	i, found := slices.BinarySearch(list, id)
+	if !found {
+		return list
+	}
+	return slices.Delete(slices.Clone(list), i, i+1)
 }
 
 // loadUser reads a user and its memberships; nil when the user is gone.

@@ -1,0 +1,128 @@
+package steward
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Access is one entry of an access listing: a user who can use a permission
+// in an account, and why (R-CHECK-2).
+type Access struct {
+	UserID    string `json:"user_id"`
+	AccountID string `json:"account_id"`
+	Reason    Reason `json:"reason"`
+}
+
+// AccessLister lists access from memory (package authz).
+type AccessLister interface {
+	FindAccess(accountID, perm string, at time.Time, after string, limit int) ([]Access, string)
+	FindUserAccounts(userID, perm string, at time.Time, after string, limit int) ([]Access, string)
+}
+
+// AccessQuery selects an access listing.
+type AccessQuery struct {
+	Permission string
+	At         *time.Time
+	Page
+}
+
+func (s *Service) accessQuery(q AccessQuery) (time.Time, Page, error) {
+	if !s.Catalogue.Has(q.Permission) {
+		return time.Time{}, Page{}, Invalid("unknown_permission", "Unknown permission; GET /v1/permissions lists the catalogue.",
+			FieldError{"permission", "unknown permission " + quote(q.Permission)})
+	}
+	at := s.now()
+	if q.At != nil {
+		at = q.At.UTC()
+	}
+	return at, q.Page.Normalize(), nil
+}
+
+// FindAccess lists who can use a permission in the account, and why: the
+// access review. It needs account.users.manage there, or the operator.
+func (s *Service) FindAccess(ctx context.Context, accountID string, q AccessQuery) ([]Access, string, error) {
+	by, err := s.accessTo(ctx, s.Store, accountID)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := by.require(PermUsersManage); err != nil {
+		return nil, "", err
+	}
+	at, page, err := s.accessQuery(q)
+	if err != nil {
+		return nil, "", err
+	}
+	if s.Lister != nil {
+		items, next := s.Lister.FindAccess(accountID, q.Permission, at, page.After, page.Limit)
+		return items, next, nil
+	}
+	// From the store: memberships in id order, the cursor a membership id.
+	var out []Access
+	last := "" // the last membership examined: where the next page starts
+	for {
+		ms, next, err := s.Store.FindMemberships(ctx, MembershipFilter{AccountID: accountID, Page: page})
+		if err != nil {
+			return nil, "", err
+		}
+		for _, m := range ms {
+			ev, err := s.evaluate(ctx, s.Store, m, at)
+			if err != nil {
+				return nil, "", err
+			}
+			if ok, r := ev.reason(q.Permission); ok {
+				if len(out) == page.Limit {
+					return out, last, nil
+				}
+				out = append(out, Access{UserID: m.UserID, AccountID: accountID, Reason: r})
+			}
+			last = m.ID
+		}
+		if next == "" {
+			return out, "", nil
+		}
+		page.After = next
+	}
+}
+
+// FindUserAccounts lists the accounts in which a user can use a permission,
+// and why. The operator may ask about anyone, a user about itself.
+func (s *Service) FindUserAccounts(ctx context.Context, userID string, q AccessQuery) ([]Access, string, error) {
+	if err := s.requireCheckCaller(ctx, userID); err != nil {
+		return nil, "", err
+	}
+	at, page, err := s.accessQuery(q)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := s.Store.FindUserByID(ctx, userID); err != nil {
+		return nil, "", err
+	}
+	if s.Lister != nil {
+		items, next := s.Lister.FindUserAccounts(userID, q.Permission, at, page.After, page.Limit)
+		return items, next, nil
+	}
+	ms, err := s.Store.FindUserMemberships(ctx, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	slices.SortFunc(ms, func(a, b *Membership) int { return strings.Compare(a.AccountID, b.AccountID) })
+	var out []Access
+	for _, m := range ms {
+		if m.AccountID <= page.After {
+			continue
+		}
+		ev, err := s.evaluate(ctx, s.Store, m, at)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok, r := ev.reason(q.Permission); ok {
+			if len(out) == page.Limit {
+				return out, out[len(out)-1].AccountID, nil
+			}
+			out = append(out, Access{UserID: userID, AccountID: m.AccountID, Reason: r})
+		}
+	}
+	return out, "", nil
+}
