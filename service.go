@@ -27,6 +27,18 @@ type Service struct {
 	OnCommit func(rev int64)
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+
+	// External users (R-EXT-…); zero values take the defaults of SPEC §5.
+	// BaseURL is the public URL that links in mail start with.
+	BaseURL string
+	// InvitationTTL is how long an invitation stays pending (default 720h).
+	InvitationTTL time.Duration
+	// ConsentVersion and ConsentText are the operator's delegated account
+	// management agreement (default DefaultConsentVersion/Text).
+	ConsentVersion, ConsentText string
+	// RedelegationDepth is how many delegate links may hang below an external
+	// user (default 1: delegates cannot delegate further).
+	RedelegationDepth int
 }
 
 // NewService returns a Service over store with the given catalogue.

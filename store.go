@@ -22,6 +22,8 @@ type Store interface {
 	IdempotencyStore
 	SettingStore
 	OutboxStore
+	InvitationStore
+	JobStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses

@@ -1,0 +1,311 @@
+package steward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// The scheduler. Access never waits for it: a check at time t decides with t
+// (R-CHECK-1), so an end date takes effect exactly when it passes. The jobs
+// bring the stored state in line afterwards (statuses, mail, audit events).
+
+// ExpiryReminderLead is how long before an external user's or delegate's end
+// the reminder is mailed (SPEC §5).
+const ExpiryReminderLead = 7 * 24 * time.Hour
+
+// jobBatch is how many rows a job handles per query.
+const jobBatch = 100
+
+// Job is one task of the scheduler. Run must be safe to repeat: it handles
+// what is due at the time it runs and leaves nothing half-done.
+type Job struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Jobs returns the scheduler's tasks in the order RunDueJobs runs them.
+func (s *Service) Jobs() []Job {
+	return []Job{
+		// ---- JOB LIST: every periodic task of the scheduler. Add new ones here. ----
+		{"expire_invitations", s.ExpireInvitations}, // R-EXT-5
+		{"expire_memberships", s.ExpireMemberships}, // R-EXT-4, R-EXT-9
+		{"remind_expiring", s.RemindExpiring},       // SPEC §5: 7 days before ends_at
+		// partner access (R-PARTNER-10), with a func(ctx) error: {"end_lapsed_relationships", …},
+		// ---- end of JOB LIST ----
+	}
+}
+
+// RunDueJobs runs every job once. A job that fails does not stop the others;
+// the errors are returned together.
+func (s *Service) RunDueJobs(ctx context.Context) error {
+	var errs []error
+	for _, j := range s.Jobs() {
+		if err := j.Run(ctx); err != nil {
+			s.Logger.LogAttrs(ctx, slog.LevelError, "job failed", slog.String("job", j.Name), slog.Any("err", err))
+			errs = append(errs, fmt.Errorf("%s: %w", j.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// JobStore keeps what the scheduler needs: a lease so that one node runs the
+// jobs at a time, the rows that are due, and the reminders already sent.
+type JobStore interface {
+	// AcquireJobLease gives the lease name to holder until until, if it is
+	// free, has expired at now, or is already holder's. It reports whether
+	// holder has it.
+	AcquireJobLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+	// ReleaseJobLease frees the lease if holder has it.
+	ReleaseJobLease(ctx context.Context, name, holder string) error
+	// DueMemberships returns up to limit active memberships, of any account,
+	// whose ends_at has passed at now, or whose delegates_end_at has passed
+	// while an active delegate hangs on them; in id order.
+	DueMemberships(ctx context.Context, now time.Time, limit int) ([]*Membership, error)
+	// EndingMemberships pages through active external and delegate
+	// memberships, of any account, whose ends_at or delegates_end_at is at or
+	// before by, in id order after the id after.
+	EndingMemberships(ctx context.Context, by time.Time, after string, limit int) ([]*Membership, error)
+	// MarkReminderSent records the reminder for the membership's end at
+	// endsAt; it reports false when that reminder was already recorded.
+	MarkReminderSent(ctx context.Context, membershipID string, endsAt, now time.Time) (bool, error)
+}
+
+// jobDetails marks the details of the scheduler's audit events, which have
+// no actor: no user and no operator acted.
+func jobDetails(details map[string]any) map[string]any {
+	details["by"] = "scheduler"
+	return details
+}
+
+// ExpireInvitations marks pending invitations whose lifetime has passed as
+// expired, each with its audit event.
+func (s *Service) ExpireInvitations(ctx context.Context) error {
+	for {
+		due, err := s.Store.DueInvitations(ctx, s.now(), jobBatch)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		done := 0
+		for _, inv := range due {
+			_, err := s.write(ctx, func(t *txn) error {
+				cur, err := t.FindInvitationByID(t.ctx, inv.AccountID, inv.ID)
+				if err != nil {
+					return err
+				}
+				if cur.Status != InvitationPending || t.now.Before(cur.ExpiresAt) {
+					return errNotDue
+				}
+				return t.resolveInvitation(nil, cur, InvitationExpired, "invitation.expired",
+					jobDetails(map[string]any{"email": cur.Email, "expires_at": cur.ExpiresAt}))
+			})
+			if err != nil && !errors.Is(err, errNotDue) {
+				return err
+			}
+			done++
+		}
+		if done == 0 {
+			return nil
+		}
+	}
+}
+
+// errNotDue ends a job's write that found, on a second look under its
+// transaction, that the row is no longer due.
+var errNotDue = errors.New("nothing due")
+
+// ExpireMemberships marks memberships whose end date has passed as expired,
+// and with them their delegates; and ends the delegates of members whose
+// delegates_end_at has passed. Each change has its audit event.
+func (s *Service) ExpireMemberships(ctx context.Context) error {
+	for {
+		due, err := s.Store.DueMemberships(ctx, s.now(), jobBatch)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		for _, m := range due {
+			_, err := s.write(ctx, func(t *txn) error {
+				if err := t.LockAccount(t.ctx, m.AccountID); err != nil {
+					return err
+				}
+				cur, err := t.FindMembershipByID(t.ctx, m.AccountID, m.ID)
+				if err != nil {
+					return err
+				}
+				if cur.Status != StatusActive {
+					return errNotDue
+				}
+				recorded := len(t.events)
+				if cur.DelegatesEndAt != nil && !t.now.Before(*cur.DelegatesEndAt) {
+					if err := t.endDelegates(nil, cur, "delegates_end_at"); err != nil {
+						return err
+					}
+				}
+				if cur.EndedAt(t.now) {
+					if err := t.endDelegates(nil, cur, "parent_ended"); err != nil {
+						return err
+					}
+					cur.Status, cur.UpdatedAt = StatusExpired, t.now
+					if err := t.UpdateMembership(t.ctx, cur); err != nil {
+						return err
+					}
+					t.record(cur.AccountID, nil, "member.expired", "membership", cur.ID,
+						jobDetails(map[string]any{"user_id": cur.UserID, "kind": cur.Kind, "ends_at": cur.EndsAt}))
+				}
+				if len(t.events) == recorded {
+					return errNotDue
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errNotDue) {
+				return err
+			}
+		}
+		// Every due row was handled: it is expired, or its delegates are, so
+		// the next query moves on. A row that stays due would be a bug; stop
+		// rather than spin.
+		again, err := s.Store.DueMemberships(ctx, s.now(), 1)
+		if err != nil || len(again) == 0 || again[0].ID == due[0].ID {
+			return err
+		}
+	}
+}
+
+// RemindExpiring mails external users and delegates once, ExpiryReminderLead
+// before their access ends, and records that it did. The end of a delegate's
+// access is the earliest end along its chain.
+func (s *Service) RemindExpiring(ctx context.Context) error {
+	now := s.now()
+	horizon := now.Add(ExpiryReminderLead)
+	for after := ""; ; {
+		roots, err := s.Store.EndingMemberships(ctx, horizon, after, jobBatch)
+		if err != nil || len(roots) == 0 {
+			return err
+		}
+		for _, m := range roots {
+			if err := s.remindTree(ctx, m, now, horizon); err != nil {
+				return err
+			}
+		}
+		after = roots[len(roots)-1].ID
+	}
+}
+
+// remindTree reminds m and the delegates below it whose access ends within
+// the horizon.
+func (s *Service) remindTree(ctx context.Context, m *Membership, now, horizon time.Time) error {
+	if m.Kind == KindExternal || m.Kind == KindDelegate {
+		ev, err := s.evaluate(ctx, s.Store, m, now)
+		if err != nil {
+			return err
+		}
+		if ev.holds && ev.endsAt != nil && ev.endsAt.After(now) && !ev.endsAt.After(horizon) {
+			if err := s.remind(ctx, m, *ev.endsAt); err != nil {
+				return err
+			}
+		}
+	}
+	ds, _, err := s.Store.FindMemberships(ctx, MembershipFilter{AccountID: m.AccountID, ParentID: m.ID, Page: Page{Limit: MaxPageLimit}})
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if d.Status == StatusActive {
+			if err := s.remindTree(ctx, d, now, horizon); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// remind mails one reminder for m's access ending at end, unless it was sent.
+func (s *Service) remind(ctx context.Context, m *Membership, end time.Time) error {
+	_, err := s.write(ctx, func(t *txn) error {
+		first, err := t.MarkReminderSent(t.ctx, m.ID, end, t.now)
+		if err != nil {
+			return err
+		}
+		if !first {
+			return errNotDue
+		}
+		u, err := t.FindUserByID(t.ctx, m.UserID)
+		if err != nil {
+			return err
+		}
+		acc, err := t.FindAccountByID(t.ctx, m.AccountID)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Your %s access to the account %q ends on %s.\n\n", m.Kind, acc.Name, end.Format(time.RFC1123))
+		b.WriteString("If you still need it, ask an administrator of that account to extend it.\n")
+		if err := t.mail(&Message{To: u.Email, Subject: "Your access to " + acc.Name + " ends soon", Text: b.String(), AccountID: acc.ID, Kind: "expiry_reminder"}); err != nil {
+			return err
+		}
+		t.record(m.AccountID, nil, "member.expiry_reminder_sent", "membership", m.ID,
+			jobDetails(map[string]any{"user_id": m.UserID, "kind": m.Kind, "ends_at": end}))
+		return nil
+	})
+	if errors.Is(err, errNotDue) {
+		return nil
+	}
+	return err
+}
+
+// JobLeaseName is the lease that lets one node at a time run the jobs.
+const JobLeaseName = "scheduler"
+
+// JobRunner runs the scheduler's jobs every Interval, on one node at a time:
+// before each round it takes the database lease JobLeaseName for LeaseTTL,
+// so several nodes over one database never run jobs at once; a node that
+// dies leaves the lease to expire.
+type JobRunner struct {
+	Service *Service
+	// Holder names this node; NewJobRunner makes a random one.
+	Holder   string
+	Interval time.Duration
+	LeaseTTL time.Duration
+}
+
+// NewJobRunner returns a runner of s's jobs every minute with a 5-minute lease.
+func NewJobRunner(s *Service) *JobRunner {
+	return &JobRunner{Service: s, Holder: NewSecret("node_")[:24], Interval: time.Minute, LeaseTTL: 5 * time.Minute}
+}
+
+// RunOnce runs the jobs if this node can take the lease, and reports whether it did.
+func (r *JobRunner) RunOnce(ctx context.Context) (bool, error) {
+	s := r.Service
+	now := s.now()
+	ok, err := s.Store.AcquireJobLease(ctx, JobLeaseName, r.Holder, now, now.Add(r.LeaseTTL))
+	if err != nil || !ok {
+		return false, err
+	}
+	defer func() {
+		// Released with a fresh context: a cancelled run still frees the lease.
+		if err := s.Store.ReleaseJobLease(context.WithoutCancel(ctx), JobLeaseName, r.Holder); err != nil {
+			s.Logger.LogAttrs(ctx, slog.LevelWarn, "release job lease", slog.Any("err", err))
+		}
+	}()
+	return true, s.RunDueJobs(ctx)
+}
+
+// Run runs the jobs every Interval until ctx ends. Errors are logged, not
+// returned: the next round tries again.
+func (r *JobRunner) Run(ctx context.Context) error {
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			r.Service.Logger.LogAttrs(ctx, slog.LevelError, "scheduler round failed", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
