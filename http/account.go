@@ -1,0 +1,80 @@
+package http
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/steward-iam/steward"
+)
+
+// AccountPath is the path parameter naming an account; operation inputs embed it.
+type AccountPath struct {
+	Account string `path:"account" doc:"Account id (acc_…)."`
+}
+
+// UserPath is the path parameter naming a user.
+type UserPath struct {
+	User string `path:"user" doc:"User id (usr_…)."`
+}
+
+// TokenRequest is the body of POST /v1/tokens.
+type TokenRequest struct {
+	UserID string `json:"user_id" doc:"The user the token acts as."`
+}
+
+// TokenResponse is the answer of POST /v1/tokens. The token is shown once;
+// only its hash is kept.
+type TokenResponse struct {
+	Token string `json:"token"`
+}
+
+func (s *Server) accountRoutes() {
+	huma.Register(s.api, op(http.MethodPost, "/v1/accounts", "create-account", "accounts", "Create an account, optionally with its first super admin (operator)", http.StatusCreated),
+		write(func(ctx context.Context, in *struct{ Body steward.NewAccount }) (*steward.Account, int64, error) {
+			return s.svc.CreateAccount(ctx, in.Body)
+		}))
+	huma.Register(s.api, op(http.MethodGet, "/v1/accounts/{account}", "get-account", "accounts", "Get an account", http.StatusOK),
+		read(func(ctx context.Context, in *AccountPath) (*steward.Account, error) {
+			return s.svc.FindAccount(ctx, in.Account)
+		}))
+	huma.Register(s.api, op(http.MethodPatch, "/v1/accounts/{account}", "update-account", "accounts", "Change an account", http.StatusOK),
+		write(func(ctx context.Context, in *struct {
+			AccountPath
+			Body steward.AccountUpdate
+		}) (*steward.Account, int64, error) {
+			return s.svc.UpdateAccount(ctx, in.Account, in.Body)
+		}))
+
+	huma.Register(s.api, op(http.MethodPost, "/v1/users", "create-user", "users", "Create a user in its home account (operator)", http.StatusCreated),
+		write(func(ctx context.Context, in *struct{ Body steward.NewUser }) (*steward.User, int64, error) {
+			return s.svc.CreateUser(ctx, in.Body)
+		}))
+	huma.Register(s.api, op(http.MethodGet, "/v1/users/{user}", "get-user", "users", "Get a user", http.StatusOK),
+		read(func(ctx context.Context, in *UserPath) (*steward.User, error) {
+			return s.svc.FindUser(ctx, in.User)
+		}))
+	huma.Register(s.api, op(http.MethodPost, "/v1/users/{user}/deactivate", "deactivate-user", "users", "Deactivate a user in its home account, ending its access everywhere (operator)", http.StatusOK),
+		write(func(ctx context.Context, in *UserPath) (*steward.User, int64, error) {
+			return s.svc.DeactivateUser(ctx, in.User)
+		}))
+	huma.Register(s.api, op(http.MethodPost, "/v1/users/{user}/reactivate", "reactivate-user", "users", "Reactivate a user (operator)", http.StatusOK),
+		write(func(ctx context.Context, in *UserPath) (*steward.User, int64, error) {
+			return s.svc.ReactivateUser(ctx, in.User)
+		}))
+	huma.Register(s.api, op(http.MethodPost, "/v1/tokens", "create-token", "users", "Issue an API token for a user (operator)", http.StatusCreated),
+		write(func(ctx context.Context, in *struct{ Body TokenRequest }) (TokenResponse, int64, error) {
+			token, rev, err := s.svc.CreateToken(ctx, in.Body.UserID)
+			return TokenResponse{Token: token}, rev, err
+		}))
+
+	huma.Register(s.api, op(http.MethodGet, "/v1/permissions", "list-permissions", "catalogue", "List the permission catalogue", http.StatusOK),
+		list(func(ctx context.Context, _ *struct{}) ([]steward.Permission, string, error) {
+			return s.svc.Catalogue.Permissions(), "", nil
+		}))
+
+	huma.Register(s.api, op(http.MethodPost, "/v1/check", "check", "checks", "May a user use a permission in an account? Explains itself.", http.StatusOK),
+		read(func(ctx context.Context, in *struct{ Body steward.CheckRequest }) (*steward.CheckResult, error) {
+			return s.svc.Check(ctx, in.Body)
+		}))
+}

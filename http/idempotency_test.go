@@ -1,0 +1,114 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/steward-iam/steward"
+	stewardhttp "github.com/steward-iam/steward/http"
+)
+
+// TestIdempotencyKey: a retry with the same key returns the first answer
+// and creates nothing; the key cannot be reused for another request.
+func TestIdempotencyKey(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *Env) {
+		acc, owner := e.Account(t, steward.AccountStandard)
+		token := e.Token(t, owner)
+		roles := "/v1/accounts/" + acc + "/roles"
+		body := map[string]any{"name": "Support", "permissions": []string{"tickets.view"}}
+		countRoles := func() int {
+			t.Helper()
+			var l stewardhttp.List[steward.Role]
+			e.MustOK(t, http.StatusOK, "GET", roles, token, nil, &l)
+			return len(l.Items)
+		}
+
+		t.Run("Retry", func(t *testing.T) {
+			first := e.MustOK(t, http.StatusCreated, "POST", roles, token, body, nil, "Idempotency-Key", "k-1")
+			nRoles, events, rev := countRoles(), e.AuditCount(t, acc), e.Revision(t)
+			retry := e.MustOK(t, http.StatusCreated, "POST", roles, token, body, nil, "Idempotency-Key", "k-1")
+			if !bytes.Equal(retry.Body, first.Body) {
+				t.Errorf("retry body = %s, want the first answer %s", retry.Body, first.Body)
+			}
+			if got, want := retry.Header.Get("Steward-Revision"), first.Header.Get("Steward-Revision"); got != want || got == "" {
+				t.Errorf("retry Steward-Revision=%q, want the first %q", got, want)
+			}
+			if ct := retry.Header.Get("Content-Type"); ct != first.Header.Get("Content-Type") {
+				t.Errorf("retry Content-Type=%q, want %q", ct, first.Header.Get("Content-Type"))
+			}
+			if retry.Header.Get("Idempotent-Replayed") != "true" {
+				t.Error("retry not marked Idempotent-Replayed")
+			}
+			if countRoles() != nRoles || e.AuditCount(t, acc) != events || e.Revision(t) != rev {
+				t.Error("the retry changed something")
+			}
+		})
+		t.Run("ErrReusedForAnotherRequest", func(t *testing.T) {
+			rev := e.Revision(t)
+			res := e.Do(t, "POST", roles, token, map[string]any{"name": "Billing", "permissions": []string{}}, "Idempotency-Key", "k-1")
+			MustProblem(t, res, http.StatusUnprocessableEntity, "idempotency_key_reused", "header.Idempotency-Key")
+			if e.Revision(t) != rev {
+				t.Error("a refused reuse wrote something")
+			}
+		})
+		t.Run("OtherSender", func(t *testing.T) {
+			// The same key from the operator is another request: it runs, and
+			// here finds the name taken.
+			res := e.Do(t, "POST", roles, operatorToken, body, "Idempotency-Key", "k-1")
+			MustProblem(t, res, http.StatusConflict, "role_name_taken", "name")
+		})
+		t.Run("FailureIsNotKept", func(t *testing.T) {
+			// A refused request changed nothing; its key is free for the fixed request.
+			MustProblem(t, e.Do(t, "POST", roles, token, map[string]any{"name": "Sales", "permissions": []string{"no.such"}}, "Idempotency-Key", "k-2"),
+				http.StatusUnprocessableEntity, "unknown_permission", "permissions[0]")
+			e.MustOK(t, http.StatusCreated, "POST", roles, token, map[string]any{"name": "Sales", "permissions": []string{}}, nil, "Idempotency-Key", "k-2")
+		})
+		t.Run("ErrInProgress", func(t *testing.T) {
+			// A first request that is still being answered holds the key.
+			data, _ := json.Marshal(map[string]any{"name": "Slow", "permissions": []string{}})
+			_, reserved, err := e.Store.ReserveIdempotencyKey(context.Background(), &steward.IdempotentResponse{
+				Key: "k-3", Scope: owner, RequestHash: stewardhttp.RequestHash("POST", roles, data), CreatedAt: time.Now().UTC(),
+			})
+			if err != nil || !reserved {
+				t.Fatalf("ReserveIdempotencyKey = %v, %v", reserved, err)
+			}
+			rev := e.Revision(t)
+			res := e.Do(t, "POST", roles, token, data, "Idempotency-Key", "k-3")
+			MustProblem(t, res, http.StatusConflict, "idempotency_in_progress", "")
+			if e.Revision(t) != rev {
+				t.Error("a request in progress ran twice")
+			}
+		})
+		t.Run("NoBodyPost", func(t *testing.T) {
+			// POSTs without a body take keys too.
+			plain := e.User(t, acc, steward.RoleMember)
+			first := e.MustOK(t, http.StatusOK, "POST", "/v1/accounts/"+acc+"/members/"+plain+"/deactivate", token, nil, nil, "Idempotency-Key", "k-4")
+			retry := e.MustOK(t, http.StatusOK, "POST", "/v1/accounts/"+acc+"/members/"+plain+"/deactivate", token, nil, nil, "Idempotency-Key", "k-4")
+			if !bytes.Equal(first.Body, retry.Body) {
+				t.Errorf("retry body = %s, want %s", retry.Body, first.Body)
+			}
+		})
+	})
+}
+
+func TestScopeOf(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		actor *steward.Actor
+		want  string
+	}{
+		{"Operator", &steward.Actor{Operator: true}, "operator"},
+		{"OperatorActingAs", &steward.Actor{Operator: true, UserID: "usr_x"}, "operator:usr_x"},
+		{"User", &steward.Actor{UserID: "usr_x"}, "usr_x"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := stewardhttp.ScopeOf(tc.actor); got != tc.want {
+				t.Errorf("ScopeOf=%q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,270 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/steward-iam/steward"
+)
+
+// maxBodyBytes is the largest request body accepted (SPEC §4: 413 above).
+const maxBodyBytes = 1 << 20
+
+// Paths that answer without a token.
+const (
+	pathHealth  = "/healthz"
+	pathReady   = "/readyz"
+	pathMetrics = "/metrics"
+	pathOpenAPI = "/v1/openapi.json"
+)
+
+// Server is the JSON API of Steward: an http.Handler over a Service.
+type Server struct {
+	svc     *steward.Service
+	auth    *steward.Authenticator
+	store   steward.IdempotencyStore
+	logger  *slog.Logger
+	ready   func(context.Context) error
+	version string
+
+	mux     *http.ServeMux
+	api     huma.API
+	handler http.Handler // the middleware chain around mux
+	metrics *metrics
+	openapi []byte
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithReadiness sets the probe behind GET /readyz, typically a database
+// ping and a schema check; the server is ready when it returns nil.
+func WithReadiness(probe func(ctx context.Context) error) Option {
+	return func(s *Server) { s.ready = probe }
+}
+
+// WithVersion sets the version reported by /healthz and the OpenAPI document.
+func WithVersion(version string) Option {
+	return func(s *Server) { s.version = version }
+}
+
+// NewServer returns the API over svc. Bearer tokens are resolved by auth;
+// Idempotency-Key answers are kept in svc.Store. A nil logger discards.
+func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.Logger, opts ...Option) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{svc: svc, auth: auth, store: svc.Store, logger: logger, version: "dev", mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
+
+	config := huma.Config{
+		OpenAPI: &huma.OpenAPI{
+			OpenAPI: "3.1.0",
+			Info: &huma.Info{
+				Title:       "Steward",
+				Version:     s.version,
+				Description: "Delegated administration for multi-tenant products. Errors are RFC 9457 problem documents with a stable code.",
+			},
+			Components: &huma.Components{
+				Schemas: huma.NewMapRegistry("#/components/schemas/", huma.DefaultSchemaNamer),
+				SecuritySchemes: map[string]*huma.SecurityScheme{
+					"bearer": {Type: "http", Scheme: "bearer", Description: "An operator token or a user token (POST /v1/tokens)."},
+				},
+			},
+			Security: []map[string][]string{{"bearer": {}}},
+		},
+		Formats:       huma.DefaultFormats,
+		DefaultFormat: "application/json",
+		// The document is served by the Server itself, marshalled once.
+		OpenAPIPath:  "",
+		Transformers: []huma.Transformer{s.logTransform},
+	}
+	s.api = humago.New(s.mux, config)
+
+	s.routes()
+
+	var err error
+	if s.openapi, err = json.Marshal(s.api.OpenAPI()); err != nil {
+		panic(fmt.Sprintf("steward http: marshal the OpenAPI document: %v", err)) // a programming error
+	}
+	s.mux.HandleFunc("GET "+pathOpenAPI, s.serveOpenAPI)
+	s.metrics = newMetrics()
+	s.mux.Handle("GET "+pathMetrics, s.metrics.handler())
+
+	s.handler = s.limitBody(s.authenticate(s.idempotent(s.mux)))
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r)
+	w.Header().Set("Request-Id", id)
+	r = r.WithContext(steward.NewContextWithRequestID(r.Context(), id))
+	rec := &statusRecorder{ResponseWriter: w}
+	_, pattern := s.mux.Handler(r)
+	defer func() { s.metrics.observe(r.Method, pattern, rec.Status(), time.Since(start)) }()
+	if pattern == "" {
+		// No route: the mux answers 404 or 405, as a problem document.
+		s.mux.ServeHTTP(&problemWriter{ResponseWriter: rec, s: s, r: r}, r)
+		return
+	}
+	s.handler.ServeHTTP(rec, r)
+}
+
+// routes registers every operation.
+func (s *Server) routes() {
+	s.healthRoutes()
+	s.accountRoutes()
+	s.memberRoutes()
+	s.roleRoutes()
+	s.auditRoutes()
+	s.externalRoutes()
+}
+
+// op describes an operation for huma: the status of its success, its
+// documented errors, and the headers the middleware handles.
+func op(method, path, id, tag, summary string, status int) huma.Operation {
+	o := huma.Operation{
+		OperationID:   id,
+		Method:        method,
+		Path:          path,
+		Summary:       summary,
+		Tags:          []string{tag},
+		DefaultStatus: status,
+		// The middleware already refused bodies over the limit; huma's own
+		// check answers 413 at exactly its limit, so it sits one byte above.
+		MaxBodyBytes: maxBodyBytes + 1,
+		Errors:       []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
+		Parameters: []*huma.Param{{
+			Name: "Steward-Act-As", In: "header",
+			Description: "With the operator token: act on behalf of this user id (recorded in the audit log as such).",
+			Schema:      &huma.Schema{Type: huma.TypeString},
+		}},
+	}
+	if method == http.MethodPost {
+		o.Parameters = append(o.Parameters, &huma.Param{
+			Name: "Idempotency-Key", In: "header",
+			Description: "A retry with the same key and request returns the first answer and changes nothing again.",
+			Schema:      &huma.Schema{Type: huma.TypeString, MaxLength: ptr(maxIdempotencyKey)},
+		})
+	}
+	if method != http.MethodGet {
+		o.Errors = append(o.Errors, http.StatusConflict, http.StatusRequestEntityTooLarge)
+	}
+	return o
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// now is the Service's clock.
+func (s *Server) now() time.Time {
+	if s.svc.Now == nil {
+		return time.Now().UTC()
+	}
+	return s.svc.Now().UTC()
+}
+
+// Outputs. Successful writes carry the revision they committed.
+type (
+	bodyOutput[T any] struct {
+		Body T
+	}
+	writeOutput[T any] struct {
+		Revision int64 `header:"Steward-Revision" doc:"The revision this write committed; pass it as min_revision to a check to read your writes."`
+		Body     T
+	}
+	revisionOutput struct {
+		Revision int64 `header:"Steward-Revision" doc:"The revision this write committed."`
+	}
+)
+
+// read adapts a lookup to a huma handler.
+func read[I, T any](fn func(context.Context, *I) (T, error)) func(context.Context, *I) (*bodyOutput[T], error) {
+	return func(ctx context.Context, in *I) (*bodyOutput[T], error) {
+		v, err := fn(ctx, in)
+		if err != nil {
+			return nil, problemOf(err)
+		}
+		return &bodyOutput[T]{Body: v}, nil
+	}
+}
+
+// write adapts a Service write to a huma handler: the answer carries the
+// revision in Steward-Revision.
+func write[I, T any](fn func(context.Context, *I) (T, int64, error)) func(context.Context, *I) (*writeOutput[T], error) {
+	return func(ctx context.Context, in *I) (*writeOutput[T], error) {
+		v, rev, err := fn(ctx, in)
+		if err != nil {
+			return nil, problemOf(err)
+		}
+		return &writeOutput[T]{Revision: rev, Body: v}, nil
+	}
+}
+
+// remove adapts a Service write that answers no body (204).
+func remove[I any](fn func(context.Context, *I) (int64, error)) func(context.Context, *I) (*revisionOutput, error) {
+	return func(ctx context.Context, in *I) (*revisionOutput, error) {
+		rev, err := fn(ctx, in)
+		if err != nil {
+			return nil, problemOf(err)
+		}
+		return &revisionOutput{Revision: rev}, nil
+	}
+}
+
+// list adapts a paged lookup: the store's next id becomes an opaque cursor.
+func list[I, T any](fn func(context.Context, *I) ([]T, string, error)) func(context.Context, *I) (*bodyOutput[List[T]], error) {
+	return func(ctx context.Context, in *I) (*bodyOutput[List[T]], error) {
+		items, next, err := fn(ctx, in)
+		if err != nil {
+			return nil, problemOf(err)
+		}
+		if items == nil {
+			items = []T{}
+		}
+		return &bodyOutput[List[T]]{Body: List[T]{Items: items, NextCursor: encodeCursor(next)}}, nil
+	}
+}
+
+func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(s.openapi)
+}
+
+// Health is the answer of /healthz and /readyz.
+type Health struct {
+	Status  string `json:"status" example:"ok"`
+	Version string `json:"version"`
+}
+
+func (s *Server) healthRoutes() {
+	public := []map[string][]string{{}}
+	h := op(http.MethodGet, pathHealth, "health", "operations", "Liveness: the process answers", http.StatusOK)
+	h.Security, h.Errors, h.Parameters = public, nil, nil
+	huma.Register(s.api, h, func(ctx context.Context, _ *struct{}) (*bodyOutput[Health], error) {
+		return &bodyOutput[Health]{Body: Health{Status: "ok", Version: s.version}}, nil
+	})
+	r := op(http.MethodGet, pathReady, "ready", "operations", "Readiness: the database answers and its schema is current", http.StatusOK)
+	r.Security, r.Errors, r.Parameters = public, []int{http.StatusServiceUnavailable}, nil
+	huma.Register(s.api, r, func(ctx context.Context, _ *struct{}) (*bodyOutput[Health], error) {
+		if s.ready != nil {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if err := s.ready(ctx); err != nil {
+				p := newProblem(steward.EUNAVAILABLE, "not_ready", "The server is not ready.")
+				p.err = err
+				return nil, p
+			}
+		}
+		return &bodyOutput[Health]{Body: Health{Status: "ok", Version: s.version}}, nil
+	})
+}
