@@ -1,0 +1,296 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/steward-iam/steward"
+	stewardhttp "github.com/steward-iam/steward/http"
+)
+
+// extClock is a settable clock for the server: tests move it between requests.
+type extClock struct{ micros atomic.Int64 }
+
+func (c *extClock) Now() time.Time      { return time.UnixMicro(c.micros.Load()).UTC() }
+func (c *extClock) Set(t time.Time)     { c.micros.Store(t.UnixMicro()) }
+func (c *extClock) Add(d time.Duration) { c.micros.Add(d.Microseconds()) }
+
+const extBaseURL = "https://steward.example.com"
+
+// serveExternal starts a server whose Service has a base URL and a settable clock.
+func serveExternal(tb testing.TB, st steward.Store, clock *extClock) *Env {
+	tb.Helper()
+	e := &Env{Store: st, Logs: &syncBuffer{}}
+	e.Svc = steward.NewService(st, steward.MustCatalogue(steward.DefaultProductPermissions()), nil)
+	e.Svc.BaseURL, e.Svc.Now = extBaseURL, clock.Now
+	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
+	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(stewardhttp.NewServer(e.Svc, auth, logger))
+	tb.Cleanup(srv.Close)
+	e.URL = srv.URL
+	return e
+}
+
+// invitationLink returns the token of the newest invitation link mailed to
+// email, read from the outbox the mail sender delivers from.
+func invitationLink(tb testing.TB, e *Env, email string) string {
+	tb.Helper()
+	msgs, err := e.Store.FindMessages(context.Background(), 1000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range msgs { // newest first
+		if m.To != email || m.Kind != "invitation" {
+			continue
+		}
+		_, rest, ok := strings.Cut(m.Text, extBaseURL+"/invitations/")
+		if !ok {
+			tb.Fatalf("the invitation mail to %s has no link:\n%s", email, m.Text)
+		}
+		token, _, _ := strings.Cut(rest, "\n")
+		return token
+	}
+	tb.Fatalf("no invitation mail to %s", email)
+	return ""
+}
+
+func userEmail(tb testing.TB, e *Env, id string) string {
+	tb.Helper()
+	var u steward.User
+	e.MustOK(tb, http.StatusOK, "GET", "/v1/users/"+id, operatorToken, nil, &u)
+	return u.Email
+}
+
+// allowed asks the check API, as the operator, at a time.
+func allowed(tb testing.TB, e *Env, userID, accountID, perm string, at time.Time) bool {
+	tb.Helper()
+	var res steward.CheckResult
+	e.MustOK(tb, http.StatusOK, "POST", "/v1/check", operatorToken, steward.CheckRequest{UserID: userID, AccountID: accountID, Permission: perm, At: &at}, &res)
+	return res.Allowed
+}
+
+// TestExternalUsersEndToEnd is issue 4's walk through external
+// administration over HTTP (R-EXT-1 … R-EXT-10).
+func TestExternalUsersEndToEnd(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			clock := &extClock{}
+			clock.Set(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+			e := serveExternal(t, st.open(t), clock)
+			testExternalEndToEnd(t, e, clock)
+		})
+	}
+}
+
+func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
+	start := clock.Now()
+	client, owner := e.Account(t, steward.AccountStandard)
+	home, _ := e.Account(t, steward.AccountStandard)
+	ownerTok := e.Token(t, owner)
+	editors := e.Role(t, client, "Editors", "crm.contacts.view", "crm.contacts.edit", "reports.view")
+	a, b, c, colleague := e.User(t, home, steward.RoleMember), e.User(t, home, steward.RoleMember), e.User(t, home, steward.RoleMember), e.User(t, home, steward.RoleMember)
+	aMail, bMail, cMail := userEmail(t, e, a), userEmail(t, e, b), userEmail(t, e, c)
+	aTok, bTok, cTok := e.Token(t, a), e.Token(t, b), e.Token(t, c)
+	invitePath := "/v1/accounts/" + client + "/roles/" + editors + "/invitations"
+
+	var consent steward.ConsentAgreement
+	e.MustOK(t, http.StatusOK, "GET", "/v1/consent", ownerTok, nil, &consent)
+	if consent.Version == "" || consent.Text == "" {
+		t.Fatalf("consent = %+v", consent)
+	}
+	accepted := map[string]any{"accepted": true, "version": consent.Version}
+	ends, dends := start.Add(60*24*time.Hour), start.Add(30*24*time.Hour)
+
+	pending := func() int {
+		t.Helper()
+		var l stewardhttp.List[steward.Invitation]
+		e.MustOK(t, http.StatusOK, "GET", invitePath, ownerTok, nil, &l)
+		return len(l.Items)
+	}
+
+	// Three addresses, one malformed: a 422 naming it, nothing created, nothing mailed.
+	before := e.AuditCount(t, client)
+	res := e.Do(t, "POST", invitePath, ownerTok, map[string]any{
+		"emails": aMail + ", not-an-email, " + bMail, "consent": accepted, "allow_redelegation": true,
+	})
+	p := MustProblem(t, res, http.StatusUnprocessableEntity, "invalid_emails", "emails[1]")
+	if !strings.Contains(p.Detail, "not-an-email") {
+		t.Errorf("detail %q does not name the bad address", p.Detail)
+	}
+	if pending() != 0 || e.AuditCount(t, client) != before {
+		t.Fatal("a refused invitation created something")
+	}
+	if msgs, _ := e.Store.FindMessages(context.Background(), 100); len(msgs) != 0 {
+		t.Fatalf("a refused invitation mailed %d messages", len(msgs))
+	}
+
+	// Abuse, each a clear 4xx that changes nothing.
+	for _, tt := range []struct {
+		name   string
+		path   string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{"ErrSuperAdmin", "/v1/accounts/" + client + "/roles/super_admin/invitations", map[string]any{"emails": aMail, "consent": accepted}, 422, "role_not_assignable"},
+		{"ErrNoConsent", invitePath, map[string]any{"emails": aMail}, 422, "consent_required"},
+		{"ErrOldConsent", invitePath, map[string]any{"emails": aMail, "consent": map[string]any{"accepted": true, "version": "1999-01"}}, 409, "consent_outdated"},
+		{"ErrDelegatesEndAfterEnds", invitePath, map[string]any{"emails": aMail, "consent": accepted, "ends_at": dends, "delegates_end_at": ends}, 422, "invalid_end_dates"},
+		{"ErrEndInPast", invitePath, map[string]any{"emails": aMail, "consent": accepted, "ends_at": start.Add(-time.Hour)}, 422, "invalid_end_dates"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			MustProblem(t, e.Do(t, "POST", tt.path, ownerTok, tt.body), tt.status, tt.code, "")
+			if pending() != 0 || e.AuditCount(t, client) != before {
+				t.Fatal("a refused invitation created something")
+			}
+		})
+	}
+	t.Run("ErrRoleWithUnheldPermissions", func(t *testing.T) {
+		inviterRole := e.Role(t, client, "Inviters", steward.PermExternalUsersInvite, "crm.contacts.view")
+		inviterTok := e.Token(t, e.User(t, client, inviterRole))
+		before := e.AuditCount(t, client)
+		MustProblem(t, e.Do(t, "POST", invitePath, inviterTok, map[string]any{"emails": aMail, "consent": accepted}), http.StatusForbidden, "permission_not_held", "role")
+		if pending() != 0 || e.AuditCount(t, client) != before {
+			t.Fatal("a refused invitation created something")
+		}
+	})
+
+	// Three good addresses, as a list this time: three pending, no token in the answer.
+	var created stewardhttp.InvitationsCreated
+	res = e.MustOK(t, http.StatusCreated, "POST", invitePath, ownerTok, map[string]any{
+		"emails": []string{strings.ToUpper(aMail), " " + bMail + " ", cMail + "," + aMail}, "consent": accepted,
+		"allow_redelegation": true, "ends_at": ends, "delegates_end_at": dends,
+	}, &created)
+	if len(created.Items) != 3 || pending() != 3 {
+		t.Fatalf("created %d invitations, %d pending; want 3", len(created.Items), pending())
+	}
+	for _, inv := range created.Items {
+		if inv.Status != steward.InvitationPending || inv.Consent.Version != consent.Version || inv.Consent.AcceptedBy != owner {
+			t.Errorf("invitation = %+v", inv)
+		}
+	}
+	aLink, bLink, cLink := invitationLink(t, e, aMail), invitationLink(t, e, bMail), invitationLink(t, e, cMail)
+	for _, tok := range []string{aLink, bLink, cLink} {
+		if strings.Contains(string(res.Body), tok) {
+			t.Fatal("the inviter's answer carries an invitation token")
+		}
+	}
+
+	// The invitee sees what the link offers.
+	var view steward.InvitationView
+	e.MustOK(t, http.StatusOK, "GET", "/v1/invitations/"+aLink, aTok, nil, &view)
+	if view.RoleName != "Editors" || view.AccountID != client || view.Email != aMail {
+		t.Errorf("view = %+v", view)
+	}
+
+	// Accepting as another user, or with a forged token, changes nothing.
+	before = e.AuditCount(t, client)
+	MustProblem(t, e.Do(t, "POST", "/v1/invitations/"+aLink+"/accept", bTok, nil), http.StatusForbidden, "invitation_email_mismatch", "")
+	MustProblem(t, e.Do(t, "POST", "/v1/invitations/stwi_forged/accept", aTok, nil), http.StatusNotFound, "invitation_not_found", "")
+	if e.AuditCount(t, client) != before {
+		t.Fatal("a refused acceptance wrote an event")
+	}
+
+	// Two accept from their mail.
+	var ma, mb steward.Membership
+	e.MustOK(t, http.StatusCreated, "POST", "/v1/invitations/"+aLink+"/accept", aTok, nil, &ma)
+	e.MustOK(t, http.StatusCreated, "POST", "/v1/invitations/"+bLink+"/accept", bTok, nil, &mb)
+	if ma.Kind != steward.KindExternal || ma.Role != editors || !ma.AllowRedelegation || ma.GrantedBy != owner || !ma.EndsAt.Equal(ends) {
+		t.Errorf("a's membership = %+v", ma)
+	}
+	MustProblem(t, e.Do(t, "POST", "/v1/invitations/"+aLink+"/accept", aTok, nil), http.StatusConflict, "invitation_used", "")
+	if pending() != 1 {
+		t.Errorf("pending = %d, want 1 (c's)", pending())
+	}
+
+	// One re-delegates to a colleague of its own account; never to a stranger, never more than it holds.
+	stranger := e.User(t, client, steward.RoleMember)
+	delegates := "/v1/accounts/" + client + "/external-users/" + a + "/delegates"
+	MustProblem(t, e.Do(t, "POST", delegates, aTok, map[string]any{"user_ids": []string{stranger}}), http.StatusUnprocessableEntity, "invalid_delegates", "user_ids[0]")
+	MustProblem(t, e.Do(t, "POST", delegates, aTok, map[string]any{"user_ids": []string{colleague}, "permissions": []string{"settings.edit"}}), http.StatusForbidden, "permission_not_held", "permissions")
+	var ds stewardhttp.List[steward.Membership]
+	e.MustOK(t, http.StatusCreated, "POST", delegates, aTok, map[string]any{"user_ids": []string{colleague}}, &ds)
+	if len(ds.Items) != 1 || ds.Items[0].Kind != steward.KindDelegate || ds.Items[0].ParentID != ma.ID {
+		t.Fatalf("delegates = %+v", ds.Items)
+	}
+	colleagueTok := e.Token(t, colleague)
+	MustProblem(t, e.Do(t, "POST", "/v1/accounts/"+client+"/external-users/"+colleague+"/delegates", colleagueTok,
+		map[string]any{"user_ids": []string{c}}), http.StatusForbidden, "redelegation_depth_exceeded", "")
+	MustProblem(t, e.Do(t, "POST", "/v1/accounts/"+client+"/external-users/"+b+"/delegates", bTok,
+		map[string]any{"user_ids": []string{c}, "permissions": []string{"crm.contacts.view", "settings.edit"}}), http.StatusForbidden, "permission_not_held", "")
+
+	now := clock.Now()
+	if !allowed(t, e, colleague, client, "reports.view", now) {
+		t.Fatal("the delegate lacks reports.view")
+	}
+
+	// The delegate acts: the audit log shows its home account and chain (R-EXT-10).
+	var acts steward.Role
+	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/roles/"+editors, colleagueTok, nil, &acts)
+
+	// The client narrows the role: the delegate's checks narrow with it.
+	e.MustOK(t, http.StatusOK, "PATCH", "/v1/accounts/"+client+"/roles/"+editors, ownerTok, map[string]any{"permissions": []string{"crm.contacts.view", "crm.contacts.edit"}}, nil)
+	if allowed(t, e, colleague, client, "reports.view", now) || allowed(t, e, a, client, "reports.view", now) {
+		t.Error("reports.view survived the narrowing of the role")
+	}
+	if !allowed(t, e, colleague, client, "crm.contacts.edit", now) {
+		t.Error("the delegate lost a permission the role kept")
+	}
+
+	// After delegates_end_at: the delegate is denied, its parent still allowed.
+	if allowed(t, e, colleague, client, "crm.contacts.view", dends) || !allowed(t, e, a, client, "crm.contacts.view", dends) {
+		t.Error("at delegates_end_at the delegate must be denied and the parent allowed")
+	}
+	// After ends_at: both denied.
+	if allowed(t, e, colleague, client, "crm.contacts.view", ends) || allowed(t, e, a, client, "crm.contacts.view", ends) {
+		t.Error("at ends_at both must be denied")
+	}
+	if !allowed(t, e, b, client, "crm.contacts.view", ends.Add(-time.Second)) {
+		t.Error("b denied before its end")
+	}
+
+	// The unanswered invitation expires: at once for the link, and in the
+	// listing once the scheduler has run.
+	clock.Add(steward.DefaultInvitationTTL)
+	MustProblem(t, e.Do(t, "POST", "/v1/invitations/"+cLink+"/accept", cTok, nil), http.StatusGone, "invitation_expired", "")
+	if pending() != 0 {
+		t.Errorf("pending = %d after the TTL, want 0", pending())
+	}
+	if err := e.Svc.RunDueJobs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var expired stewardhttp.List[steward.Invitation]
+	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/invitations?status=expired", ownerTok, nil, &expired)
+	if len(expired.Items) != 1 || expired.Items[0].Email != cMail {
+		t.Errorf("expired invitations = %+v, want c's", expired.Items)
+	}
+
+	// Turning re-delegation off ends the delegates (R-EXT-8).
+	e.MustOK(t, http.StatusOK, "PATCH", "/v1/accounts/"+client+"/external-users/"+a, ownerTok, map[string]any{"allow_redelegation": false}, nil)
+	if m := e.Member(t, client, colleague); m.Status != steward.StatusExpired {
+		t.Errorf("delegate status = %s after re-delegation was turned off, want expired", m.Status)
+	}
+
+	// The audit log tells who acted, from where, through which chain.
+	var log stewardhttp.List[steward.Event]
+	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/audit?action=delegate.added", ownerTok, nil, &log)
+	if len(log.Items) != 1 || log.Items[0].Actor.UserID != a || log.Items[0].Actor.HomeAccountID != home || log.Items[0].Actor.Kind != steward.KindExternal ||
+		fmt.Sprint(log.Items[0].Actor.Chain) != fmt.Sprint([]string{ma.ID}) {
+		t.Errorf("delegate.added = %+v", log.Items)
+	}
+	var verify steward.VerifyResult
+	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/audit/verify", ownerTok, nil, &verify)
+	if !verify.OK {
+		t.Errorf("verify = %+v", verify)
+	}
+	if strings.Contains(e.Logs.String(), aLink) || strings.Contains(e.Logs.String(), cLink) {
+		t.Error("an invitation token reached the log")
+	}
+}
