@@ -32,7 +32,7 @@ var _ steward.Store = (*DB)(nil)
 // migrate; call Migrate or CheckSchema.
 func Open(path string) (*DB, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(5000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(5000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-32768)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers queue for the lock instead of failing with SQLITE_BUSY
@@ -55,6 +55,8 @@ func Open(path string) (*DB, error) {
 		Translate:       translate,
 		Retryable:       func(error) bool { return false },
 		SerializeWrites: true,
+		BulkPragma:      "PRAGMA cache_size = -1048576", // 1 GiB
+		NormalPragma:    "PRAGMA cache_size = -32768",
 	})
 	return &DB{Store: store, db: db, migrator: migrator}, nil
 }

@@ -28,6 +28,8 @@ type Dialect struct {
 	// Notify, when set, is run in every write transaction after its changes
 	// with the revision as $1; PostgreSQL delivers the notification on commit.
 	Notify string
+	// BulkPragma and NormalPragma, when set, are run around a bulk insert.
+	BulkPragma, NormalPragma string
 	// SerializeWrites makes the process run one write transaction at a time,
 	// as SQLite does anyway; it spares writers the busy-wait.
 	SerializeWrites bool
