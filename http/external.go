@@ -13,28 +13,39 @@ import (
 // External users and re-delegation (SPEC §3 "external users", R-EXT-…).
 
 // Emails is the emails field of an invitation: one string of addresses
-// separated by commas, or a list of strings.
-type Emails []string
+// separated by commas, or a list of strings. Any other JSON type is a 400
+// wrong_type, answered by the handler: huma's own check of a oneOf schema
+// would make it a 422.
+type Emails struct {
+	list     []string
+	notEmail bool // neither a string nor a list of strings
+}
 
-// Schema documents both shapes; huma validates the body against it.
+// Schema documents both shapes; the type is checked by the handler.
 func (Emails) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{
-		Description: "Addresses separated by commas, or a list of addresses. Spaces, case and duplicates are forgiven; every bad address is named in one 422.",
-		OneOf: []*huma.Schema{
-			{Type: huma.TypeString, Examples: []any{"ada@example.com, grace@example.com"}},
-			{Type: huma.TypeArray, Items: &huma.Schema{Type: huma.TypeString}},
-		},
+		Description: "Addresses separated by commas (a string), or a list of addresses (an array of strings). Spaces, case and duplicates are forgiven; every bad address is named in one 422.",
+		Examples:    []any{"ada@example.com, grace@example.com"},
 	}
 }
 
-// UnmarshalJSON accepts a string or a list of strings.
+// UnmarshalJSON accepts a string or a list of strings and remembers anything else.
 func (e *Emails) UnmarshalJSON(b []byte) error {
 	var l steward.EmailList
 	if err := json.Unmarshal(b, &l); err != nil {
-		return err
+		e.notEmail = true
+		return nil
 	}
-	*e = Emails(l)
+	e.list = l
 	return nil
+}
+
+func (e Emails) emailList() (steward.EmailList, error) {
+	if e.notEmail {
+		return nil, &steward.Error{Kind: steward.EBADREQUEST, Code: codeWrongType, Message: "emails must be a string of comma-separated addresses or a list of strings.",
+			Fields: []steward.FieldError{{Field: "emails", Message: "expected string or array of strings"}}}
+	}
+	return steward.EmailList(e.list), nil
 }
 
 // ConsentBody is the inviter's acceptance of the delegated account
@@ -83,7 +94,11 @@ func (s *Server) externalRoutes() {
 			Body InvitationRequest
 		}) (InvitationsCreated, int64, error) {
 			b := in.Body
-			req := steward.NewInvitations{Emails: steward.EmailList(b.Emails), AllowRedelegation: b.AllowRedelegation, EndsAt: b.EndsAt, DelegatesEndAt: b.DelegatesEndAt}
+			emails, err := b.Emails.emailList()
+			if err != nil {
+				return InvitationsCreated{}, 0, err
+			}
+			req := steward.NewInvitations{Emails: emails, AllowRedelegation: b.AllowRedelegation, EndsAt: b.EndsAt, DelegatesEndAt: b.DelegatesEndAt}
 			if b.Consent != nil {
 				req.Consent = steward.ConsentInput{Accepted: b.Consent.Accepted, Version: b.Consent.Version}
 			}
@@ -173,4 +188,43 @@ func (s *Server) externalRoutes() {
 		}) (int64, error) {
 			return s.svc.RemoveDelegate(ctx, in.Account, in.User, in.Delegate)
 		}))
+}
+
+// RoleMembersInput names a role and a page of its members.
+type RoleMembersInput struct {
+	RolePath
+	PageQuery
+}
+
+// RoleMemberList is the answer of GET …/roles/{role}/members: a page of the
+// members holding the role (internal, partner, external and delegate) and,
+// on the first page, the pending invitations into it (R-EXT-5).
+type RoleMemberList struct {
+	Items              []*steward.Membership `json:"items"`
+	NextCursor         string                `json:"next_cursor" doc:"Pass as cursor for the next page; empty on the last page."`
+	PendingInvitations []*steward.Invitation `json:"pending_invitations" doc:"The pending invitations into the role, on the first page only (up to 500; the full list is GET …/roles/{role}/invitations)."`
+}
+
+// roleMembers lists a role's members with its pending invitations.
+func (s *Server) roleMembers(ctx context.Context, in *RoleMembersInput) (*bodyOutput[RoleMemberList], error) {
+	page, err := in.page()
+	if err != nil {
+		return nil, problemOf(err)
+	}
+	ms, next, err := s.svc.FindRoleMembers(ctx, in.Account, in.Role, page)
+	if err != nil {
+		return nil, problemOf(err)
+	}
+	out := RoleMemberList{Items: ms, NextCursor: encodeCursor(next), PendingInvitations: []*steward.Invitation{}}
+	if out.Items == nil {
+		out.Items = []*steward.Membership{}
+	}
+	if page.After == "" {
+		invs, _, err := s.svc.FindRoleInvitations(ctx, in.Account, in.Role, steward.Page{Limit: steward.MaxPageLimit})
+		if err != nil {
+			return nil, problemOf(err)
+		}
+		out.PendingInvitations = append(out.PendingInvitations, invs...)
+	}
+	return &bodyOutput[RoleMemberList]{Body: out}, nil
 }

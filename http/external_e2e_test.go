@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -209,6 +210,16 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
 	if pending() != 1 {
 		t.Errorf("pending = %d, want 1 (c's)", pending())
 	}
+	// The role's members: the external users, with the pending invitation.
+	var members stewardhttp.RoleMemberList
+	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/roles/"+editors+"/members", ownerTok, nil, &members)
+	kinds := map[string]steward.MembershipKind{}
+	for _, m := range members.Items {
+		kinds[m.UserID] = m.Kind
+	}
+	if kinds[a] != steward.KindExternal || kinds[b] != steward.KindExternal || len(members.PendingInvitations) != 1 || members.PendingInvitations[0].Email != cMail {
+		t.Errorf("role members = %+v", members)
+	}
 
 	// One re-delegates to a colleague of its own account; never to a stranger, never more than it holds.
 	stranger := e.User(t, client, steward.RoleMember)
@@ -293,4 +304,70 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
 	if strings.Contains(e.Logs.String(), aLink) || strings.Contains(e.Logs.String(), cLink) {
 		t.Error("an invitation token reached the log")
 	}
+}
+
+func TestExternalOpenAPI(t *testing.T) {
+	e := MustServe(t, MustOpenSQLite(t))
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	e.MustOK(t, http.StatusOK, "GET", "/v1/openapi.json", "", nil, &doc)
+	for path, methods := range map[string][]string{
+		"/v1/consent": {"get"},
+		"/v1/accounts/{account}/roles/{role}/invitations":                   {"post", "get"},
+		"/v1/accounts/{account}/invitations":                                {"get"},
+		"/v1/accounts/{account}/invitations/{invitation}":                   {"delete"},
+		"/v1/invitations/{token}":                                           {"get"},
+		"/v1/invitations/{token}/accept":                                    {"post"},
+		"/v1/accounts/{account}/external-users/{user}":                      {"patch"},
+		"/v1/accounts/{account}/external-users/{user}/delegates":            {"post", "get"},
+		"/v1/accounts/{account}/external-users/{user}/delegates/{delegate}": {"delete"},
+	} {
+		for _, m := range methods {
+			if _, ok := doc.Paths[path][m]; !ok {
+				t.Errorf("openapi.json lacks %s %s", strings.ToUpper(m), path)
+			}
+		}
+	}
+}
+
+// TestExternalBadInput: malformed invitation and delegation requests are
+// clear 4xx answers that change nothing.
+func TestExternalBadInput(t *testing.T) {
+	e := MustServe(t, MustOpenSQLite(t))
+	client, owner := e.Account(t, steward.AccountStandard)
+	ownerTok := e.Token(t, owner)
+	path := "/v1/accounts/" + client + "/roles/member/invitations"
+	consent := map[string]any{"accepted": true, "version": steward.DefaultConsentVersion}
+	for _, tt := range []struct {
+		name   string
+		body   any
+		status int
+		code   string
+	}{
+		{"ErrEmailsNumber", map[string]any{"emails": 42, "consent": consent}, 400, "wrong_type"},
+		{"ErrEmailsListOfNumbers", map[string]any{"emails": []int{1}, "consent": consent}, 400, "wrong_type"},
+		{"ErrEmailsMissing", map[string]any{"consent": consent}, 422, ""},
+		{"ErrUnknownField", map[string]any{"emails": "a@example.com", "consent": consent, "admin": true}, 400, "unknown_field"},
+		{"ErrConsentWrongType", map[string]any{"emails": "a@example.com", "consent": "yes"}, 400, "wrong_type"},
+		{"ErrMalformedJSON", `{"emails": `, 400, "malformed_json"},
+		{"ErrAllBad", map[string]any{"emails": []string{"x", "y@"}, "consent": consent}, 422, "invalid_emails"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.AuditCount(t, client)
+			res := e.Do(t, "POST", path, ownerTok, tt.body)
+			if res.Status != tt.status {
+				t.Fatalf("status = %d, want %d; body %s", res.Status, tt.status, res.Body)
+			}
+			if tt.code != "" {
+				MustProblem(t, res, tt.status, tt.code, "")
+			}
+			if e.AuditCount(t, client) != before {
+				t.Error("a refused request wrote an event")
+			}
+		})
+	}
+	MustProblem(t, e.Do(t, "GET", "/v1/invitations/stwi_nope", ownerTok, nil), http.StatusNotFound, "invitation_not_found", "")
+	MustProblem(t, e.Do(t, "POST", "/v1/invitations/stwi_nope/accept", "", nil), http.StatusUnauthorized, "unauthenticated", "")
+	MustProblem(t, e.Do(t, "DELETE", "/v1/accounts/"+client+"/invitations/inv_nope", ownerTok, nil), http.StatusNotFound, "invitation_not_found", "")
 }

@@ -50,15 +50,6 @@ func (s *Server) roleRoutes() {
 		remove(func(ctx context.Context, in *RolePath) (int64, error) {
 			return s.svc.DeleteRole(ctx, in.Account, in.Role)
 		}))
-	huma.Register(s.api, op(http.MethodGet, base+"/{role}/members", "list-role-members", "roles", "List the members holding a role", http.StatusOK),
-		list(func(ctx context.Context, in *struct {
-			RolePath
-			PageQuery
-		}) ([]*steward.Membership, string, error) {
-			page, err := in.page()
-			if err != nil {
-				return nil, "", err
-			}
-			return s.svc.FindRoleMembers(ctx, in.Account, in.Role, page)
-		}))
+	huma.Register(s.api, op(http.MethodGet, base+"/{role}/members", "list-role-members", "roles",
+		"List the members holding a role, internal and external, with the pending invitations into it", http.StatusOK), s.roleMembers)
 }
