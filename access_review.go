@@ -2,6 +2,7 @@ package steward
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -125,4 +126,51 @@ func (s *Service) FindUserAccounts(ctx context.Context, userID string, q AccessQ
 		}
 	}
 	return out, "", nil
+}
+
+// MaxBatchChecks is the most checks one batch may ask.
+const MaxBatchChecks = 1000
+
+// BatchCheckRequest asks several checks at once.
+type BatchCheckRequest struct {
+	Checks      []CheckRequest `json:"checks" minItems:"1" maxItems:"1000"`
+	MinRevision int64          `json:"min_revision,omitempty"`
+}
+
+// BatchCheckResult answers a batch in request order.
+type BatchCheckResult struct {
+	Results []CheckResult `json:"results"`
+}
+
+// CheckBatch answers up to MaxBatchChecks checks in request order. A bad
+// check refuses the whole batch, naming it by index.
+func (s *Service) CheckBatch(ctx context.Context, req BatchCheckRequest) (*BatchCheckResult, error) {
+	if len(req.Checks) == 0 || len(req.Checks) > MaxBatchChecks {
+		return nil, Invalid("invalid_batch", fmt.Sprintf("A batch holds 1 to %d checks.", MaxBatchChecks),
+			FieldError{"checks", fmt.Sprintf("has %d checks, want 1 to %d", len(req.Checks), MaxBatchChecks)})
+	}
+	out := &BatchCheckResult{Results: make([]CheckResult, len(req.Checks))}
+	for i, c := range req.Checks {
+		if i == 0 {
+			c.MinRevision = req.MinRevision
+		}
+		res, err := s.Check(ctx, c)
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				prefixed := *e
+				prefixed.Message = fmt.Sprintf("checks[%d]: %s", i, e.Message)
+				prefixed.Fields = nil
+				for _, f := range e.Fields {
+					prefixed.Fields = append(prefixed.Fields, FieldError{Field: fmt.Sprintf("checks[%d].%s", i, f.Field), Message: f.Message})
+				}
+				if len(prefixed.Fields) == 0 {
+					prefixed.Fields = []FieldError{{Field: fmt.Sprintf("checks[%d]", i), Message: e.Message}}
+				}
+				return nil, &prefixed
+			}
+			return nil, err
+		}
+		out.Results[i] = *res
+	}
+	return out, nil
 }

@@ -109,13 +109,20 @@ func (ix *Index) Check(ctx context.Context, req steward.CheckRequest, now time.T
 		return nil, steward.Invalid("unknown_permission", "Unknown permission; GET /v1/permissions lists the catalogue.",
 			steward.FieldError{Field: "permission", Message: "unknown permission " + req.Permission})
 	}
+	if ix.user(req.UserID) == nil || !ix.hasAccount(req.AccountID) {
+		// Perhaps created on another node a moment ago: catch up once before
+		// saying it does not exist.
+		if err := ix.CatchUp(ctx); err != nil {
+			return nil, err
+		}
+		if ix.user(req.UserID) == nil {
+			return nil, steward.NotFound("user", req.UserID)
+		}
+		if !ix.hasAccount(req.AccountID) {
+			return nil, steward.NotFound("account", req.AccountID)
+		}
+	}
 	rev := ix.applied.Load()
-	if ix.user(req.UserID) == nil {
-		return nil, steward.NotFound("user", req.UserID)
-	}
-	if !ix.hasAccount(req.AccountID) {
-		return nil, steward.NotFound("account", req.AccountID)
-	}
 	at := now
 	if req.At != nil {
 		at = *req.At

@@ -40,3 +40,17 @@ func (k Kicker) Kick() {
 	default:
 	}
 }
+
+// OnCommit applies a write of this node before its answer leaves, so that a
+// node always reads its own writes; it is meant for Service.OnCommit. Should
+// the catch-up fail, the follower's next tick repairs it.
+func (ix *Index) OnCommit(rev int64) {
+	if ix.applied.Load() >= rev {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ix.CatchUp(ctx); err != nil {
+		ix.logger.Warn("check index catch-up after a write failed; the follower will retry", slog.Any("err", err))
+	}
+}

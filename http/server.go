@@ -127,6 +127,7 @@ func (s *Server) routes() {
 	s.memberRoutes()
 	s.roleRoutes()
 	s.auditRoutes()
+	s.checkRoutes()
 	s.externalRoutes()
 }
 
