@@ -117,6 +117,13 @@ const MaxInvitationEmails = 100
 // bad address is named in one EINVALID error, field emails[i] counting the
 // non-empty pieces from 0.
 func ParseEmails(entries []string) ([]string, error) {
+	emails, _, err := parseEmails(entries)
+	return emails, err
+}
+
+// parseEmails is ParseEmails that also returns, for each address, the index
+// of the piece it first came from, so later errors name the same field.
+func parseEmails(entries []string) ([]string, []int, error) {
 	var pieces []string
 	for _, e := range entries {
 		for _, p := range strings.FieldsFunc(e, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' }) {
@@ -126,13 +133,14 @@ func ParseEmails(entries []string) ([]string, error) {
 		}
 	}
 	if len(pieces) == 0 {
-		return nil, Invalid("invalid_emails", "Give at least one email address.", FieldError{"emails", "is required"})
+		return nil, nil, Invalid("invalid_emails", "Give at least one email address.", FieldError{"emails", "is required"})
 	}
 	if len(pieces) > MaxInvitationEmails {
-		return nil, Invalid("invalid_emails", fmt.Sprintf("At most %d addresses per invitation.", MaxInvitationEmails),
+		return nil, nil, Invalid("invalid_emails", fmt.Sprintf("At most %d addresses per invitation.", MaxInvitationEmails),
 			FieldError{"emails", fmt.Sprintf("has %d addresses; at most %d", len(pieces), MaxInvitationEmails)})
 	}
 	var out, names []string
+	var index []int
 	var bad []FieldError
 	seen := map[string]bool{}
 	for i, p := range pieces {
@@ -144,11 +152,11 @@ func ParseEmails(entries []string) ([]string, error) {
 		}
 		if !seen[email] {
 			seen[email] = true
-			out = append(out, email)
+			out, index = append(out, email), append(index, i)
 		}
 	}
 	if len(bad) > 0 {
-		return nil, Invalid("invalid_emails", "These are not email addresses: "+strings.Join(names, ", ")+". Nothing was sent.", bad...)
+		return nil, nil, Invalid("invalid_emails", "These are not email addresses: "+strings.Join(names, ", ")+". Nothing was sent.", bad...)
 	}
-	return out, nil
+	return out, index, nil
 }

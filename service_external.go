@@ -144,7 +144,7 @@ func (s *Service) Invite(ctx context.Context, accountID, roleID string, in NewIn
 		if err != nil {
 			return err
 		}
-		emails, err := ParseEmails(in.Emails) // R-EXT-3
+		emails, index, err := parseEmails(in.Emails) // R-EXT-3
 		if err != nil {
 			return err
 		}
@@ -167,7 +167,7 @@ func (s *Service) Invite(ctx context.Context, accountID, roleID string, in NewIn
 				return err
 			}
 			if !replaceable(m, t.now) {
-				members = append(members, FieldError{fmt.Sprintf("emails[%d]", i), quote(email) + " is already a member of this account"})
+				members = append(members, FieldError{fmt.Sprintf("emails[%d]", index[i]), quote(email) + " is already a member of this account"})
 			}
 		}
 		if len(members) > 0 {
@@ -256,6 +256,9 @@ func replaceable(m *Membership, now time.Time) bool {
 // RevokeInvitation revokes a pending invitation; its link stops working.
 func (s *Service) RevokeInvitation(ctx context.Context, accountID, id string) (int64, error) {
 	return s.write(ctx, func(t *txn) error {
+		if err := t.LockAccount(t.ctx, accountID); err != nil { // against a concurrent acceptance
+			return err
+		}
 		by, err := t.s.accessTo(t.ctx, t, accountID)
 		if err != nil {
 			return err
@@ -286,12 +289,18 @@ func presentInvitation(inv *Invitation, now time.Time) *Invitation {
 	return &out
 }
 
-// FindInvitations pages through the account's invitations; any member whose
-// access holds may list them, as it may list members. With Status pending,
-// lapsed invitations are left out (R-EXT-5).
+// FindInvitations pages through the account's invitations. It needs
+// account.external_users.invite or account.users.manage. With Status
+// pending, lapsed invitations are left out (R-EXT-5).
 func (s *Service) FindInvitations(ctx context.Context, f InvitationFilter) ([]*Invitation, string, error) {
-	if _, err := s.accessTo(ctx, s.Store, f.AccountID); err != nil {
+	by, err := s.accessTo(ctx, s.Store, f.AccountID)
+	if err != nil {
 		return nil, "", err
+	}
+	if !by.holds(PermUsersManage) { // invitees' addresses are for those who manage users
+		if err := by.require(PermExternalUsersInvite); err != nil {
+			return nil, "", err
+		}
 	}
 	now := s.now()
 	if f.Status == InvitationPending {
@@ -513,8 +522,15 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		if m, err = t.externalMember(accountID, userID); err != nil {
 			return err
 		}
-		if upd.ClearEndsAt && upd.EndsAt != nil || upd.ClearDelegatesEndAt && upd.DelegatesEndAt != nil {
-			return Invalid("invalid_update", "An end date cannot be set and cleared at once.", FieldError{"ends_at", "set it or clear it, not both"})
+		var both []FieldError
+		if upd.ClearEndsAt && upd.EndsAt != nil {
+			both = append(both, FieldError{"ends_at", "set it or clear it, not both"})
+		}
+		if upd.ClearDelegatesEndAt && upd.DelegatesEndAt != nil {
+			both = append(both, FieldError{"delegates_end_at", "set it or clear it, not both"})
+		}
+		if len(both) > 0 {
+			return Invalid("invalid_update", "An end date cannot be set and cleared at once.", both...)
 		}
 		before := *m
 		endsAt, delegatesEndAt := m.EndsAt, m.DelegatesEndAt
@@ -538,6 +554,14 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		}
 		if endsAt != nil && delegatesEndAt != nil && delegatesEndAt.After(*endsAt) {
 			return Invalid("invalid_end_dates", "The end dates are not valid.", FieldError{"delegates_end_at", "must not be later than ends_at"})
+		}
+		// Widening an external user's access (longer, or re-delegable) gives
+		// its permissions anew, so the editor must hold them (R-GRANT-1);
+		// narrowing it needs only the permission to manage external users.
+		if later(m.EndsAt, endsAt) || later(m.DelegatesEndAt, delegatesEndAt) || (upd.AllowRedelegation != nil && *upd.AllowRedelegation && !m.AllowRedelegation) {
+			if err := by.notHeld("permissions", m.OwnEffective(t.s.Catalogue)); err != nil {
+				return err
+			}
 		}
 		if upd.AllowRedelegation != nil {
 			m.AllowRedelegation = *upd.AllowRedelegation
@@ -563,6 +587,17 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		return nil, 0, err
 	}
 	return s.present(ctx, s.Store, m), rev, nil
+}
+
+// later reports whether the end date to is later than from (no end is latest).
+func later(from, to *time.Time) bool {
+	switch {
+	case from == nil:
+		return false
+	case to == nil:
+		return true
+	}
+	return to.After(*from)
 }
 
 // endDelegates marks every active delegate below m expired, depth first,

@@ -92,6 +92,9 @@ func (s *Service) ExpireInvitations(ctx context.Context) error {
 		done := 0
 		for _, inv := range due {
 			_, err := s.write(ctx, func(t *txn) error {
+				if err := t.LockAccount(t.ctx, inv.AccountID); err != nil { // against a concurrent acceptance
+					return err
+				}
 				cur, err := t.FindInvitationByID(t.ctx, inv.AccountID, inv.ID)
 				if err != nil {
 					return err

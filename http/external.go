@@ -198,7 +198,8 @@ type RoleMembersInput struct {
 
 // RoleMemberList is the answer of GET …/roles/{role}/members: a page of the
 // members holding the role (internal, partner, external and delegate) and,
-// on the first page, the pending invitations into it (R-EXT-5).
+// on the first page, the pending invitations into it (R-EXT-5) when the
+// actor may see them (account.external_users.invite or account.users.manage).
 type RoleMemberList struct {
 	Items              []*steward.Membership `json:"items"`
 	NextCursor         string                `json:"next_cursor" doc:"Pass as cursor for the next page; empty on the last page."`
@@ -220,8 +221,10 @@ func (s *Server) roleMembers(ctx context.Context, in *RoleMembersInput) (*bodyOu
 		out.Items = []*steward.Membership{}
 	}
 	if page.After == "" {
+		// Invitees' addresses are shown to those who may manage them; other
+		// members see the members only.
 		invs, _, err := s.svc.FindRoleInvitations(ctx, in.Account, in.Role, steward.Page{Limit: steward.MaxPageLimit})
-		if err != nil {
+		if err != nil && steward.ErrorKind(err) != steward.EFORBIDDEN {
 			return nil, problemOf(err)
 		}
 		out.PendingInvitations = append(out.PendingInvitations, invs...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/authz"
 	stewardhttp "github.com/steward-iam/steward/http"
 )
 
@@ -25,12 +26,27 @@ func (c *extClock) Add(d time.Duration) { c.micros.Add(d.Microseconds()) }
 
 const extBaseURL = "https://steward.example.com"
 
-// serveExternal starts a server whose Service has a base URL and a settable clock.
-func serveExternal(tb testing.TB, st steward.Store, clock *extClock) *Env {
+// serveExternal starts a server whose Service has a base URL and a settable
+// clock; with index, checks are answered by the in-memory check index that
+// follows the change feed, as steward serve does.
+func serveExternal(tb testing.TB, st steward.Store, clock *extClock, index bool) *Env {
 	tb.Helper()
 	e := &Env{Store: st, Logs: &syncBuffer{}}
-	e.Svc = steward.NewService(st, steward.MustCatalogue(steward.DefaultProductPermissions()), nil)
+	cat := steward.MustCatalogue(steward.DefaultProductPermissions())
+	e.Svc = steward.NewService(st, cat, nil)
 	e.Svc.BaseURL, e.Svc.Now = extBaseURL, clock.Now
+	if index {
+		ix := authz.New(st.(authz.Source), cat, nil)
+		if err := ix.Load(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+		kick := authz.NewKicker()
+		e.Svc.Checker, e.Svc.OnCommit = ix, func(int64) { kick.Kick() }
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); ix.Follow(ctx, kick, 50*time.Millisecond) }()
+		tb.Cleanup(func() { cancel(); <-done })
+	}
 	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
 	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(stewardhttp.NewServer(e.Svc, auth, logger))
@@ -73,7 +89,9 @@ func userEmail(tb testing.TB, e *Env, id string) string {
 func allowed(tb testing.TB, e *Env, userID, accountID, perm string, at time.Time) bool {
 	tb.Helper()
 	var res steward.CheckResult
-	e.MustOK(tb, http.StatusOK, "POST", "/v1/check", operatorToken, steward.CheckRequest{UserID: userID, AccountID: accountID, Permission: perm, At: &at}, &res)
+	// min_revision: an index-backed check answers only once it has applied every write so far.
+	e.MustOK(tb, http.StatusOK, "POST", "/v1/check", operatorToken, steward.CheckRequest{UserID: userID, AccountID: accountID, Permission: perm, At: &at,
+		MinRevision: e.Revision(tb)}, &res)
 	return res.Allowed
 }
 
@@ -81,12 +99,14 @@ func allowed(tb testing.TB, e *Env, userID, accountID, perm string, at time.Time
 // administration over HTTP (R-EXT-1 … R-EXT-10).
 func TestExternalUsersEndToEnd(t *testing.T) {
 	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) {
-			clock := &extClock{}
-			clock.Set(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-			e := serveExternal(t, st.open(t), clock)
-			testExternalEndToEnd(t, e, clock)
-		})
+		for _, checks := range []string{"store", "index"} {
+			t.Run(st.name+"/checks_from_"+checks, func(t *testing.T) {
+				clock := &extClock{}
+				clock.Set(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+				e := serveExternal(t, st.open(t), clock, checks == "index")
+				testExternalEndToEnd(t, e, clock)
+			})
+		}
 	}
 }
 

@@ -340,10 +340,10 @@ func testRExt3(t *testing.T, open Opener) {
 	t.Run("ErrAlreadyMemberNothingCreated", func(t *testing.T) {
 		member := x.User(x.client.ID, steward.RoleMember)
 		ev, n, msgs := x.snapshot()
-		_, _, err := x.Svc.Invite(as, x.client.ID, x.editors.ID, steward.NewInvitations{Emails: steward.EmailList{"fresh@example.org", member.Email}, Consent: x.consent()})
+		_, _, err := x.Svc.Invite(as, x.client.ID, x.editors.ID, steward.NewInvitations{Emails: steward.EmailList{"fresh@example.org, FRESH@example.org", member.Email}, Consent: x.consent()})
 		WantCode(t, err, steward.ECONFLICT, "already_member")
-		if fs := steward.ErrorFields(err); len(fs) != 1 || fs[0].Field != "emails[1]" {
-			t.Errorf("Fields = %+v, want emails[1]", fs)
+		if fs := steward.ErrorFields(err); len(fs) != 1 || fs[0].Field != "emails[2]" {
+			t.Errorf("Fields = %+v, want emails[2], the address as given", fs)
 		}
 		x.unchanged(t, ev, n, msgs)
 	})
@@ -450,6 +450,11 @@ func testRExt5(t *testing.T, open Opener) {
 				t.Errorf("event %s carries the token", e.Action)
 			}
 		}
+	})
+	t.Run("ErrListWithoutPermission", func(t *testing.T) {
+		plain := x.User(x.client.ID, x.editors.ID)
+		_, _, err := x.Svc.FindInvitations(x.As(plain.ID), steward.InvitationFilter{AccountID: x.client.ID})
+		WantCode(t, err, steward.EFORBIDDEN, "permission_required")
 	})
 	t.Run("ViewByToken", func(t *testing.T) {
 		v, err := x.Svc.FindInvitationByToken(x.As(x.ext.ID), token)
@@ -628,6 +633,22 @@ func testRExt8(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	as := x.As(x.owner.ID)
+	t.Run("ErrWideningNeedsHeldPermissions", func(t *testing.T) {
+		// A manager of external users who lacks reports.view may shorten
+		// the access of an external editor, not lengthen it.
+		narrowRole := x.Role(x.client.ID, "External managers", steward.PermExternalUsersInvite, "crm.contacts.view")
+		narrow := x.As(x.User(x.client.ID, narrowRole.ID).ID)
+		shorter, longer := ends.Add(-24*time.Hour), ends.Add(24*time.Hour)
+		if _, _, err := x.Svc.UpdateExternalUser(narrow, x.client.ID, x.ext.ID, steward.ExternalUpdate{EndsAt: &shorter}); err != nil {
+			t.Fatalf("shortening: %v", err)
+		}
+		for _, upd := range []steward.ExternalUpdate{{EndsAt: &longer}, {ClearEndsAt: true}, {ClearDelegatesEndAt: true}} {
+			ev, n, msgs := x.snapshot()
+			_, _, err := x.Svc.UpdateExternalUser(narrow, x.client.ID, x.ext.ID, upd)
+			WantCode(t, err, steward.EFORBIDDEN, "permission_not_held")
+			x.unchanged(t, ev, n, msgs)
+		}
+	})
 	t.Run("ExtendEndDates", func(t *testing.T) {
 		later, dlater := ends.Add(30*24*time.Hour), ends.Add(10*24*time.Hour)
 		m, _, err := x.Svc.UpdateExternalUser(as, x.client.ID, x.ext.ID, steward.ExternalUpdate{EndsAt: &later, DelegatesEndAt: &dlater})
