@@ -279,12 +279,16 @@ func NewJobRunner(s *Service) *JobRunner {
 	return &JobRunner{Service: s, Holder: NewSecret("node_")[:24], Interval: time.Minute, LeaseTTL: 5 * time.Minute}
 }
 
-// RunOnce runs the jobs if this node can take the lease, and reports whether it did.
+// RunOnce runs the jobs if this node can take the lease, and reports whether
+// it did. The lease is renewed before each job, so a long round keeps it,
+// and a node that lost it (paused past LeaseTTL, say) stops at once.
 func (r *JobRunner) RunOnce(ctx context.Context) (bool, error) {
 	s := r.Service
-	now := s.now()
-	ok, err := s.Store.AcquireJobLease(ctx, JobLeaseName, r.Holder, now, now.Add(r.LeaseTTL))
-	if err != nil || !ok {
+	take := func() (bool, error) {
+		now := s.now()
+		return s.Store.AcquireJobLease(ctx, JobLeaseName, r.Holder, now, now.Add(r.LeaseTTL))
+	}
+	if ok, err := take(); err != nil || !ok {
 		return false, err
 	}
 	defer func() {
@@ -293,7 +297,19 @@ func (r *JobRunner) RunOnce(ctx context.Context) (bool, error) {
 			s.Logger.LogAttrs(ctx, slog.LevelWarn, "release job lease", slog.Any("err", err))
 		}
 	}()
-	return true, s.RunDueJobs(ctx)
+	var errs []error
+	for i, j := range s.Jobs() {
+		if i > 0 {
+			if ok, err := take(); err != nil || !ok {
+				return true, errors.Join(append(errs, fmt.Errorf("job lease lost before %s: %v", j.Name, err))...)
+			}
+		}
+		if err := j.Run(ctx); err != nil {
+			s.Logger.LogAttrs(ctx, slog.LevelError, "job failed", slog.String("job", j.Name), slog.Any("err", err))
+			errs = append(errs, fmt.Errorf("%s: %w", j.Name, err))
+		}
+	}
+	return true, errors.Join(errs...)
 }
 
 // Run runs the jobs every Interval until ctx ends. Errors are logged, not

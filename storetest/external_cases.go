@@ -1022,6 +1022,18 @@ func testSchedulerJobs(t *testing.T, open Opener) {
 		r := steward.NewJobRunner(x.Svc)
 		x.invite(x.As(x.owner.ID), x.editors.ID, steward.NewInvitations{}, "late@example.org")
 		x.Now = x.Now.Add(steward.DefaultInvitationTTL)
+		// Another node holds the lease: this one runs nothing.
+		if ok, err := x.Store.AcquireJobLease(ctx, steward.JobLeaseName, "other-node", x.Now, x.Now.Add(5*time.Minute)); err != nil || !ok {
+			t.Fatalf("AcquireJobLease = %v, %v", ok, err)
+		}
+		if ran, err := r.RunOnce(ctx); err != nil || ran {
+			t.Fatalf("RunOnce while another node holds the lease = %v, %v; want false", ran, err)
+		}
+		if n := len(x.invitations(steward.InvitationExpired)); n != 0 {
+			t.Errorf("expired invitations = %d while another node held the lease, want 0", n)
+		}
+		// Its lease lapses (the node died): this one takes over.
+		x.Now = x.Now.Add(5 * time.Minute)
 		ran, err := r.RunOnce(ctx)
 		if err != nil || !ran {
 			t.Fatalf("RunOnce = %v, %v", ran, err)
