@@ -130,6 +130,20 @@ func (s *Service) evaluate(ctx context.Context, st Store, m *Membership, at time
 		case m.Status == StatusExpired || m.EndedAt(at):
 			return deny(ReasonMembershipExpired)
 		}
+		if m.Kind == KindPartner { // R-CHECK-1: the relationship P→C is active
+			rel, err := st.FindRelationship(ctx, m.PartnerID, m.AccountID)
+			if err != nil && ErrorKind(err) != ENOTFOUND {
+				return nil, err
+			}
+			if rel == nil {
+				return deny(ReasonRelationshipInactive)
+			}
+			rel = rel.At(at)
+			ev.chain = append(ev.chain, ChainLink{Type: "relationship", ID: rel.ID, AccountID: rel.PartnerID, Status: string(rel.Status), EndsAt: rel.EndsAt})
+			if rel.Status != RelationshipActive {
+				return deny(ReasonRelationshipInactive)
+			}
+		}
 		own := m.OwnEffective(s.Catalogue)
 		if depth == 0 {
 			ev.effective = own

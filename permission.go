@@ -159,7 +159,7 @@ func (c *Catalogue) Has(key string) bool { _, ok := c.index[key]; return ok }
 func (c *Catalogue) Len() int { return len(c.perms) }
 
 // PartnerAdmin returns the permissions of the built-in partner_admin role (R-PARTNER-1).
-func (c *Catalogue) PartnerAdmin() []string { return Minus(c.all, partnerAdminExcluded) }
+func (c *Catalogue) PartnerAdmin() []string { return Minus(c.all, NewSet(partnerAdminExcluded...)) }
 
 // Validate checks that every key is known and returns the keys as a sorted,
 // de-duplicated set. Unknown keys are reported by name, one field each.

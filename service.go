@@ -28,6 +28,13 @@ type Service struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
+	// Partner access (R-PARTNER-…); zero values take the defaults of SPEC §5.
+	// AccessLinkTTL is how long an access link stays usable (default 720h).
+	AccessLinkTTL time.Duration
+	// RelationshipGrace is how long an ending relationship lasts after the
+	// last partner activity (default 1440h).
+	RelationshipGrace time.Duration
+
 	// External users (R-EXT-…); zero values take the defaults of SPEC §5.
 	// BaseURL is the public URL that links in mail start with.
 	BaseURL string
@@ -76,6 +83,9 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 		}
 		if len(t.events) == 0 {
 			return Errorf(EINTERNAL, "internal", "write without audit event")
+		}
+		if err := t.notePartnerActivity(); err != nil { // R-PARTNER-10
+			return err
 		}
 		for _, e := range t.events {
 			if err := tx.AppendEvent(ctx, e); err != nil {

@@ -338,6 +338,9 @@ func (t *txn) setUserStatus(by *access, u *User, status MembershipStatus) error 
 			t.touch(m.AccountID, "membership", m.ID)
 		}
 	}
+	if err := t.cascadePartnerAccess(by, u, status, ms); err != nil { // R-PARTNER-12
+		return err
+	}
 	action := "user.deactivated"
 	if status == StatusActive {
 		action = "user.reactivated"
@@ -418,5 +421,10 @@ func (t *txn) removeMembership(by *access, m *Membership, action string) error {
 		return err
 	}
 	t.record(m.AccountID, by, action, "membership", m.ID, map[string]any{"user_id": m.UserID, "kind": m.Kind, "role": m.Role})
+	if m.Kind == KindPartner { // R-PARTNER-10: the last one leaving makes the relationship ending
+		if err := t.partnerMembershipLeft(m); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -24,6 +24,9 @@ type Store interface {
 	OutboxStore
 	InvitationStore
 	JobStore
+	RelationshipStore
+	AccessLinkStore
+	AssetStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses
