@@ -377,6 +377,8 @@ func invitationUsable(inv *Invitation, now time.Time) error {
 		return Errorf(EGONE, "invitation_revoked", "This invitation was revoked; ask for a new one.")
 	case inv.ExpiredAt(now):
 		return Errorf(EGONE, "invitation_expired", "This invitation has expired; ask for a new one.")
+	case inv.EndsAt != nil && !now.Before(*inv.EndsAt):
+		return Errorf(EGONE, "invitation_access_ended", "The access this invitation offered ended on %s; ask for a new one.", inv.EndsAt.Format(time.RFC3339))
 	}
 	return nil
 }

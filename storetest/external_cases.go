@@ -500,6 +500,16 @@ func testRExt5(t *testing.T, open Opener) {
 			t.Errorf("invitation.expired events = %+v, want one for %s", evs, inv.ID)
 		}
 	})
+	t.Run("ErrAcceptAfterOfferedEnd", func(t *testing.T) {
+		soon := x.Now.Add(time.Hour)
+		x.invite(as, x.editors.ID, steward.NewInvitations{EndsAt: &soon}, x.colleague.Email)
+		tok := x.token(x.colleague.Email)
+		x.Now = soon
+		ev, n, msgs := x.snapshot()
+		_, _, err := x.Svc.AcceptInvitation(x.As(x.colleague.ID), tok)
+		WantCode(t, err, steward.EGONE, "invitation_access_ended")
+		x.unchanged(t, ev, n, msgs)
+	})
 	t.Run("ConfigurableTTL", func(t *testing.T) {
 		x.Svc.InvitationTTL = time.Hour
 		t.Cleanup(func() { x.Svc.InvitationTTL = 0 })
