@@ -60,6 +60,11 @@ func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 		case cur.status == steward.StatusExpired || at >= cur.endsAt:
 			return deny(steward.ReasonMembershipExpired)
 		}
+		if cur.kind == steward.KindPartner { // the relationship P→C is active
+			if r := ix.rel(cur.partnerID, accountID); r == nil || r.status != steward.RelationshipActive {
+				return deny(steward.ReasonRelationshipInactive)
+			}
+		}
 		if !cur.super && !cur.perms.has(bit) {
 			if depth > 0 && has {
 				d.capped = true
@@ -128,12 +133,12 @@ func (ix *Index) Check(ctx context.Context, req steward.CheckRequest, now time.T
 		at = *req.At
 	}
 	d := ix.decide(req.UserID, req.AccountID, req.Permission, at.UnixMicro())
-	return &steward.CheckResult{Allowed: d.Allowed, Reason: ix.explain(d, req.UserID), Revision: rev}, nil
+	return &steward.CheckResult{Allowed: d.Allowed, Reason: ix.explain(d, req.UserID, at), Revision: rev}, nil
 }
 
 // explain turns a decision into its reason: the membership, the chain it
 // hangs on, the permission's source and when it ends.
-func (ix *Index) explain(d Decision, userID string) steward.Reason {
+func (ix *Index) explain(d Decision, userID string, at time.Time) steward.Reason {
 	r := steward.Reason{Code: d.Code, Message: steward.ReasonMessage(d.Code)}
 	if d.m == nil {
 		return r
@@ -146,6 +151,13 @@ func (ix *Index) explain(d Decision, userID string) steward.Reason {
 	for cur, cu := d.m, userID; cur != nil; {
 		r.Chain = append(r.Chain, steward.ChainLink{Type: "membership", ID: cur.id, AccountID: cur.account, UserID: cu,
 			Kind: string(cur.kind), Status: string(cur.status), EndsAt: cur.src.EndsAt})
+		if rel := ix.rel(cur.partnerID, cur.account); cur.kind == steward.KindPartner && rel != nil {
+			status := rel.status
+			if status == steward.RelationshipEnding && rel.endsAt != nil && !at.Before(*rel.endsAt) {
+				status = steward.RelationshipEnded
+			}
+			r.Chain = append(r.Chain, steward.ChainLink{Type: "relationship", ID: rel.id, AccountID: cur.partnerID, Status: string(status), EndsAt: rel.endsAt})
+		}
 		if cur.kind != steward.KindDelegate {
 			break
 		}

@@ -17,6 +17,8 @@ type Source interface {
 	ScanUsers(ctx context.Context, fn func(*steward.User) error) error
 	ScanMemberships(ctx context.Context, fn func(*steward.Membership) error) error
 	ScanAccountIDs(ctx context.Context, fn func(string) error) error
+	ScanRelationships(ctx context.Context, fn func(*steward.Relationship) error) error
+	FindRelationship(ctx context.Context, partnerID, clientID string) (*steward.Relationship, error)
 	FindUserByID(ctx context.Context, id string) (*steward.User, error)
 	FindUserMemberships(ctx context.Context, userID string) ([]*steward.Membership, error)
 	FindMembershipByID(ctx context.Context, accountID, id string) (*steward.Membership, error)
@@ -42,6 +44,7 @@ type Index struct {
 
 	users    [nShards]atomic.Pointer[shard]
 	accounts [nShards]atomic.Pointer[accountShard]
+	rels     [nShards]atomic.Pointer[relShard] // by client account
 	applied  atomic.Int64
 
 	mu      sync.Mutex // serialises writers
@@ -56,6 +59,19 @@ type shard struct{ users map[string]*user }
 // accountShard maps account ids to their sorted member user ids, for the
 // access-review listing.
 type accountShard struct{ ids map[string][]string }
+
+// relKey names the relationship P→C; a struct of the two ids, so that a
+// lookup builds no string.
+type relKey struct{ partner, client string }
+
+type relShard struct{ rels map[relKey]*relationship }
+
+// relationship is what a check needs of a partner relationship.
+type relationship struct {
+	id     string
+	status steward.RelationshipStatus
+	endsAt *time.Time
+}
 
 type user struct {
 	active bool
@@ -93,6 +109,7 @@ func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
 	for i := range nShards {
 		ix.users[i].Store(&shard{users: map[string]*user{}})
 		ix.accounts[i].Store(&accountShard{ids: map[string][]string{}})
+		ix.rels[i].Store(&relShard{rels: map[relKey]*relationship{}})
 	}
 	return ix
 }
@@ -110,6 +127,10 @@ func shardOf(id string) uint32 {
 }
 
 func (ix *Index) user(id string) *user { return ix.users[shardOf(id)].Load().users[id] }
+
+func (ix *Index) rel(partner, client string) *relationship {
+	return ix.rels[shardOf(client)].Load().rels[relKey{partner, client}]
+}
 
 func (ix *Index) hasAccount(id string) bool {
 	_, ok := ix.accounts[shardOf(id)].Load().ids[id]

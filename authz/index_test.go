@@ -95,7 +95,7 @@ func buildWorld(t *rapid.T, st steward.Store) *world {
 			if taken[account+userID] {
 				continue
 			}
-			kind := rapid.SampledFrom([]steward.MembershipKind{steward.KindInternal, steward.KindExternal, steward.KindDelegate}).Draw(t, "kind")
+			kind := rapid.SampledFrom([]steward.MembershipKind{steward.KindInternal, steward.KindExternal, steward.KindDelegate, steward.KindPartner}).Draw(t, "kind")
 			var parent *steward.Membership
 			if kind == steward.KindDelegate {
 				var candidates []*steward.Membership
@@ -110,6 +110,12 @@ func buildWorld(t *rapid.T, st steward.Store) *world {
 				parent = rapid.SampledFrom(candidates).Draw(t, "parent")
 			}
 			m := drawMembership(t, w, account, userID, kind, parent)
+			if kind == steward.KindPartner {
+				m.PartnerID = rapid.SampledFrom(w.accounts).Draw(t, "partner")
+				if err := ensureRelationship(t, tx, m.PartnerID, account); err != nil {
+					return err
+				}
+			}
 			if err := tx.CreateMembership(ctx, m); err != nil {
 				return err
 			}
@@ -126,6 +132,20 @@ func buildWorld(t *rapid.T, st steward.Store) *world {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// ensureRelationship gives P→C a relationship in a random state, or none.
+func ensureRelationship(t *rapid.T, tx steward.Store, partner, client string) error {
+	if _, err := tx.FindRelationship(ctx, partner, client); err == nil || rapid.IntRange(0, 5).Draw(t, "noRelationship") == 0 {
+		return nil
+	}
+	r := &steward.Relationship{ID: steward.NewID(steward.PrefixRelationship, t0), PartnerID: partner, ClientID: client, Alias: "Client",
+		Status:         rapid.SampledFrom([]steward.RelationshipStatus{steward.RelationshipActive, steward.RelationshipActive, steward.RelationshipEnding, steward.RelationshipEnded}).Draw(t, "relStatus"),
+		LastActivityAt: t0, CreatedAt: t0, UpdatedAt: t0}
+	if r.Status == steward.RelationshipEnding {
+		r.EndsAt = drawTime(t, "relEnds")
+	}
+	return tx.CreateRelationship(ctx, r)
 }
 
 // compare checks every user, account, a sample of permissions and times in
@@ -238,7 +258,20 @@ func TestRCHECK1_IndexAgreesWithStore(t *testing.T) {
 		// Mutate: flip statuses, narrow parents, remove memberships, deactivate users.
 		err = db.InTx(ctx, func(tx steward.Store) error {
 			for range rapid.IntRange(1, 6).Draw(t, "mutations") {
-				switch rapid.IntRange(0, 3).Draw(t, "op") {
+				switch rapid.IntRange(0, 4).Draw(t, "op") {
+				case 4:
+					a, p := rapid.SampledFrom(w.accounts).Draw(t, "rc"), rapid.SampledFrom(w.accounts).Draw(t, "rp")
+					r, err := tx.FindRelationship(ctx, p, a)
+					if err != nil {
+						if err := ensureRelationship(t, tx, p, a); err != nil {
+							return err
+						}
+						continue
+					}
+					r.Status = rapid.SampledFrom([]steward.RelationshipStatus{steward.RelationshipActive, steward.RelationshipEnding, steward.RelationshipEnded}).Draw(t, "newRel")
+					if err := tx.UpdateRelationship(ctx, r); err != nil {
+						return err
+					}
 				case 0:
 					if len(w.members) == 0 {
 						continue

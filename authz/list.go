@@ -25,7 +25,7 @@ func (ix *Index) FindAccess(accountID, perm string, at time.Time, after string, 
 		if len(out) == limit {
 			return out, out[len(out)-1].UserID
 		}
-		out = append(out, steward.Access{UserID: members[i], AccountID: accountID, Reason: ix.explain(d, members[i])})
+		out = append(out, steward.Access{UserID: members[i], AccountID: accountID, Reason: ix.explain(d, members[i], at)})
 	}
 	return out, ""
 }
@@ -54,7 +54,7 @@ func (ix *Index) FindUserAccounts(userID, perm string, at time.Time, after strin
 		if len(out) == limit {
 			return out, out[len(out)-1].AccountID
 		}
-		out = append(out, steward.Access{UserID: userID, AccountID: a, Reason: ix.explain(d, userID)})
+		out = append(out, steward.Access{UserID: userID, AccountID: a, Reason: ix.explain(d, userID, at)})
 	}
 	return out, ""
 }

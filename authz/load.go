@@ -32,6 +32,16 @@ func (ix *Index) Load(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("load accounts: %w", err)
 	}
+	var rels [nShards]map[relKey]*relationship
+	for i := range nShards {
+		rels[i] = map[relKey]*relationship{}
+	}
+	if err := ix.src.ScanRelationships(ctx, func(r *steward.Relationship) error {
+		rels[shardOf(r.ClientID)][relKey{ix.intern(r.PartnerID), ix.intern(r.ClientID)}] = &relationship{id: r.ID, status: r.Status, endsAt: r.EndsAt}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load relationships: %w", err)
+	}
 	nUsers := 0
 	if err := ix.src.ScanUsers(ctx, func(u *steward.User) error {
 		users[shardOf(u.ID)][u.ID] = &user{active: u.Status == steward.UserActive}
@@ -69,6 +79,7 @@ func (ix *Index) Load(ctx context.Context) error {
 		}
 		ix.users[i].Store(&shard{users: users[i]})
 		ix.accounts[i].Store(&accountShard{ids: accounts[i]})
+		ix.rels[i].Store(&relShard{rels: rels[i]})
 	}
 	ix.setApplied(rev)
 	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", len(all)),
@@ -111,9 +122,25 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 		}
 		return accountShards[i]
 	}
+	relShards := map[uint32]map[relKey]*relationship{}
 	seen := map[string]bool{}
 	for _, c := range changes {
 		switch c.Entity {
+		case steward.ChangeRelationship: // AccountID is the client, EntityID the partner
+			r, err := ix.src.FindRelationship(ctx, c.EntityID, c.AccountID)
+			if err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
+				return err
+			}
+			i := shardOf(c.AccountID)
+			if relShards[i] == nil {
+				relShards[i] = maps.Clone(ix.rels[i].Load().rels)
+			}
+			key := relKey{ix.intern(c.EntityID), ix.intern(c.AccountID)}
+			if r == nil {
+				delete(relShards[i], key)
+			} else {
+				relShards[i][key] = &relationship{id: r.ID, status: r.Status, endsAt: r.EndsAt}
+			}
 		case steward.ChangeUser:
 			if seen[c.EntityID] {
 				continue
@@ -168,6 +195,9 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	}
 	for i, m := range accountShards {
 		ix.accounts[i].Store(&accountShard{ids: m})
+	}
+	for i, m := range relShards {
+		ix.rels[i].Store(&relShard{rels: m})
 	}
 	return nil
 }

@@ -77,14 +77,14 @@ func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
 
 // dedupe returns the entries of fed that are neither repeated nor already in have.
 func dedupe(fed, have []steward.Change) []steward.Change {
-	type key struct{ entity, id string }
+	type key struct{ entity, account, id string }
 	seen := map[key]bool{}
 	for _, c := range have {
-		seen[key{c.Entity, c.EntityID}] = true
+		seen[key{c.Entity, c.AccountID, c.EntityID}] = true
 	}
 	var out []steward.Change
 	for _, c := range fed {
-		if k := (key{c.Entity, c.EntityID}); !seen[k] {
+		if k := (key{c.Entity, c.AccountID, c.EntityID}); !seen[k] {
 			seen[k] = true
 			out = append(out, c)
 		}

@@ -204,3 +204,22 @@ func (s *Store) ScanAccountIDs(ctx context.Context, fn func(string) error) error
 	}
 	return rows.Err()
 }
+
+// ScanRelationships calls fn with every partner relationship.
+func (s *Store) ScanRelationships(ctx context.Context, fn func(*steward.Relationship) error) error {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+relationshipColumns+` FROM relationships`)
+	if err != nil {
+		return s.wrap(err, "scan relationships")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRelationship(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
