@@ -131,7 +131,7 @@ type Change struct {
 // ChangeUser entry for every user or membership row a transaction writes.
 const (
 	ChangeUser         = "user"         // EntityID is a user id: reload its status and memberships
-	ChangeRelationship = "relationship" // EntityID is a relationship id
+	ChangeRelationship = "relationship" // AccountID is the client, EntityID the partner
 )
 
 // ChangeStore keeps the change feed.
