@@ -31,10 +31,10 @@ type Job struct {
 func (s *Service) Jobs() []Job {
 	return []Job{
 		// ---- JOB LIST: every periodic task of the scheduler. Add new ones here. ----
-		{"expire_invitations", s.ExpireInvitations}, // R-EXT-5
-		{"expire_memberships", s.ExpireMemberships}, // R-EXT-4, R-EXT-9
-		{"remind_expiring", s.RemindExpiring},       // SPEC §5: 7 days before ends_at
-		// partner access (R-PARTNER-10), with a func(ctx) error: {"end_lapsed_relationships", …},
+		{"expire_invitations", s.ExpireInvitations},               // R-EXT-5
+		{"expire_memberships", s.ExpireMemberships},               // R-EXT-4, R-EXT-9
+		{"remind_expiring", s.RemindExpiring},                     // SPEC §5: 7 days before ends_at
+		{"end_lapsed_relationships", s.endLapsedRelationshipsJob}, // R-PARTNER-10
 		// ---- end of JOB LIST ----
 	}
 }

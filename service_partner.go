@@ -1013,6 +1013,11 @@ func (s *Service) EndLapsedRelationships(ctx context.Context) (int, error) {
 	}
 }
 
+func (s *Service) endLapsedRelationshipsJob(ctx context.Context) error {
+	_, err := s.EndLapsedRelationships(ctx)
+	return err
+}
+
 // errNothingDue rolls back a job's transaction that found its row already handled.
 var errNothingDue = Errorf(ECONFLICT, "nothing_due", "nothing due")
 
