@@ -29,6 +29,9 @@ type Account struct {
 	DelegationPolicy DelegationPolicy `json:"delegation_policy"`
 	CreatedAt        time.Time        `json:"created_at"`
 	UpdatedAt        time.Time        `json:"updated_at"`
+	// Owner is the first super admin, in the answer to a creation that named
+	// one; it is not kept with the account.
+	Owner *User `json:"owner,omitempty"`
 }
 
 // Billing holds the billing facts of an account.

@@ -75,7 +75,8 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (*Account, i
 		}
 		t.record(acc.ID, nil, "account.created", "account", acc.ID, acc)
 		if in.Owner != nil {
-			_, err := t.createUser(nil, NewUser{Email: in.Owner.Email, Name: in.Owner.Name, Password: in.Owner.Password, HomeAccountID: acc.ID, Role: RoleSuperAdmin}, "owner.")
+			owner, err := t.createUser(nil, NewUser{Email: in.Owner.Email, Name: in.Owner.Name, Password: in.Owner.Password, HomeAccountID: acc.ID, Role: RoleSuperAdmin}, "owner.")
+			acc.Owner = owner
 			return err
 		}
 		return nil
