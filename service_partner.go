@@ -927,15 +927,13 @@ func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID strin
 				return err
 			}
 			ended++
-			if m.Role == RolePartnerAdmin {
-				u, err := t.FindUserByID(t.ctx, m.UserID)
-				if err != nil {
-					return err
-				}
-				text := fmt.Sprintf("%s ended its relationship with your partner account. Your access to %s has ended.\n", client.Name, client.Name)
-				if err := t.mail(&Message{To: u.Email, Subject: client.Name + " ended the partner relationship", Text: text, AccountID: clientID, Kind: "relationship.ended"}); err != nil {
-					return err
-				}
+			u, err := t.FindUserByID(t.ctx, m.UserID)
+			if err != nil {
+				return err
+			}
+			text := fmt.Sprintf("%s ended its relationship with your partner account. Your access to %s has ended.\n", client.Name, client.Name)
+			if err := t.mail(&Message{To: u.Email, Subject: client.Name + " ended the partner relationship", Text: text, AccountID: clientID, Kind: "relationship.ended"}); err != nil {
+				return err
 			}
 		}
 		details := map[string]any{"partner_id": partnerID, "client_id": clientID, "memberships_ended": ended, "reason": "client"}

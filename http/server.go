@@ -129,6 +129,7 @@ func (s *Server) routes() {
 	s.auditRoutes()
 	s.checkRoutes()
 	s.externalRoutes()
+	s.partnerRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its
