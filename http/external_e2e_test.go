@@ -3,11 +3,12 @@ package http_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/authz"
 	stewardhttp "github.com/steward-iam/steward/http"
+	"github.com/steward-iam/steward/mail"
+	"github.com/steward-iam/steward/mail/mailtest"
 )
 
 // extClock is a settable clock for the server: tests move it between requests.
@@ -27,25 +30,33 @@ func (c *extClock) Add(d time.Duration) { c.micros.Add(d.Microseconds()) }
 const extBaseURL = "https://steward.example.com"
 
 // serveExternal starts a server whose Service has a base URL and a settable
-// clock; with index, checks are answered by the in-memory check index that
-// follows the change feed, as steward serve does.
-func serveExternal(tb testing.TB, st steward.Store, clock *extClock, index bool) *Env {
+// clock, with a mail sender delivering the outbox to a real SMTP server as
+// steward serve does; with index, checks are answered by the in-memory
+// check index that follows the change feed.
+func serveExternal(tb testing.TB, st steward.Store, clock *extClock, smtpURL string, index bool) *Env {
 	tb.Helper()
 	e := &Env{Store: st, Logs: &syncBuffer{}}
 	cat := steward.MustCatalogue(steward.DefaultProductPermissions())
 	e.Svc = steward.NewService(st, cat, nil)
 	e.Svc.BaseURL, e.Svc.Now = extBaseURL, clock.Now
+	sender, err := mail.NewSender(st, mail.Config{SMTP: smtpURL, Poll: 20 * time.Millisecond, Backoff: 50 * time.Millisecond}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sender.Now = clock.Now
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	tb.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() { sender.Run(ctx) })
+	e.Svc.OnCommit = func(int64) { sender.Kick() }
 	if index {
 		ix := authz.New(st.(authz.Source), cat, nil)
 		if err := ix.Load(context.Background()); err != nil {
 			tb.Fatal(err)
 		}
 		kick := authz.NewKicker()
-		e.Svc.Checker, e.Svc.OnCommit = ix, func(int64) { kick.Kick() }
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); ix.Follow(ctx, kick, 50*time.Millisecond) }()
-		tb.Cleanup(func() { cancel(); <-done })
+		e.Svc.Checker, e.Svc.OnCommit = ix, func(int64) { kick.Kick(); sender.Kick() }
+		wg.Go(func() { ix.Follow(ctx, kick, 50*time.Millisecond) })
 	}
 	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
 	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -55,27 +66,28 @@ func serveExternal(tb testing.TB, st steward.Store, clock *extClock, index bool)
 	return e
 }
 
-// invitationLink returns the token of the newest invitation link mailed to
-// email, read from the outbox the mail sender delivers from.
-func invitationLink(tb testing.TB, e *Env, email string) string {
+// invitationLink waits for the invitation mail to email on the SMTP server
+// and returns the token its link ends with.
+func invitationLink(tb testing.TB, smtp *mailtest.Server, email string) string {
 	tb.Helper()
-	msgs, err := e.Store.FindMessages(context.Background(), 1000)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, m := range msgs { // newest first
-		if m.To != email || m.Kind != "invitation" {
-			continue
+	prefix := extBaseURL + "/invitations/"
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 1; ; n++ {
+		ms := smtp.Wait(n, time.Until(deadline))
+		for i := len(ms) - 1; i >= 0; i-- { // newest first
+			m := ms[i]
+			if !slices.Contains(m.To, email) || !strings.HasPrefix(m.Subject, "Invitation to administer") {
+				continue
+			}
+			_, rest, ok := strings.Cut(m.Body, prefix)
+			if !ok {
+				tb.Fatalf("the invitation mail to %s has no link:\n%s", email, m.Body)
+			}
+			token, _, _ := strings.Cut(rest, "\n")
+			return strings.TrimSpace(token)
 		}
-		_, rest, ok := strings.Cut(m.Text, extBaseURL+"/invitations/")
-		if !ok {
-			tb.Fatalf("the invitation mail to %s has no link:\n%s", email, m.Text)
-		}
-		token, _, _ := strings.Cut(rest, "\n")
-		return token
+		n = len(ms)
 	}
-	tb.Fatalf("no invitation mail to %s", email)
-	return ""
 }
 
 func userEmail(tb testing.TB, e *Env, id string) string {
@@ -103,14 +115,15 @@ func TestExternalUsersEndToEnd(t *testing.T) {
 			t.Run(st.name+"/checks_from_"+checks, func(t *testing.T) {
 				clock := &extClock{}
 				clock.Set(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-				e := serveExternal(t, st.open(t), clock, checks == "index")
-				testExternalEndToEnd(t, e, clock)
+				smtp := mailtest.NewServer(t)
+				e := serveExternal(t, st.open(t), clock, smtp.URL(), checks == "index")
+				testExternalEndToEnd(t, e, clock, smtp)
 			})
 		}
 	}
 }
 
-func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
+func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock, smtp *mailtest.Server) {
 	start := clock.Now()
 	client, owner := e.Account(t, steward.AccountStandard)
 	home, _ := e.Account(t, steward.AccountStandard)
@@ -127,7 +140,7 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
 		t.Fatalf("consent = %+v", consent)
 	}
 	accepted := map[string]any{"accepted": true, "version": consent.Version}
-	ends, dends := start.Add(60*24*time.Hour), start.Add(30*24*time.Hour)
+	ends, dends := start.Add(60*24*time.Hour), start.Add(20*24*time.Hour)
 
 	pending := func() int {
 		t.Helper()
@@ -148,8 +161,8 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
 	if pending() != 0 || e.AuditCount(t, client) != before {
 		t.Fatal("a refused invitation created something")
 	}
-	if msgs, _ := e.Store.FindMessages(context.Background(), 100); len(msgs) != 0 {
-		t.Fatalf("a refused invitation mailed %d messages", len(msgs))
+	if msgs, _ := e.Store.FindMessages(context.Background(), 100); len(msgs) != 0 || len(smtp.Mails()) != 0 {
+		t.Fatalf("a refused invitation mailed %d messages", len(msgs)+len(smtp.Mails()))
 	}
 
 	// Abuse, each a clear 4xx that changes nothing.
@@ -197,7 +210,7 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
 			t.Errorf("invitation = %+v", inv)
 		}
 	}
-	aLink, bLink, cLink := invitationLink(t, e, aMail), invitationLink(t, e, bMail), invitationLink(t, e, cMail)
+	aLink, bLink, cLink := invitationLink(t, smtp, aMail), invitationLink(t, smtp, bMail), invitationLink(t, smtp, cMail)
 	for _, tok := range []string{aLink, bLink, cLink} {
 		if strings.Contains(string(res.Body), tok) {
 			t.Fatal("the inviter's answer carries an invitation token")
@@ -287,9 +300,35 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
 		t.Error("b denied before its end")
 	}
 
+	// A week before delegates_end_at the scheduler mails the delegate a
+	// reminder, once.
+	colleagueMail := userEmail(t, e, colleague)
+	reminders := func() int {
+		n := 0
+		for _, m := range smtp.Mails() {
+			if slices.Contains(m.To, colleagueMail) && strings.Contains(m.Subject, "ends soon") {
+				n++
+			}
+		}
+		return n
+	}
+	clock.Set(dends.Add(-7*24*time.Hour + time.Minute))
+	for range 2 {
+		if err := e.Svc.RunDueJobs(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); reminders() == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if reminders() != 1 {
+		t.Errorf("reminders to the delegate = %d, want 1", reminders())
+	}
+
 	// The unanswered invitation expires: at once for the link, and in the
-	// listing once the scheduler has run.
-	clock.Add(steward.DefaultInvitationTTL)
+	// listing once the scheduler has run, which also ends the delegate
+	// whose delegates_end_at has passed.
+	clock.Set(start.Add(steward.DefaultInvitationTTL))
 	MustProblem(t, e.Do(t, "POST", "/v1/invitations/"+cLink+"/accept", cTok, nil), http.StatusGone, "invitation_expired", "")
 	if pending() != 0 {
 		t.Errorf("pending = %d after the TTL, want 0", pending())
@@ -302,19 +341,43 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock) {
 	if len(expired.Items) != 1 || expired.Items[0].Email != cMail {
 		t.Errorf("expired invitations = %+v, want c's", expired.Items)
 	}
+	if m := e.Member(t, client, colleague); m.Status != steward.StatusExpired {
+		t.Errorf("delegate status = %s after delegates_end_at and a scheduler run, want expired", m.Status)
+	}
 
-	// Turning re-delegation off ends the delegates (R-EXT-8).
+	// Options are edited later (R-EXT-8): delegates may come back until
+	// ends_at; a new delegation of the same colleague holds; turning
+	// re-delegation off ends it at once.
+	e.MustOK(t, http.StatusOK, "PATCH", "/v1/accounts/"+client+"/external-users/"+a, ownerTok, map[string]any{"delegates_end_at": ends}, nil)
+	e.MustOK(t, http.StatusCreated, "POST", delegates, aTok, map[string]any{"user_ids": []string{colleague}}, nil)
+	if !allowed(t, e, colleague, client, "crm.contacts.view", clock.Now()) {
+		t.Error("the delegate does not hold again after delegates_end_at moved")
+	}
 	e.MustOK(t, http.StatusOK, "PATCH", "/v1/accounts/"+client+"/external-users/"+a, ownerTok, map[string]any{"allow_redelegation": false}, nil)
 	if m := e.Member(t, client, colleague); m.Status != steward.StatusExpired {
 		t.Errorf("delegate status = %s after re-delegation was turned off, want expired", m.Status)
+	}
+	if allowed(t, e, colleague, client, "crm.contacts.view", clock.Now()) || !allowed(t, e, a, client, "crm.contacts.view", clock.Now()) {
+		t.Error("re-delegation off must deny the delegate and keep the external user")
+	}
+
+	// Invitation links went only to the invitees.
+	for _, m := range smtp.Mails() {
+		if strings.Contains(m.Body, "/invitations/") && !slices.Contains(m.To, aMail) && !slices.Contains(m.To, bMail) && !slices.Contains(m.To, cMail) {
+			t.Errorf("an invitation link went to %v", m.To)
+		}
 	}
 
 	// The audit log tells who acted, from where, through which chain.
 	var log stewardhttp.List[steward.Event]
 	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/audit?action=delegate.added", ownerTok, nil, &log)
-	if len(log.Items) != 1 || log.Items[0].Actor.UserID != a || log.Items[0].Actor.HomeAccountID != home || log.Items[0].Actor.Kind != steward.KindExternal ||
-		fmt.Sprint(log.Items[0].Actor.Chain) != fmt.Sprint([]string{ma.ID}) {
-		t.Errorf("delegate.added = %+v", log.Items)
+	if len(log.Items) != 2 {
+		t.Errorf("delegate.added events = %d, want 2", len(log.Items))
+	}
+	for _, ev := range log.Items {
+		if got := ev.Actor; got.UserID != a || got.HomeAccountID != home || got.Kind != steward.KindExternal || !slices.Equal(got.Chain, []string{ma.ID}) {
+			t.Errorf("delegate.added actor = %+v, want a from its home account through %s", got, ma.ID)
+		}
 	}
 	var verify steward.VerifyResult
 	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/audit/verify", ownerTok, nil, &verify)
