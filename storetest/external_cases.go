@@ -359,6 +359,25 @@ func testRExt3(t *testing.T, open Opener) {
 			t.Error("the new invitation reuses the old token")
 		}
 	})
+	t.Run("ConcurrentInvitesOnePending", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Go(func() {
+				_, _, errs[i] = x.Svc.Invite(as, x.client.ID, x.editors.ID, steward.NewInvitations{Emails: steward.EmailList{"race@example.org"}, Consent: x.consent()})
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Errorf("concurrent invite: %v", err)
+			}
+		}
+		invs, _, err := x.Svc.FindInvitations(as, steward.InvitationFilter{AccountID: x.client.ID, Email: "race@example.org", Status: steward.InvitationPending})
+		if err != nil || len(invs) != 1 {
+			t.Errorf("pending invitations of one address = %d, %v; want 1", len(invs), err)
+		}
+	})
 	t.Run("ParseEmailsList", func(t *testing.T) {
 		var l steward.EmailList
 		if err := json.Unmarshal([]byte(`"a@example.com, b@example.com"`), &l); err != nil || len(l) != 1 {
