@@ -1,6 +1,3 @@
-// Package pgtest gives tests a fresh PostgreSQL database each. Tests that
-// need PostgreSQL run when STEWARD_TEST_POSTGRES_DSN names a server (CI
-// always sets it) and skip otherwise.
 package pgtest
 
 import (

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/steward-iam/steward"
+)
+
+// cli is the command line. Each setting is declared once, here, with its
+// flag, its STEWARD_* variable and its default, so `steward --help` is the
+// reference. A --config file fills what neither gives.
+type cli struct {
+	Config    configFile `help:"Read settings from a JSON file whose keys are flag names, e.g. {\"db\": \"postgres://…\", \"access_link_ttl\": \"168h\"}. Flags and environment variables take precedence." env:"STEWARD_CONFIG" placeholder:"FILE"`
+	LogLevel  string     `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"STEWARD_LOG_LEVEL"`
+	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text" env:"STEWARD_LOG_FORMAT"`
+
+	Serve   serveCmd   `cmd:"" help:"Run the API server. It migrates the database first unless --no-auto-migrate. The operator token is STEWARD_OPERATOR_TOKEN, or one generated and printed at the first start."`
+	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
+	Check   checkCmd   `cmd:"" help:"Ask a running server whether a user may use a permission in an account. Exit code 0 allowed, 1 denied, 2 error."`
+	Audit   auditCmd   `cmd:"" help:"Audit log tools."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+}
+
+// newParser builds the kong parser over a fresh cli. exit is called instead
+// of os.Exit by --help.
+func newParser(stdout, stderr io.Writer, exit func(int)) (*kong.Kong, *cli, error) {
+	def := DefaultConfig()
+	c := &cli{}
+	p, err := kong.New(c,
+		kong.Name("steward"),
+		kong.Description("Steward: delegated administration for multi-tenant products."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(exit),
+		kong.Configuration(loadJSONConfig),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{
+			"db_default":                 def.DB,
+			"listen_default":             def.Listen,
+			"access_link_ttl_default":    hours(def.AccessLinkTTL),
+			"invitation_ttl_default":     hours(def.InvitationTTL),
+			"relationship_grace_default": hours(def.RelationshipGrace),
+			"auto_migrate_default":       fmt.Sprint(def.AutoMigrate),
+			"server_default":             "http://" + def.Listen,
+		},
+	)
+	return p, c, err
+}
+
+// hours writes a whole number of hours as "720h" rather than "720h0m0s".
+func hours(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
+}
+
+// DBFlag is the --db setting shared by the commands that open the database.
+type DBFlag struct {
+	DB string `name:"db" help:"Database: sqlite:PATH (a file, created if missing) or a postgres:// URL." default:"${db_default}" env:"STEWARD_DB"`
+}
+
+type serveCmd struct {
+	DBFlag            `embed:""`
+	Listen            string        `help:"Address to listen on." default:"${listen_default}" env:"STEWARD_LISTEN"`
+	SMTP              string        `name:"smtp" help:"Outgoing mail: smtp://[user:pass@]host:port (plain, STARTTLS if offered) or smtps://… (TLS). Without it mail stays in the outbox." env:"STEWARD_SMTP" placeholder:"URL"`
+	BaseURL           string        `name:"base-url" help:"Public base URL used in links sent by mail (default: http:// and the listen address)." env:"STEWARD_BASE_URL" placeholder:"URL"`
+	AccessLinkTTL     time.Duration `name:"access-link-ttl" help:"Lifetime of partner access links." default:"${access_link_ttl_default}" env:"STEWARD_ACCESS_LINK_TTL"`
+	InvitationTTL     time.Duration `name:"invitation-ttl" help:"Lifetime of invitations of external users." default:"${invitation_ttl_default}" env:"STEWARD_INVITATION_TTL"`
+	RelationshipGrace time.Duration `name:"relationship-grace" help:"How long an ending partner relationship lasts after the last partner activity." default:"${relationship_grace_default}" env:"STEWARD_RELATIONSHIP_GRACE"`
+	Permissions       string        `help:"Product permission catalogue: a JSON array of {\"key\", \"description\"} or one key per line (default: a demo CRM catalogue)." env:"STEWARD_PERMISSIONS" placeholder:"FILE" type:"existingfile"`
+	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
+}
+
+// config turns the flags into a Config. The operator token comes only from
+// the environment, so that it never shows in a process listing.
+func (c *serveCmd) config() Config {
+	return Config{
+		DB:                c.DB,
+		Listen:            c.Listen,
+		OperatorToken:     os.Getenv("STEWARD_OPERATOR_TOKEN"),
+		SMTP:              c.SMTP,
+		BaseURL:           c.BaseURL,
+		AccessLinkTTL:     c.AccessLinkTTL,
+		InvitationTTL:     c.InvitationTTL,
+		RelationshipGrace: c.RelationshipGrace,
+		PermissionsFile:   c.Permissions,
+		AutoMigrate:       c.AutoMigrate,
+	}
+}
+
+// Run serves until the process is told to stop (SIGINT, SIGTERM).
+func (c *serveCmd) Run(e *env) error {
+	m := NewMain()
+	m.Config, m.Logger, m.Stderr = c.config(), e.logger, e.stderr
+	if err := m.Run(e.ctx); err != nil {
+		m.Close()
+		return err
+	}
+	u := m.URL()
+	fmt.Fprintf(e.stderr, `
+Steward %s is listening on %s (database %s).
+The operator token %s. With it:
+    curl -H "Authorization: Bearer $TOKEN" %s/v1/permissions
+Health: %s/healthz   API description: %s/v1/openapi.json
+Stop with Ctrl-C.
+
+`, m.Version, u, redactDSN(m.Config.DB), m.OperatorTokenSource(), u, u, u)
+	var err error
+	select {
+	case <-e.ctx.Done():
+		e.logger.Info("shutting down")
+	case err = <-m.Err():
+	}
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		e.logger.Info("stopped")
+	}
+	return err
+}
+
+type migrateCmd struct {
+	DBFlag `embed:""`
+}
+
+// Run applies the migrations and reports.
+func (c *migrateCmd) Run(e *env) error {
+	db, err := openDatabase(e.ctx, c.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(e.ctx); err != nil {
+		return err
+	}
+	if err := db.CheckSchema(e.ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "The schema of %s is up to date.\n", redactDSN(c.DB))
+	return nil
+}
+
+type auditCmd struct {
+	Verify auditVerifyCmd `cmd:"" help:"Verify the hash chain of audit logs, reading the database directly. Exit code 1 when a chain is broken."`
+}
+
+type auditVerifyCmd struct {
+	DBFlag  `embed:""`
+	Account string `help:"The account whose log to verify (default: every account)." placeholder:"ID"`
+}
+
+// auditReport is one line of `steward audit verify`.
+type auditReport struct {
+	AccountID string `json:"account_id"`
+	steward.VerifyResult
+}
+
+// Run verifies one account's chain, or every account's, printing one JSON
+// object per account.
+func (c *auditVerifyCmd) Run(e *env) error {
+	db, err := openDatabase(e.ctx, c.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.CheckSchema(e.ctx); err != nil {
+		return err
+	}
+	ids := []string{c.Account}
+	if c.Account == "" {
+		ids = nil
+		if err := db.ScanAccountIDs(e.ctx, func(id string) error { ids = append(ids, id); return nil }); err != nil {
+			return fmt.Errorf("list accounts: %w", err)
+		}
+	} else if _, err := db.FindAccountByID(e.ctx, c.Account); err != nil {
+		if steward.ErrorKind(err) == steward.ENOTFOUND {
+			return &exitCodeError{code: exitError, err: fmt.Errorf("no account %q in %s: check the id and --db", c.Account, redactDSN(c.DB))}
+		}
+		return err
+	}
+	enc := json.NewEncoder(e.stdout)
+	broken := 0
+	for _, id := range ids {
+		res, err := steward.VerifyStoreChain(e.ctx, db, id)
+		if err != nil {
+			return fmt.Errorf("verify account %s: %w", id, err)
+		}
+		if !res.OK {
+			broken++
+		}
+		if err := enc.Encode(auditReport{AccountID: id, VerifyResult: res}); err != nil {
+			return err
+		}
+	}
+	if broken > 0 {
+		fmt.Fprintf(e.stderr, "%d of %d audit chains are broken; first_bad_event_id names where each stops verifying.\n", broken, len(ids))
+		return silentExit(exitFailed)
+	}
+	return nil
+}
+
+type versionCmd struct{}
+
+// Run prints the version.
+func (versionCmd) Run(e *env) error {
+	fmt.Fprintln(e.stdout, Version)
+	return nil
+}

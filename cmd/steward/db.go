@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/authz"
+	"github.com/steward-iam/steward/postgres"
+	"github.com/steward-iam/steward/sqlite"
+)
+
+// database is what the commands need of a store: the Store itself, what the
+// check index loads from, and the schema operations.
+type database interface {
+	steward.Store
+	authz.Source
+	// Migrate applies pending migrations.
+	Migrate(ctx context.Context) error
+	// CheckSchema fails, saying to run `steward migrate`, when migrations are pending.
+	CheckSchema(ctx context.Context) error
+	Close() error
+}
+
+// openDatabase opens the store named by dsn. This is the one place that
+// picks a backend: sqlite:PATH is a SQLite file (created if missing), a
+// postgres:// or postgresql:// URL a PostgreSQL database.
+func openDatabase(ctx context.Context, dsn string) (database, error) {
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		// sqlite:///var/lib/steward.db is accepted as well as sqlite:/var/lib/steward.db.
+		path := strings.TrimPrefix(rest, "//")
+		if path == "" || strings.ContainsAny(path, "?#") {
+			return nil, fmt.Errorf("--db %q: give a file path after sqlite:, e.g. sqlite:steward.db or sqlite:/var/lib/steward/steward.db", dsn)
+		}
+		db, err := sqlite.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w (check that the directory of %s exists and is writable)", err, path)
+		}
+		return db, nil
+	case "postgres", "postgresql":
+		return postgres.Open(ctx, dsn)
+	default:
+		return nil, fmt.Errorf("--db %q: use sqlite:PATH (e.g. sqlite:steward.db) or a postgres://user:pass@host:5432/db URL", redactDSN(dsn))
+	}
+}
+
+// redactDSN hides the password of a database URL, for logs and messages.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		scheme, _, _ := strings.Cut(dsn, ":")
+		return scheme + ":…"
+	}
+	return u.Redacted()
+}

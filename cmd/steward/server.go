@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/authz"
+	stewardhttp "github.com/steward-iam/steward/http"
+	"github.com/steward-iam/steward/password"
+)
+
+// settingOperatorTokenHash names the stored hash of the generated operator token.
+const settingOperatorTokenHash = "operator_token_hash"
+
+// Timing of the running server.
+const (
+	// indexPoll is how often the check index looks for changes it was not
+	// told about (writes of other nodes whose notification was lost).
+	indexPoll = 2 * time.Second
+	// ownWriteWait bounds how long a write's answer waits for the check
+	// index to apply it.
+	ownWriteWait = 2 * time.Second
+	// shutdownTimeout bounds how long Close waits for requests in flight.
+	shutdownTimeout = 15 * time.Second
+)
+
+// Main is the server program: Run opens the store, brings its schema up to
+// date, builds the service, the check index and the HTTP API, and serves
+// until Close. Tests run the real program through it on 127.0.0.1:0.
+type Main struct {
+	// Config is read by Run; change it before calling Run.
+	Config Config
+	// Logger receives the operational log; it never sees a secret.
+	Logger *slog.Logger
+	// Stderr receives what the person who started the server must read:
+	// the operator token generated at first start and where the server listens.
+	Stderr io.Writer
+	// Version is reported by /healthz and the OpenAPI document.
+	Version string
+
+	db       database
+	listener net.Listener
+	server   *http.Server
+	baseURL  string
+	cancel   context.CancelFunc // stops the background goroutines
+	bg       sync.WaitGroup
+	errc     chan error
+	closed   bool
+	// tokenSource says where the operator token came from, for the banner.
+	tokenSource string
+}
+
+// NewMain returns a Main with the default configuration, a discarding logger
+// and os.Stderr for its messages.
+func NewMain() *Main {
+	return &Main{
+		Config:  DefaultConfig(),
+		Logger:  slog.New(slog.DiscardHandler),
+		Stderr:  os.Stderr,
+		Version: Version,
+		errc:    make(chan error, 1),
+	}
+}
+
+// Run starts the server and returns once it listens. Call Close afterwards,
+// also when Run fails: it releases whatever Run had opened.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cat, err := loadCatalogue(cfg.PermissionsFile)
+	if err != nil {
+		return err
+	}
+
+	if m.db, err = openDatabase(ctx, cfg.DB); err != nil {
+		return err
+	}
+	if cfg.AutoMigrate {
+		if err := m.db.Migrate(ctx); err != nil {
+			return err
+		}
+	} else if err := m.db.CheckSchema(ctx); err != nil {
+		return fmt.Errorf("%w (or start with --auto-migrate)", err)
+	}
+
+	tokenHash, err := m.operatorTokenHash(ctx)
+	if err != nil {
+		return err
+	}
+
+	// Listen before building the service: with port 0, links in mail need the real port.
+	if m.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server using it? choose another with --listen)", cfg.Listen, err)
+	}
+	m.baseURL = cfg.BaseURL
+	if m.baseURL == "" {
+		m.baseURL = m.URL()
+	}
+
+	// The background goroutines live until Close, not until ctx ends, so that
+	// checks keep working while requests in flight drain.
+	bgctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+
+	svc := steward.NewService(m.db, cat, m.Logger.With("component", "service"))
+	svc.Passwords = password.New()
+	svc.BaseURL = m.baseURL
+	svc.AccessLinkTTL = cfg.AccessLinkTTL
+	svc.InvitationTTL = cfg.InvitationTTL
+	svc.RelationshipGrace = cfg.RelationshipGrace
+
+	// The check index answers checks from memory and follows the change feed:
+	// this node's writes kick it at once, other nodes' through notifications.
+	index := authz.New(m.db, cat, m.Logger.With("component", "authz"))
+	if err := index.Load(ctx); err != nil {
+		return fmt.Errorf("load the check index: %w", err)
+	}
+	kick := authz.NewKicker()
+	svc.Checker, svc.Lister = index, index
+	// A write answers once this node's index has applied it, so that a check
+	// sent to the same node after the answer sees the write even without
+	// min_revision; other nodes need min_revision (R-CHECK-3).
+	svc.OnCommit = func(rev int64) {
+		kick.Kick()
+		ctx, cancel := context.WithTimeout(bgctx, ownWriteWait)
+		defer cancel()
+		if err := index.WaitFor(ctx, rev); err != nil && bgctx.Err() == nil {
+			m.Logger.Warn("the check index is behind this node's own write", slog.Int64("revision", rev), slog.Any("err", err))
+		}
+	}
+	m.goBackground(func() { index.Follow(bgctx, kick, indexPoll) })
+	if l, ok := m.db.(interface {
+		Listen(ctx context.Context, logger *slog.Logger, onNotify, onReconnect func())
+	}); ok {
+		m.goBackground(func() { l.Listen(bgctx, m.Logger.With("component", "listen"), kick.Kick, kick.Kick) })
+	}
+
+	// The scheduler (expiries, reminders) runs on one node at a time, under
+	// a lease in the database.
+	jobs := steward.NewJobRunner(svc)
+	m.goBackground(func() { jobs.Run(bgctx) })
+
+	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash}
+	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"),
+		stewardhttp.WithVersion(m.Version),
+		stewardhttp.WithReadiness(m.db.CheckSchema),
+	)
+
+	m.server = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.goBackground(func() {
+		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.errc <- fmt.Errorf("serve http: %w", err)
+		}
+	})
+	m.Logger.Info("steward started", slog.String("version", m.Version), slog.String("url", m.URL()),
+		slog.String("db", redactDSN(cfg.DB)), slog.String("base_url", m.baseURL), slog.Int("permissions", cat.Len()))
+	return nil
+}
+
+func (m *Main) goBackground(fn func()) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		fn()
+	}()
+}
+
+// URL returns the address the server listens on as an http:// URL; the
+// port is the real one when Config.Listen asked for port 0.
+func (m *Main) URL() string {
+	if m.listener == nil {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(m.listener.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// BaseURL returns the public URL used in links: Config.BaseURL, or URL.
+func (m *Main) BaseURL() string { return m.baseURL }
+
+// OperatorTokenSource says where the operator token comes from, as the end
+// of a sentence that starts "The operator token "; valid after Run.
+func (m *Main) OperatorTokenSource() string { return m.tokenSource }
+
+// Err delivers an error that stopped the server while it ran.
+func (m *Main) Err() <-chan error { return m.errc }
+
+// Close stops accepting requests, waits for those in flight, stops the
+// background work and closes the database. It is safe to call after a
+// failed Run, and more than once.
+func (m *Main) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down http: %w", err))
+		}
+		cancel()
+	} else if m.listener != nil {
+		m.listener.Close()
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.bg.Wait()
+	if m.db != nil {
+		if err := m.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close database: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// operatorTokenHash returns the hash the operator token must match. A token
+// given in STEWARD_OPERATOR_TOKEN wins. Otherwise the first start generates
+// one, stores only its hash and prints the token once; later starts (and
+// other nodes on the same database) read the stored hash.
+func (m *Main) operatorTokenHash(ctx context.Context) (string, error) {
+	if m.Config.OperatorToken != "" {
+		m.Logger.Info("operator token taken from STEWARD_OPERATOR_TOKEN")
+		m.tokenSource = "is the value of STEWARD_OPERATOR_TOKEN"
+		return steward.HashSecret(m.Config.OperatorToken), nil
+	}
+	token := steward.NewSecret("stw_op_")
+	created, err := m.db.PutSettingIfAbsent(ctx, settingOperatorTokenHash, steward.HashSecret(token))
+	if err != nil {
+		return "", fmt.Errorf("store the operator token hash: %w", err)
+	}
+	if created {
+		fmt.Fprintf(m.Stderr, `
+Steward generated an operator token. It is shown only this once: keep it in
+your secret store now. Use it as "Authorization: Bearer <token>".
+
+    %s
+
+Only its hash is kept. To replace it, set STEWARD_OPERATOR_TOKEN to a long
+random value and restart.
+
+`, token)
+		m.tokenSource = "is the one printed above"
+		return steward.HashSecret(token), nil
+	}
+	hash, err := m.db.GetSetting(ctx, settingOperatorTokenHash)
+	if err != nil {
+		return "", fmt.Errorf("read the operator token hash: %w", err)
+	}
+	m.Logger.Info("using the operator token printed at first start; set STEWARD_OPERATOR_TOKEN to replace it")
+	m.tokenSource = "was printed at the first start (set STEWARD_OPERATOR_TOKEN to replace it)"
+	return hash, nil
+}
+
+// loadCatalogue reads the product permissions from path, or returns the
+// demo CRM catalogue when path is empty.
+func loadCatalogue(path string) (*steward.Catalogue, error) {
+	product := steward.DefaultProductPermissions()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("--permissions: %w", err)
+		}
+		defer f.Close()
+		if product, err = steward.ParseCatalogue(f); err != nil {
+			return nil, fmt.Errorf("--permissions %s: %w (use a JSON array of {\"key\", \"description\"} or one key per line)", path, err)
+		}
+	}
+	cat, err := steward.NewCatalogue(product)
+	if err != nil {
+		return nil, fmt.Errorf("--permissions %s: %w", path, err)
+	}
+	return cat, nil
+}

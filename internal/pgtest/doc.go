@@ -1,0 +1,7 @@
+// Package pgtest gives tests a fresh PostgreSQL database each. Tests that
+// need PostgreSQL run when STEWARD_TEST_POSTGRES_DSN names a server (CI
+// always sets it; so does `bash .ci/run`) and skip otherwise.
+//
+// NewDSN creates a database with a random name on that server and drops it
+// (WITH (FORCE), so leftover connections do not keep it) when the test ends.
+package pgtest
