@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -235,6 +236,12 @@ func collect(t *rapid.T, page func(after string) ([]steward.Access, string, erro
 // with the store evaluation, mutates the world through the store, follows the
 // change feed, and compares again: zero disagreements.
 func TestRCHECK1_IndexAgreesWithStore(t *testing.T) {
+	if f := flag.Lookup("rapid.checks"); raceEnabled && f != nil && f.Value.String() == f.DefValue {
+		// Under the race detector fewer worlds, each still checked whole;
+		// without it (go test ./authz) the full default count runs.
+		f.Value.Set("25")
+		defer f.Value.Set(f.DefValue)
+	}
 	rapid.Check(t, func(t *rapid.T) {
 		dir, err := os.MkdirTemp("", "authz")
 		if err != nil {

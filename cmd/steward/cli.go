@@ -46,6 +46,7 @@ func newParser(stdout, stderr io.Writer, exit func(int)) (*kong.Kong, *cli, erro
 			"relationship_grace_default": hours(def.RelationshipGrace),
 			"auto_migrate_default":       fmt.Sprint(def.AutoMigrate),
 			"server_default":             "http://" + def.Listen,
+			"mail_dir_default":           def.MailDir,
 		},
 	)
 	return p, c, err
@@ -67,7 +68,8 @@ type DBFlag struct {
 type serveCmd struct {
 	DBFlag            `embed:""`
 	Listen            string        `help:"Address to listen on." default:"${listen_default}" env:"STEWARD_LISTEN"`
-	SMTP              string        `name:"smtp" help:"Outgoing mail: smtp://[user:pass@]host:port (plain, STARTTLS if offered) or smtps://… (TLS). Without it mail stays in the outbox." env:"STEWARD_SMTP" placeholder:"URL"`
+	SMTP              string        `name:"smtp" help:"Outgoing mail: smtp://[user:pass@]host:port (plain, STARTTLS if offered) or smtps://… (TLS). Without it mail is written as .eml files into --mail-dir." env:"STEWARD_SMTP" placeholder:"URL"`
+	MailDir           string        `name:"mail-dir" help:"Folder for outgoing mail when there is no --smtp." default:"${mail_dir_default}" env:"STEWARD_MAIL_DIR" placeholder:"DIR"`
 	BaseURL           string        `name:"base-url" help:"Public base URL used in links sent by mail (default: http:// and the listen address)." env:"STEWARD_BASE_URL" placeholder:"URL"`
 	AccessLinkTTL     time.Duration `name:"access-link-ttl" help:"Lifetime of partner access links." default:"${access_link_ttl_default}" env:"STEWARD_ACCESS_LINK_TTL"`
 	InvitationTTL     time.Duration `name:"invitation-ttl" help:"Lifetime of invitations of external users." default:"${invitation_ttl_default}" env:"STEWARD_INVITATION_TTL"`
@@ -84,6 +86,7 @@ func (c *serveCmd) config() Config {
 		Listen:            c.Listen,
 		OperatorToken:     os.Getenv("STEWARD_OPERATOR_TOKEN"),
 		SMTP:              c.SMTP,
+		MailDir:           c.MailDir,
 		BaseURL:           c.BaseURL,
 		AccessLinkTTL:     c.AccessLinkTTL,
 		InvitationTTL:     c.InvitationTTL,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/steward-iam/steward/mail"
 )
 
 // Config is the configuration of the server. The command line fills it from
@@ -27,9 +28,11 @@ type Config struct {
 	// OperatorToken, when set, is the operator token (STEWARD_OPERATOR_TOKEN);
 	// otherwise one is generated at first start and only its hash is kept.
 	OperatorToken string
-	// SMTP is the outgoing mail server, smtp:// or smtps://; empty keeps mail
-	// in the database's outbox.
+	// SMTP is the outgoing mail server, smtp:// or smtps://; empty writes
+	// mail into MailDir.
 	SMTP string
+	// MailDir is the folder mail is written to without SMTP.
+	MailDir string
 	// BaseURL is the public URL used in links sent by mail; empty means
 	// http:// and the address the server listens on.
 	BaseURL string
@@ -58,6 +61,7 @@ func DefaultConfig() Config {
 		InvitationTTL:     720 * time.Hour,
 		RelationshipGrace: 1440 * time.Hour,
 		AutoMigrate:       true,
+		MailDir:           mail.DefaultDir,
 	}
 }
 

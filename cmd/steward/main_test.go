@@ -30,6 +30,7 @@ func MustRunMain(tb testing.TB, db string) *Main {
 	}
 	m := NewMain()
 	m.Config.DB = db
+	m.Config.MailDir = filepath.Join(tb.TempDir(), "mail")
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.OperatorToken = testOperatorToken
 	m.Stderr = io.Discard
@@ -240,6 +241,7 @@ func TestOperatorTokenGeneratedOnce(t *testing.T) {
 	start := func() (*Main, string) {
 		var stderr bytes.Buffer
 		m := NewMain()
+		m.Config.MailDir = filepath.Join(t.TempDir(), "mail")
 		m.Config.DB, m.Config.Listen, m.Config.OperatorToken = db, "127.0.0.1:0", ""
 		m.Stderr = &stderr
 		if err := m.Run(context.Background()); err != nil {
@@ -299,6 +301,7 @@ func TestOperatorTokenFromEnvironment(t *testing.T) {
 	for i, token := range []string{"", testOperatorToken} {
 		var stderr bytes.Buffer
 		m := NewMain()
+		m.Config.MailDir = filepath.Join(t.TempDir(), "mail")
 		m.Config.DB, m.Config.Listen, m.Config.OperatorToken = db, "127.0.0.1:0", token
 		m.Stderr = &stderr
 		if err := m.Run(context.Background()); err != nil {
@@ -320,6 +323,7 @@ func TestOperatorTokenFromEnvironment(t *testing.T) {
 // Without auto-migration the server refuses an old schema and says what to do.
 func TestServeRefusesOldSchema(t *testing.T) {
 	m := NewMain()
+	m.Config.MailDir = filepath.Join(t.TempDir(), "mail")
 	m.Config.DB = "sqlite:" + filepath.Join(t.TempDir(), "steward.db")
 	m.Config.Listen = "127.0.0.1:0"
 	m.Config.OperatorToken = testOperatorToken
@@ -335,6 +339,7 @@ func TestServeRefusesOldSchema(t *testing.T) {
 		t.Fatalf("steward migrate: code=%d; stdout %q stderr %q", code, out, errOut)
 	}
 	m2 := NewMain()
+	m2.Config.MailDir = filepath.Join(t.TempDir(), "mail")
 	m2.Config = m.Config
 	m2.Stderr = io.Discard
 	defer m2.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/authz"
 	stewardhttp "github.com/steward-iam/steward/http"
+	"github.com/steward-iam/steward/mail"
 	"github.com/steward-iam/steward/password"
 )
 
@@ -131,8 +132,13 @@ func (m *Main) Run(ctx context.Context) error {
 	// A write answers once this node's index has applied it, so that a check
 	// sent to the same node after the answer sees the write even without
 	// min_revision; other nodes need min_revision (R-CHECK-3).
+	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir}, m.Logger.With("component", "mail"))
+	if err != nil {
+		return fmt.Errorf("outgoing mail: %w", err)
+	}
 	svc.OnCommit = func(rev int64) {
 		kick.Kick()
+		sender.Kick() // a write may have queued mail
 		ctx, cancel := context.WithTimeout(bgctx, ownWriteWait)
 		defer cancel()
 		if err := index.WaitFor(ctx, rev); err != nil && bgctx.Err() == nil {
@@ -150,6 +156,13 @@ func (m *Main) Run(ctx context.Context) error {
 	// a lease in the database.
 	jobs := steward.NewJobRunner(svc)
 	m.goBackground(func() { jobs.Run(bgctx) })
+	// The outbox is delivered by one node at a time, also under a lease.
+	m.goBackground(func() {
+		if err := sender.Run(bgctx); err != nil && bgctx.Err() == nil {
+			m.Logger.Error("mail sender stopped", slog.Any("err", err))
+		}
+	})
+	m.Logger.Info("outgoing mail", slog.String("to", sender.Describe()))
 
 	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash}
 	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"),
