@@ -525,7 +525,7 @@ func (s *Service) DeclineAccessLink(ctx context.Context, token string) (int64, e
 		if err != nil {
 			return err
 		}
-		text := fmt.Sprintf("Your access request for %s was declined. No access was granted.\n\nAsk the client's super admin before you send a new link.\n", p.Name)
+		text := fmt.Sprintf("Your request for partner admin access on behalf of %s was declined by the person who opened your link. No access was granted.\n\nAsk the client's super admin before you send a new link.\n", p.Name)
 		return t.mail(&Message{To: u.Email, Subject: "Your partner access request was declined", Text: text, AccountID: l.PartnerID, Kind: "access_link.declined"})
 	})
 }
@@ -648,6 +648,10 @@ func (s *Service) AddEmployees(ctx context.Context, partnerID, clientID string, 
 		if err != nil {
 			return err
 		}
+		partner, err := t.FindAccountByID(t.ctx, partnerID)
+		if err != nil {
+			return err
+		}
 		for _, u := range users {
 			m := &Membership{ID: NewID(PrefixMembership, t.now), AccountID: clientID, UserID: u.ID, Kind: KindPartner, Status: StatusActive,
 				Role: r.ID, Permissions: ApplySet(nil, r.Permissions, by.held), GrantedBy: by.granter(), PartnerID: partnerID, ManagedBy: partnerID,
@@ -657,7 +661,8 @@ func (s *Service) AddEmployees(ctx context.Context, partnerID, clientID string, 
 			}
 			t.record(clientID, by, "partner_member.added", "membership", m.ID, map[string]any{"user_id": u.ID, "partner_id": partnerID,
 				"role": r.ID, "permissions": m.Permissions, "not_granted": Minus(r.Permissions, by.held), "granted_by": m.GrantedBy})
-			text := fmt.Sprintf("You were given access to %s as %s, as an employee of your partner account.\n", client.Name, r.Name)
+			text := fmt.Sprintf("%s added you to the account %s as %s, as an employee of %s.\nYou hold: %s.\n",
+				by.displayName(), client.Name, r.Name, partner.Name, permissionList(m.Permissions))
 			if err := t.mail(&Message{To: u.Email, Subject: "You now have access to " + client.Name, Text: text, AccountID: clientID, Kind: "partner_member.added"}); err != nil {
 				return err
 			}
@@ -913,6 +918,10 @@ func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID strin
 		if err != nil {
 			return err
 		}
+		partner, err := t.FindAccountByID(t.ctx, partnerID)
+		if err != nil {
+			return err
+		}
 		ended := 0
 		for _, m := range ms {
 			if m.PartnerID != partnerID {
@@ -931,7 +940,7 @@ func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID strin
 			if err != nil {
 				return err
 			}
-			text := fmt.Sprintf("%s ended its relationship with your partner account. Your access to %s has ended.\n", client.Name, client.Name)
+			text := fmt.Sprintf("The account %s ended its relationship with %s. Your access to %s as %s has ended.\n", client.Name, partner.Name, client.Name, m.Role)
 			if err := t.mail(&Message{To: u.Email, Subject: client.Name + " ended the partner relationship", Text: text, AccountID: clientID, Kind: "relationship.ended"}); err != nil {
 				return err
 			}
@@ -1096,12 +1105,15 @@ func (t *txn) cascadePartnerAccess(by *access, u *User, status MembershipStatus,
 			if m.AccountID == u.HomeAccountID || !isPartnerMembership(m, u.HomeAccountID) || m.Status != StatusActive {
 				continue
 			}
-			if err := t.CreateSuspension(t.ctx, &Suspension{MembershipID: m.ID, AccountID: m.AccountID, UserID: u.ID,
-				Reason: SuspensionOffboarding, PriorStatus: m.Status, CreatedAt: t.now}); err != nil {
+			prior := m.Status
+			m.Status, m.UpdatedAt = StatusSuspended, t.now
+			if err := t.UpdateMembership(t.ctx, m); ErrorKind(err) == ENOTFOUND {
+				continue // removed meanwhile by its client: nothing to suspend
+			} else if err != nil {
 				return err
 			}
-			m.Status, m.UpdatedAt = StatusSuspended, t.now
-			if err := t.UpdateMembership(t.ctx, m); err != nil {
+			if err := t.CreateSuspension(t.ctx, &Suspension{MembershipID: m.ID, AccountID: m.AccountID, UserID: u.ID,
+				Reason: SuspensionOffboarding, PriorStatus: prior, CreatedAt: t.now}); err != nil {
 				return err
 			}
 			t.record(m.AccountID, by.asUser(), "partner_member.suspended", "membership", m.ID, map[string]any{"user_id": u.ID, "reason": SuspensionOffboarding})
@@ -1135,6 +1147,22 @@ func (t *txn) cascadePartnerAccess(by *access, u *User, status MembershipStatus,
 		t.record(m.AccountID, by.asUser(), "partner_member.restored", "membership", m.ID, map[string]any{"user_id": u.ID, "reason": SuspensionOffboarding})
 	}
 	return nil
+}
+
+// displayName names the actor in mail.
+func (a *access) displayName() string {
+	if a.user == nil {
+		return "The platform"
+	}
+	return a.user.Name + " (" + a.user.Email + ")"
+}
+
+// permissionList shows a permission set in mail.
+func permissionList(perms []string) string {
+	if len(perms) == 0 {
+		return "no permission yet"
+	}
+	return strings.Join(perms, ", ")
 }
 
 // sortedIDs returns a sorted copy, the order in which accounts are locked.

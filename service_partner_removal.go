@@ -80,8 +80,13 @@ func (s *Service) employeesManager(ctx context.Context, st Store, partnerID stri
 // memberships of P and their assets. Every client must have a relationship
 // with P, and every employee a membership of P in every client.
 func (s *Service) planRemoval(ctx context.Context, st Store, partnerID string, sel EmployeeSelection, candidates bool) ([]*ClientRemoval, error) {
-	if _, err := ids("user_ids", sel.UserIDs); err != nil {
-		return nil, err
+	// No user_ids: every employee of P in the clients ("remove all partner
+	// employees", also when all of them are deactivated).
+	all := len(sel.UserIDs) == 0
+	if !all {
+		if _, err := ids("user_ids", sel.UserIDs); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := ids("account_ids", sel.AccountIDs); err != nil {
 		return nil, err
@@ -97,10 +102,6 @@ func (s *Service) planRemoval(ctx context.Context, st Store, partnerID string, s
 		}
 		users = append(users, u)
 	}
-	removed := map[string]bool{}
-	for _, u := range users {
-		removed[u.ID] = true
-	}
 	var out []*ClientRemoval
 	var bad []FieldError
 	for _, clientID := range sel.AccountIDs {
@@ -115,7 +116,17 @@ func (s *Service) planRemoval(ctx context.Context, st Store, partnerID string, s
 			return nil, err
 		}
 		cr := &ClientRemoval{AccountID: clientID, ClientName: client.Name, Alias: r.Alias, Employees: []*EmployeeRemoval{}, Candidates: []Candidate{}}
-		for i, u := range users {
+		targets := users
+		if all {
+			if targets, err = partnerEmployeesIn(ctx, st, partnerID, clientID); err != nil {
+				return nil, err
+			}
+		}
+		removed := map[string]bool{}
+		for _, u := range targets {
+			removed[u.ID] = true
+		}
+		for i, u := range targets {
 			m, err := st.FindMembership(ctx, clientID, u.ID)
 			if ErrorKind(err) == ENOTFOUND || (err == nil && !isPartnerMembership(m, partnerID)) {
 				bad = append(bad, FieldError{fmt.Sprintf("user_ids[%d]", i), fmt.Sprintf("%s is not a member of client %s for this partner", quote(u.ID), quote(clientID))})
@@ -163,6 +174,33 @@ func (s *Service) planRemoval(ctx context.Context, st Store, partnerID string, s
 	return out, nil
 }
 
+// partnerEmployeesIn returns the users of P holding a membership of P in the client.
+func partnerEmployeesIn(ctx context.Context, st Store, partnerID, clientID string) ([]*User, error) {
+	var out []*User
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ms, next, err := st.FindMemberships(ctx, MembershipFilter{AccountID: clientID, Page: page})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if !isPartnerMembership(m, partnerID) {
+				continue
+			}
+			u, err := st.FindUserByID(ctx, m.UserID)
+			if err != nil {
+				return nil, err
+			}
+			if u.HomeAccountID == partnerID {
+				out = append(out, u)
+			}
+		}
+		if next == "" {
+			return out, nil
+		}
+		page.After = next
+	}
+}
+
 // PreviewRemoval shows, per client, every asset the employees own there
 // before anything is removed (R-PARTNER-8), and who may receive them.
 func (s *Service) PreviewRemoval(ctx context.Context, partnerID string, sel EmployeeSelection) (*RemovalPreview, error) {
@@ -196,18 +234,17 @@ func (s *Service) RemoveEmployees(ctx context.Context, partnerID string, sel Emp
 		if err != nil {
 			return err
 		}
-		removing := map[string]bool{}
-		for _, id := range sel.UserIDs {
-			removing[id] = true
-		}
-		inSel := map[string]bool{}
-		for _, id := range sel.AccountIDs {
-			inSel[id] = true
+		removing := map[string]map[string]bool{} // per client, the users leaving it
+		for _, cr := range plan {
+			removing[cr.AccountID] = map[string]bool{}
+			for _, er := range cr.Employees {
+				removing[cr.AccountID][er.UserID] = true
+			}
 		}
 		var bad []FieldError
 		for _, clientID := range sortedKeys(sel.ReassignTo) {
 			to, field := sel.ReassignTo[clientID], "reassign_to."+clientID
-			if !inSel[clientID] {
+			if removing[clientID] == nil {
 				bad = append(bad, FieldError{field, "is not one of account_ids"})
 				continue
 			}
@@ -215,7 +252,7 @@ func (s *Service) RemoveEmployees(ctx context.Context, partnerID string, sel Emp
 			if err != nil {
 				return err
 			}
-			if !ok || removing[to] {
+			if !ok || removing[clientID][to] {
 				bad = append(bad, FieldError{field, quote(to) + " is not an active member of this client who stays"})
 			}
 		}
@@ -249,6 +286,9 @@ func (s *Service) RemoveEmployees(ctx context.Context, partnerID string, sel Emp
 				}
 				res.Removed++
 			}
+		}
+		if res.Removed == 0 {
+			return Errorf(ECONFLICT, "nothing_to_remove", "No employee of this partner is a member of these clients.")
 		}
 		return nil
 	})

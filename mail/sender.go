@@ -222,9 +222,7 @@ func (s *Sender) Run(ctx context.Context) error {
 // last error stays in the outbox for the console to show.
 func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	now := s.Now().UTC()
-	lease := s.cfg.Poll*2 + s.cfg.Timeout*time.Duration(s.cfg.Batch)
-	ok, err := s.out.AcquireJobLease(ctx, leaseName, s.holder, now, now.Add(lease))
-	if err != nil || !ok {
+	if ok, err := s.lease(ctx, now); err != nil || !ok {
 		return 0, err
 	}
 	due, err := s.out.DueMessages(ctx, now, s.cfg.Batch)
@@ -232,9 +230,16 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	sent := 0
-	for _, m := range due {
+	for i, m := range due {
 		if ctx.Err() != nil {
 			return sent, ctx.Err()
+		}
+		// Renew the lease before each message: a node that lost it (it
+		// stalled longer than the lease) stops, so no message goes twice.
+		if i > 0 {
+			if ok, err := s.lease(ctx, s.Now().UTC()); err != nil || !ok {
+				return sent, err
+			}
 		}
 		err := s.deliver(ctx, m)
 		now := s.Now().UTC()
@@ -260,6 +265,11 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 		}
 	}
 	return sent, nil
+}
+
+// lease takes or renews the sender's lease for long enough to send one message.
+func (s *Sender) lease(ctx context.Context, now time.Time) (bool, error) {
+	return s.out.AcquireJobLease(ctx, leaseName, s.holder, now, now.Add(s.cfg.Poll*3+s.cfg.Timeout*2))
 }
 
 // GiveUp is the next attempt time of a message given up on: never.

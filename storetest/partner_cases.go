@@ -704,17 +704,29 @@ func testRPartner8(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("RemoveAllWhenEveryoneDeactivated", func(t *testing.T) {
-		all := steward.EmployeeSelection{UserIDs: []string{admin.ID}, AccountIDs: []string{w.C.ID}}
-		if _, _, err := w.Svc.DeactivateEmployees(w.As(w.POwner.ID), w.P.ID, all); err != nil {
-			t.Fatal(err)
+		w.Employees(w.P.ID, w.C.ID, admin.ID, steward.RoleMember, 2)
+		everyone := steward.EmployeeSelection{AccountIDs: []string{w.C.ID}} // no user_ids: all of P's
+		res, _, err := w.Svc.DeactivateEmployees(w.As(manager.ID), w.P.ID, everyone)
+		if err != nil || res.Changed != 3 {
+			t.Fatalf("DeactivateEmployees = %+v, %v; want the admin and two employees", res, err)
 		}
-		res, _, err := w.Svc.RemoveEmployees(w.As(w.POwner.ID), w.P.ID, all)
-		if err != nil || res.Removed != 1 {
-			t.Fatalf("RemoveEmployees = %+v, %v", res, err)
+		// Nobody of P can act in C now, not even to reactivate.
+		_, _, err = w.Svc.ReactivateEmployees(w.As(admin.ID), w.P.ID, everyone)
+		WantCode(t, err, steward.EFORBIDDEN, steward.ReasonMembershipDeactivated)
+		rm, _, err := w.Svc.RemoveEmployees(w.As(w.POwner.ID), w.P.ID, everyone)
+		if err != nil || rm.Removed != 3 {
+			t.Fatalf("RemoveEmployees = %+v, %v", rm, err)
 		}
 		if n, _ := w.Store.CountPartnerMemberships(ctx, w.P.ID, w.C.ID); n != 0 {
 			t.Errorf("%d partner memberships left", n)
 		}
+		if r := w.Relationship(w.P.ID, w.C.ID); r.Status != steward.RelationshipEnding {
+			t.Errorf("relationship = %s, want ending", r.Status)
+		}
+		w.unchanged(t, func() {
+			_, _, err := w.Svc.RemoveEmployees(w.As(w.POwner.ID), w.P.ID, everyone)
+			WantCode(t, err, steward.ECONFLICT, "nothing_to_remove")
+		}, w.C.ID, w.P.ID)
 	})
 }
 
