@@ -55,7 +55,7 @@ type LinkRequest struct {
 
 // SelectionRequest is the body of the removal, deactivation and reactivation calls.
 type SelectionRequest struct {
-	UserIDs    []string          `json:"user_ids" doc:"Employees of the partner."`
+	UserIDs    []string          `json:"user_ids,omitempty" doc:"Employees of the partner; omitted or empty: every employee of the partner in the clients (remove all partner employees)."`
 	AccountIDs []string          `json:"account_ids" doc:"Client accounts."`
 	ReassignTo map[string]string `json:"reassign_to,omitempty" doc:"Removals only: per client account id, the member of that client who receives the removed employees' assets."`
 }
