@@ -23,6 +23,7 @@ type cli struct {
 	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
 	Check   checkCmd   `cmd:"" help:"Ask a running server whether a user may use a permission in an account. Exit code 0 allowed, 1 denied, 2 error."`
 	Audit   auditCmd   `cmd:"" help:"Audit log tools."`
+	Bench   benchCmd   `cmd:"" help:"Generate a synthetic world of a chosen size and measure checks, listings and cross-node visibility; prints a Markdown report."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
 

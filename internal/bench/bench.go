@@ -153,6 +153,11 @@ func Run(ctx context.Context, st Store, cat *steward.Catalogue, cfg Config) (*Re
 		}
 	}
 	r.Listings = listings(ix, w)
+	clients, err := clientListing(ctx, st, cat, ix, w)
+	if err != nil {
+		return nil, err
+	}
+	r.Listings = append(r.Listings, clients)
 	if cfg.SecondNode != nil {
 		v, err := visibility(ctx, st, cat, ix, w, cfg)
 		if err != nil {
@@ -225,4 +230,30 @@ func listings(ix *authz.Index, w *synth.World) []Latency {
 func memberIDs(ix *authz.Index, account string) []steward.Access {
 	items, _ := ix.FindAccess(account, synth.Perm, time.Now(), "", 1<<30)
 	return items
+}
+
+// clientListing times the first page of the big partner's client list in
+// the partner console, which the store answers.
+func clientListing(ctx context.Context, st Store, cat *steward.Catalogue, ix *authz.Index, w *synth.World) (Latency, error) {
+	svc := steward.NewService(st, cat, nil)
+	svc.Checker, svc.Lister = ix, ix
+	op := steward.NewContextWithActor(ctx, &steward.Actor{Operator: true})
+	var d []time.Duration
+	total := 0
+	for range 20 {
+		t := time.Now()
+		items, _, err := svc.FindClients(op, steward.ClientFilter{PartnerID: w.BigPartner, Page: steward.Page{Limit: steward.DefaultPageLimit}})
+		if err != nil {
+			return Latency{}, fmt.Errorf("client list: %w", err)
+		}
+		d = append(d, time.Since(t))
+		total = len(items)
+	}
+	clients := 0
+	for _, pc := range w.Relationships {
+		if pc[0] == w.BigPartner {
+			clients++
+		}
+	}
+	return summarize(fmt.Sprintf("partner's client list, first page of %d (partner of %d clients)", total, clients), d), nil
 }

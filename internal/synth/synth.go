@@ -218,6 +218,14 @@ func Generate(ctx context.Context, b Bulk, size Size, progress Progress) (*World
 		}); err != nil {
 		return nil, err
 	}
+	// The big partner manages all its clients, memberships or not, so that
+	// its client list has BigPartnerClients entries.
+	if size.Partners > 0 {
+		first, n := clientsOf(0)
+		for i := range n {
+			relationships[[2]int32{0, int32(size.Partners + (first-size.Partners+i)%standard)}] = true
+		}
+	}
 	for pc := range relationships {
 		w.Relationships = append(w.Relationships, [2]string{w.Accounts[pc[0]], w.Accounts[pc[1]]})
 	}
