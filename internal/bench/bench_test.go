@@ -35,7 +35,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Load <= 0 || r.RSSAfter == 0 || len(r.InProcess) != 4 || len(r.HTTP) != 4 || len(r.Listings) != 2 {
+	if r.Load <= 0 || r.RSSAfter == 0 || len(r.InProcess) != 4 || len(r.HTTP) != 4 || len(r.Listings) != 3 {
 		t.Fatalf("report = %+v, want every figure", r)
 	}
 	for _, k := range r.InProcess {
