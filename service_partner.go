@@ -777,7 +777,9 @@ func (s *Service) LinkEmployee(ctx context.Context, partnerID, userID, clientID 
 		if err := t.UpdateMembership(t.ctx, m); err != nil {
 			return err
 		}
+		mark := len(t.events)
 		t.record(clientID, by.asUser(), "partner_member.linked", "membership", m.ID, map[string]any{"user_id": userID, "partner_id": partnerID})
+		t.creditPartner(mark, partnerID)
 		return nil
 	})
 	if err != nil {
@@ -1100,6 +1102,7 @@ func (s *Service) ReportActivity(ctx context.Context, accountID string, in Activ
 // once, with a marker; reactivation restores exactly the marked ones that
 // are still suspended. by is the actor's standing in the home account.
 func (t *txn) cascadePartnerAccess(by *access, u *User, status MembershipStatus, ms []*Membership) error {
+	defer t.creditPartner(len(t.events), u.HomeAccountID)
 	if status != StatusActive {
 		for _, m := range ms {
 			if m.AccountID == u.HomeAccountID || !isPartnerMembership(m, u.HomeAccountID) || m.Status != StatusActive {
@@ -1149,6 +1152,18 @@ func (t *txn) cascadePartnerAccess(by *access, u *User, status MembershipStatus,
 	return nil
 }
 
+// creditPartner marks the events recorded since mark in other accounts by an
+// actor without a membership there — the partner console acting on clients
+// from P — as taken on behalf of partner P, so that the client's log and the
+// partner's filter them by partner (R-AUDIT-3).
+func (t *txn) creditPartner(mark int, partnerID string) {
+	for _, e := range t.events[mark:] {
+		if e.AccountID != partnerID && e.Actor.MembershipID == "" && e.Actor.PartnerID == "" {
+			e.Actor.PartnerID = partnerID
+		}
+	}
+}
+
 // displayName names the actor in mail.
 func (a *access) displayName() string {
 	if a.user == nil {
@@ -1170,4 +1185,23 @@ func sortedIDs(list []string) []string {
 	out := slices.Clone(list)
 	slices.Sort(out)
 	return out
+}
+
+// FindPartnerEvents pages through what the partner's employees did in its
+// clients, newest first: the events of partner memberships of P and of P's
+// console acting on clients (R-AUDIT-3). f.AccountID, when set, narrows to
+// one client. It needs account.audit.view in P.
+func (s *Service) FindPartnerEvents(ctx context.Context, partnerID string, f AuditFilter) ([]*Event, string, error) {
+	by, _, err := s.partnerAccess(ctx, s.Store, partnerID)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := by.require(PermAuditView); err != nil {
+		return nil, "", err
+	}
+	f.ActorPartnerID, f.ActorHomeAccountID = partnerID, ""
+	if f.Limit <= 0 || f.Limit > MaxPageLimit {
+		f.Limit = Page{Limit: f.Limit}.Normalize().Limit
+	}
+	return s.Store.FindEvents(ctx, f)
 }

@@ -260,6 +260,7 @@ func (s *Service) RemoveEmployees(ctx context.Context, partnerID string, sel Emp
 			return Invalid("invalid_reassignment", "Assets can go only to an active member of the same client; nothing was changed.", bad...)
 		}
 		rec := by.asUser()
+		defer t.creditPartner(len(t.events), partnerID)
 		for _, cr := range plan {
 			to := sel.ReassignTo[cr.AccountID]
 			for _, er := range cr.Employees {
@@ -360,6 +361,7 @@ func (s *Service) DeactivateEmployees(ctx context.Context, partnerID string, sel
 			return err
 		}
 		rec := by.asUser()
+		defer t.creditPartner(len(t.events), partnerID)
 		for _, cr := range plan {
 			for _, er := range cr.Employees {
 				m := er.membership

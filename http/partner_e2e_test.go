@@ -232,6 +232,12 @@ func testPartnerEndToEnd(t *testing.T, e *Env, clock *extClock, smtp *mailtest.S
 	}
 	partnerCheck(t, e, clock, bob, client1, "crm.contacts.view", false)
 	partnerCheck(t, e, clock, bob, client2, "crm.contacts.view", false)
+	// The partner's log of its employees across clients (R-AUDIT-3).
+	var evs stewardhttp.List[steward.Event]
+	e.MustOK(t, http.StatusOK, "GET", p+"/audit?action=partner_member.removed", partnerOwnerTok, nil, &evs)
+	if len(evs.Items) != 2 || evs.Items[0].Actor.PartnerID != partner {
+		t.Fatalf("partner audit = %+v, want the two removals", evs.Items)
+	}
 
 	// 8. The last partner membership leaves client 2: ending, then ended
 	// after the grace (2h here).

@@ -30,6 +30,7 @@ func init() {
 		suiteCase{"PartnerAbuse_ConcurrentApprovals", testPartnerConcurrentApprovals},
 		suiteCase{"PartnerAbuse_NoRelationship", testPartnerNoRelationship},
 		suiteCase{"PartnerAssets", testPartnerAssets},
+		suiteCase{"R-AUDIT-3_PartnerSeesItsEmployees", testPartnerAudit},
 	)
 }
 
@@ -1149,6 +1150,59 @@ func testPartnerAssets(t *testing.T, open Opener) {
 		_, _, err = w.Svc.PutAsset(w.As(w.COwner.ID), w.C.ID, "report", "r-2", steward.AssetInput{Name: "X", OwnerUserID: member.ID})
 		WantCode(t, err, steward.EFORBIDDEN, "operator_only")
 		_, _, err = w.Svc.FindAssets(w.As(outsider.ID), steward.AssetFilter{AccountID: w.C.ID})
+		WantCode(t, err, steward.ENOTFOUND, "")
+	})
+}
+
+func testPartnerAudit(t *testing.T, open Opener) {
+	w := newPartnerWorld(t, open)
+	admin := w.PartnerAdmin(w.P.ID, w.C.ID, w.COwner.ID)
+	emp := w.Employees(w.P.ID, w.C.ID, admin.ID, steward.RoleMember, 1)[0]
+	if _, _, err := w.Svc.ReportActivity(w.Op, w.C.ID, steward.ActivityReport{UserID: emp.ID, Action: "deal.closed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Svc.ReportActivity(w.Op, w.C.ID, steward.ActivityReport{UserID: w.COwner.ID, Action: "deal.closed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Svc.RemoveEmployees(w.As(w.POwner.ID), w.P.ID, steward.EmployeeSelection{UserIDs: []string{emp.ID}, AccountIDs: []string{w.C.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	// An employee of P acting in an account that is not P's client stays private.
+	other, otherOwner := w.Account(steward.AccountStandard)
+	ext := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, w.Now), AccountID: other.ID, UserID: emp.ID, Kind: steward.KindExternal,
+		Status: steward.StatusActive, Role: steward.RoleMember, Permissions: []string{}, GrantedBy: otherOwner.ID, CreatedAt: w.Now, UpdatedAt: w.Now}
+	if err := w.Store.InTx(ctx, func(tx steward.Store) error { return tx.CreateMembership(ctx, ext) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Svc.ReportActivity(w.Op, other.ID, steward.ActivityReport{UserID: emp.ID, Action: "deal.closed"}); err != nil {
+		t.Fatal(err)
+	}
+
+	evs, _, err := w.Svc.FindPartnerEvents(w.As(w.POwner.ID), w.P.ID, steward.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]int{}
+	for _, e := range evs {
+		if e.AccountID != w.C.ID {
+			t.Errorf("the partner sees an event of %s: %s", e.AccountID, e.Action)
+		}
+		actions[e.Action]++
+	}
+	for _, want := range []string{"partner_member.added", "product.deal.closed", "partner_member.removed"} {
+		if actions[want] != 1 {
+			t.Errorf("partner view: %d %s events, want 1 (all: %v)", actions[want], want, actions)
+		}
+	}
+	// The client filters its own log by partner and finds the console's removal.
+	cevs, _, err := w.Svc.FindEvents(w.As(w.COwner.ID), steward.AuditFilter{AccountID: w.C.ID, ActorPartnerID: w.P.ID, Action: "partner_member.removed"})
+	if err != nil || len(cevs) != 1 || cevs[0].Actor.UserID != w.POwner.ID || cevs[0].Actor.HomeAccountID != w.P.ID {
+		t.Errorf("client view = %+v, %v", cevs, err)
+	}
+	t.Run("ErrWithoutAuditView", func(t *testing.T) {
+		_, _, err := w.Svc.FindPartnerEvents(w.As(emp.ID), w.P.ID, steward.AuditFilter{})
+		WantCode(t, err, steward.EFORBIDDEN, "permission_required")
+		_, _, err = w.Svc.FindPartnerEvents(w.As(w.COwner.ID), w.P.ID, steward.AuditFilter{})
 		WantCode(t, err, steward.ENOTFOUND, "")
 	})
 }
