@@ -107,7 +107,7 @@ func hammer(ctx context.Context, url, token string, bodies [][]byte, conns int, 
 	for c := range conns {
 		wg.Go(func() {
 			var mine []time.Duration
-			for i := c; time.Now().Before(deadline) && ctx.Err() == nil; i += conns {
+			for i := c; i == c || (time.Now().Before(deadline) && ctx.Err() == nil); i += conns { // at least one request each
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
 				req.Header.Set("Authorization", "Bearer "+token)
 				req.Header.Set("Content-Type", "application/json")
