@@ -148,7 +148,8 @@ func (s *Service) UpdateRole(ctx context.Context, accountID, id string, in RoleI
 	return r, rev, err
 }
 
-// propagateRole applies a role edit to every member holding the role (R-GRANT-3).
+// propagateRole applies a role edit to every member holding the role
+// (R-GRANT-3); delegates only lose what the role loses.
 func (t *txn) propagateRole(accountID, roleID string, added, removed []string) (int, error) {
 	n := 0
 	for page := (Page{Limit: MaxPageLimit}); ; {
@@ -157,7 +158,13 @@ func (t *txn) propagateRole(accountID, roleID string, added, removed []string) (
 			return n, err
 		}
 		for _, m := range ms {
-			m.Permissions, m.UpdatedAt = Union(Minus(m.Permissions, removed), added), t.now
+			gained := added
+			if m.Kind == KindDelegate {
+				// A delegate holds what its parent handed it (R-EXT-9): a role
+				// edit may narrow it, never widen it.
+				gained = nil
+			}
+			m.Permissions, m.UpdatedAt = Union(Minus(m.Permissions, removed), gained), t.now
 			if err := t.UpdateMembership(t.ctx, m); err != nil {
 				return n, err
 			}
