@@ -162,6 +162,27 @@ func testRPartner1(t *testing.T, open Opener) {
 			t.Errorf("allowed(%s) = %v, want %v", perm, got, want)
 		}
 	}
+	t.Run("CheckExplainsTheRelationship", func(t *testing.T) { // R-CHECK-1, R-CHECK-2
+		res, err := w.Svc.Check(w.Op, steward.CheckRequest{UserID: admin.ID, AccountID: w.C.ID, Permission: "crm.deals.edit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel := w.Relationship(w.P.ID, w.C.ID)
+		if len(res.Reason.Chain) != 2 || res.Reason.Chain[1].Type != "relationship" || res.Reason.Chain[1].ID != rel.ID || res.Reason.Chain[1].Status != "active" {
+			t.Errorf("chain = %+v, want the membership then the relationship %s", res.Reason.Chain, rel.ID)
+		}
+		// A partner membership without a relationship does not hold.
+		stranger, _ := w.Account(steward.AccountStandard)
+		m := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, w.Now), AccountID: stranger.ID, UserID: admin.ID, Kind: steward.KindPartner,
+			Status: steward.StatusActive, Role: steward.RolePartnerAdmin, Permissions: w.Svc.Catalogue.PartnerAdmin(), GrantedBy: "test", PartnerID: w.P.ID,
+			CreatedAt: w.Now, UpdatedAt: w.Now}
+		if err := w.Store.InTx(ctx, func(tx steward.Store) error { return tx.CreateMembership(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.Reason(admin.ID, stranger.ID, "crm.deals.edit"); got != steward.ReasonRelationshipInactive {
+			t.Errorf("reason = %s, want %s", got, steward.ReasonRelationshipInactive)
+		}
+	})
 	t.Run("ErrCannotMakeSuperAdmin", func(t *testing.T) {
 		emp := w.Employees(w.P.ID, w.C.ID, admin.ID, steward.RoleMember, 1)[0]
 		_, _, err := w.Svc.ChangeEmployeeRole(w.As(admin.ID), w.P.ID, w.C.ID, emp.ID, steward.RoleSuperAdmin)
@@ -868,6 +889,19 @@ func testRPartner10(t *testing.T, open Opener) {
 		// Ended relationships stay listed.
 		if ps, _, _ := w.Svc.FindPartners(w.As(w.COwner.ID), w.C.ID, steward.Page{}); len(ps) != 1 || ps[0].Status != steward.RelationshipEnded {
 			t.Errorf("partners = %+v", ps)
+		}
+	})
+	t.Run("ClientRemovesTheLastOne", func(t *testing.T) {
+		c2, o2 := w.Account(steward.AccountStandard)
+		approvedAt := w.Now
+		a2 := w.PartnerAdmin(w.P.ID, c2.ID, o2.ID)
+		w.Now = w.Now.Add(time.Hour)
+		if _, err := w.Svc.RemoveMember(w.As(o2.ID), c2.ID, a2.ID); err != nil {
+			t.Fatal(err)
+		}
+		r := w.Relationship(w.P.ID, c2.ID)
+		if r.Status != steward.RelationshipEnding || !r.EndsAt.Equal(approvedAt.Add(48*time.Hour)) {
+			t.Errorf("relationship = %+v, want ending 48h after the approval, the last partner activity", r)
 		}
 	})
 }
