@@ -76,6 +76,8 @@ type serveCmd struct {
 	InvitationTTL     time.Duration `name:"invitation-ttl" help:"Lifetime of invitations of external users." default:"${invitation_ttl_default}" env:"STEWARD_INVITATION_TTL"`
 	RelationshipGrace time.Duration `name:"relationship-grace" help:"How long an ending partner relationship lasts after the last partner activity." default:"${relationship_grace_default}" env:"STEWARD_RELATIONSHIP_GRACE"`
 	Permissions       string        `help:"Product permission catalogue: a JSON array of {\"key\", \"description\"} or one key per line (default: a demo CRM catalogue)." env:"STEWARD_PERMISSIONS" placeholder:"FILE" type:"existingfile"`
+	ConsentFile       string        `name:"consent-file" help:"The delegated account management agreement invitations must accept (R-EXT-2), as plain text; needs --consent-version (default: the built-in agreement)." env:"STEWARD_CONSENT_FILE" placeholder:"FILE" type:"existingfile"`
+	ConsentVersion    string        `name:"consent-version" help:"The version of --consent-file, e.g. 2026-11; invitations naming another version are refused as outdated." env:"STEWARD_CONSENT_VERSION"`
 	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
 }
 
@@ -93,6 +95,8 @@ func (c *serveCmd) config() Config {
 		InvitationTTL:     c.InvitationTTL,
 		RelationshipGrace: c.RelationshipGrace,
 		PermissionsFile:   c.Permissions,
+		ConsentFile:       c.ConsentFile,
+		ConsentVersion:    c.ConsentVersion,
 		AutoMigrate:       c.AutoMigrate,
 	}
 }

@@ -46,6 +46,9 @@ type Config struct {
 	// PermissionsFile declares the product permissions; empty means the demo
 	// CRM catalogue.
 	PermissionsFile string
+	// ConsentFile and ConsentVersion replace the built-in delegated account
+	// management agreement (R-EXT-2); both or neither.
+	ConsentFile, ConsentVersion string
 	// AutoMigrate applies pending migrations at start; when false the server
 	// refuses to start on an old schema.
 	AutoMigrate bool
@@ -80,6 +83,9 @@ func (c Config) Validate() error {
 	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < minOperatorTokenLen {
 		bad("STEWARD_OPERATOR_TOKEN is shorter than %d characters: use a long random value, e.g. from `openssl rand -hex 32`", minOperatorTokenLen)
+	}
+	if (c.ConsentFile == "") != (c.ConsentVersion == "") {
+		bad("--consent-file and --consent-version go together: the version is what inviters accept")
 	}
 	if c.SMTP != "" {
 		u, err := url.Parse(c.SMTP)

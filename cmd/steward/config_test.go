@@ -153,6 +153,7 @@ func TestConfigValidate(t *testing.T) {
 		{"SMTPS", func(c *Config) { c.SMTP = "smtps://user:pass@mail.example:465" }, ""},
 		{"ErrDB", func(c *Config) { c.DB = " " }, "--db"},
 		{"ErrListen", func(c *Config) { c.Listen = "8080" }, "--listen"},
+		{"ErrConsentWithoutVersion", func(c *Config) { c.ConsentFile = "agreement.txt" }, "--consent-version"},
 		{"ErrShortToken", func(c *Config) { c.OperatorToken = "secret" }, "STEWARD_OPERATOR_TOKEN"},
 		{"ErrSMTP", func(c *Config) { c.SMTP = "mail.example:25" }, "--smtp"},
 		{"ErrBaseURL", func(c *Config) { c.BaseURL = "steward.example" }, "--base-url"},

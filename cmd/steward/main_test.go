@@ -386,3 +386,35 @@ func execSQLite(path, query string, args ...any) error {
 	_, err = db.Exec(query, args...)
 	return err
 }
+
+// TestConsentFile serves the operator's own agreement (R-EXT-2).
+func TestConsentFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agreement.txt")
+	if err := os.WriteFile(path, []byte("Our own delegated administration agreement."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain()
+	m.Config.DB = "sqlite:" + filepath.Join(t.TempDir(), "steward.db")
+	m.Config.MailDir = filepath.Join(t.TempDir(), "mail")
+	m.Config.Listen, m.Config.OperatorToken, m.Stderr = "127.0.0.1:0", testOperatorToken, io.Discard
+	m.Config.ConsentFile, m.Config.ConsentVersion = path, "2026-11"
+	if err := m.Run(context.Background()); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	defer m.Close()
+	req, _ := http.NewRequest("GET", m.URL()+"/v1/consent", nil)
+	req.Header.Set("Authorization", "Bearer "+testOperatorToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got steward.ConsentAgreement
+	if err := json.NewDecoder(res.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != "2026-11" || got.Text != "Our own delegated administration agreement." {
+		t.Errorf("consent = %+v, want the file's agreement at version 2026-11", got)
+	}
+}

@@ -120,6 +120,13 @@ func (m *Main) Run(ctx context.Context) error {
 	svc.AccessLinkTTL = cfg.AccessLinkTTL
 	svc.InvitationTTL = cfg.InvitationTTL
 	svc.RelationshipGrace = cfg.RelationshipGrace
+	if cfg.ConsentFile != "" {
+		text, err := os.ReadFile(cfg.ConsentFile)
+		if err != nil {
+			return fmt.Errorf("--consent-file: %w", err)
+		}
+		svc.ConsentVersion, svc.ConsentText = cfg.ConsentVersion, string(text)
+	}
 
 	// The check index answers checks from memory and follows the change feed:
 	// this node's writes kick it at once, other nodes' through notifications.
