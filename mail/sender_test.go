@@ -243,3 +243,18 @@ func TestParseSMTP(t *testing.T) {
 		})
 	}
 }
+
+func TestNonASCII(t *testing.T) {
+	srv := mailtest.NewServer(t)
+	db := MustOpen(t)
+	now := t0
+	s := newSender(t, db, mail.Config{SMTP: srv.URL()}, &now)
+	enqueue(t, db, "msg_1", "zoë@agency.example", "Café Müller approved your partner access", "Vous êtes maintenant partner admin de Café Müller — bienvenue.\n")
+	if n, err := s.SendDue(ctx); err != nil || n != 1 {
+		t.Fatalf("SendDue = %d, %v (%s)", n, err, stored(t, db, "msg_1").LastError)
+	}
+	got := srv.Wait(1, 5*time.Second)[0]
+	if got.Subject != "Café Müller approved your partner access" || !strings.Contains(got.Body, "partner admin de Café Müller — bienvenue") {
+		t.Errorf("mail = %q / %q", got.Subject, got.Body)
+	}
+}
