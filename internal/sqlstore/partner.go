@@ -131,12 +131,21 @@ func (s *Store) FindClients(ctx context.Context, f steward.ClientFilter) ([]*ste
 	}
 	limit := f.Page.Normalize().Limit
 	pm := `FROM memberships m WHERE m.account_id = r.client_id AND m.kind = 'partner' AND m.partner_id = r.partner_id`
-	query := `SELECT ` + relationshipColumns + `, client_name, employees, active_employees, partner_admins FROM (
-		SELECT r.*, a.name AS client_name,
-			(SELECT COUNT(*) ` + pm + `) AS employees,
+	counts := `(SELECT COUNT(*) ` + pm + `) AS employees,
 			(SELECT COUNT(*) ` + pm + ` AND m.status = 'active') AS active_employees,
-			(SELECT COUNT(*) ` + pm + ` AND m.status = 'active' AND m.role = 'partner_admin') AS partner_admins
+			(SELECT COUNT(*) ` + pm + ` AND m.status = 'active' AND m.role = 'partner_admin') AS partner_admins`
+	var query string
+	if f.AccessType == "" {
+		// Page first, then count only the page's memberships: a partner of
+		// 10,000 clients answers its first page without counting them all.
+		query = `SELECT ` + relationshipColumns + `, client_name, ` + strings.ReplaceAll(counts, "r.", "x.") + ` FROM (
+			SELECT * FROM (SELECT r.*, a.name AS client_name FROM relationships r JOIN accounts a ON a.id = r.client_id) y` +
+			w.sql() + ` ORDER BY id` + w.limit(limit) + `) x ORDER BY id`
+	} else {
+		query = `SELECT ` + relationshipColumns + `, client_name, employees, active_employees, partner_admins FROM (
+		SELECT r.*, a.name AS client_name, ` + counts + `
 		FROM relationships r JOIN accounts a ON a.id = r.client_id) x` + w.sql() + ` ORDER BY id` + w.limit(limit)
+	}
 	rows, err := s.q.QueryContext(ctx, query, w.args...)
 	if err != nil {
 		return nil, "", s.wrap(err, "find clients")
