@@ -144,13 +144,10 @@ func (ix *Index) explain(d Decision, userID string, at time.Time) steward.Reason
 		return r
 	}
 	r.MembershipID, r.Kind, r.Role = d.m.id, d.m.kind, d.m.role
-	if d.endsAt != noEnd {
-		t := time.UnixMicro(d.endsAt).UTC()
-		r.EndsAt = &t
-	}
+	r.EndsAt = timeOf(d.endsAt)
 	for cur, cu := d.m, userID; cur != nil; {
 		r.Chain = append(r.Chain, steward.ChainLink{Type: "membership", ID: cur.id, AccountID: cur.account, UserID: cu,
-			Kind: string(cur.kind), Status: string(cur.status), EndsAt: cur.src.EndsAt})
+			Kind: string(cur.kind), Status: string(cur.status), EndsAt: timeOf(cur.endsAt)})
 		if rel := ix.rel(cur.partnerID, cur.account); cur.kind == steward.KindPartner && rel != nil {
 			status := rel.status
 			if status == steward.RelationshipEnding && rel.endsAt != nil && !at.Before(*rel.endsAt) {
@@ -179,4 +176,13 @@ func (ix *Index) explain(d Decision, userID string, at time.Time) steward.Reason
 		r.Source = "capped_by_parent"
 	}
 	return r
+}
+
+// timeOf turns microseconds back into a time; nil for no end.
+func timeOf(us int64) *time.Time {
+	if us == noEnd {
+		return nil
+	}
+	t := time.UnixMicro(us).UTC()
+	return &t
 }

@@ -89,7 +89,6 @@ type membership struct {
 	redelegate         bool
 	endsAt             int64 // microseconds; noEnd when none
 	delegatesEndAt     int64
-	src                *steward.Membership // for explanations
 }
 
 type permSet struct{ w []uint64 }
@@ -196,6 +195,6 @@ func (ix *Index) entry(m *steward.Membership, parentUser string) membership {
 		id: m.ID, account: ix.intern(m.AccountID), role: ix.intern(m.Role), parentID: m.ParentID, parentOf: parentUser,
 		partnerID: ix.intern(m.PartnerID), kind: m.Kind, status: m.Status, perms: ix.permSetOf(m.Permissions),
 		super: m.Role == steward.RoleSuperAdmin, redelegate: m.AllowRedelegation, endsAt: micros(m.EndsAt),
-		delegatesEndAt: micros(m.DelegatesEndAt), src: m,
+		delegatesEndAt: micros(m.DelegatesEndAt),
 	}
 }

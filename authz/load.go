@@ -50,27 +50,37 @@ func (ix *Index) Load(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("load users: %w", err)
 	}
-	// Parents are external memberships; remember whose they are so that a
-	// delegate can find its parent without a query.
-	var all []*steward.Membership
-	owner := map[string]string{}
+	// Memberships stream in; a delegate's parent (an external membership)
+	// may come later, so delegates are tied to their parents' users at the end.
+	owner := map[string]string{} // external membership id → its user
+	type pending struct {
+		user string
+		i    int
+	}
+	var delegates []pending
+	n := 0
 	if err := ix.src.ScanMemberships(ctx, func(m *steward.Membership) error {
-		all = append(all, m)
-		if m.Kind == steward.KindExternal {
-			owner[m.ID] = m.UserID
+		u := users[shardOf(m.UserID)][m.UserID]
+		if u == nil {
+			return nil
 		}
+		switch m.Kind {
+		case steward.KindExternal:
+			owner[m.ID] = m.UserID
+		case steward.KindDelegate:
+			delegates = append(delegates, pending{m.UserID, len(u.ms)})
+		}
+		u.ms = append(u.ms, ix.entry(m, ""))
+		a := accounts[shardOf(m.AccountID)]
+		a[m.AccountID] = append(a[m.AccountID], m.UserID)
+		n++
 		return nil
 	}); err != nil {
 		return fmt.Errorf("load memberships: %w", err)
 	}
-	for _, m := range all {
-		u := users[shardOf(m.UserID)][m.UserID]
-		if u == nil {
-			continue
-		}
-		u.ms = append(u.ms, ix.entry(m, owner[m.ParentID]))
-		a := accounts[shardOf(m.AccountID)]
-		a[m.AccountID] = append(a[m.AccountID], m.UserID)
+	for _, d := range delegates {
+		e := &users[shardOf(d.user)][d.user].ms[d.i]
+		e.parentOf = owner[e.parentID]
 	}
 	for i := range nShards {
 		for id, members := range accounts[i] {
@@ -82,7 +92,7 @@ func (ix *Index) Load(ctx context.Context) error {
 		ix.rels[i].Store(&relShard{rels: rels[i]})
 	}
 	ix.setApplied(rev)
-	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", len(all)),
+	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", n),
 		slog.Int64("revision", rev), slog.Duration("took", time.Since(start)))
 	return ix.catchUp(ctx)
 }
