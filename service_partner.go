@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,8 +43,8 @@ func (s *Service) accessLinkURL(token string) string {
 	return strings.TrimRight(s.BaseURL, "/") + "/access-links/" + token
 }
 
-// maxBatch bounds the user and account lists of one partner console request.
-const maxBatch = 100
+// maxSelection bounds the user and account lists of one partner console request.
+const maxSelection = 100
 
 // asUser is the actor's identity without its standing in the account it
 // resolved: for recording, in another account, what it did from there.
@@ -146,10 +147,10 @@ func (t *txn) employee(partnerID, userID, field string) (*User, *FieldError, err
 	return u, nil, nil
 }
 
-// ids validates a list of ids: 1 to maxBatch, no duplicates.
-func ids(field string, list []string) ([]string, error) {
-	if len(list) == 0 || len(list) > maxBatch {
-		return nil, Invalid("invalid_request", "The request is not valid.", FieldError{field, fmt.Sprintf("must list 1 to %d ids", maxBatch)})
+// selectionIDs validates a list of ids: 1 to maxSelection, no duplicates.
+func selectionIDs(field string, list []string) ([]string, error) {
+	if len(list) == 0 || len(list) > maxSelection {
+		return nil, Invalid("invalid_request", "The request is not valid.", FieldError{field, fmt.Sprintf("must list 1 to %d ids", maxSelection)})
 	}
 	seen := map[string]bool{}
 	for i, id := range list {
@@ -611,7 +612,7 @@ func (s *Service) AddEmployees(ctx context.Context, partnerID, clientID string, 
 		if err != nil {
 			return err
 		}
-		if _, err := ids("user_ids", userIDs); err != nil {
+		if _, err := selectionIDs("user_ids", userIDs); err != nil {
 			return err
 		}
 		if roleID == "" {
@@ -1032,6 +1033,9 @@ var errNothingDue = Errorf(ECONFLICT, "nothing_due", "nothing due")
 
 // ---- activity (R-PARTNER-10) ----
 
+// activityRE is the shape of a reported action: dotted lower-case words.
+var activityRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
+
 // ActivityReport is product activity reported by the operator.
 type ActivityReport struct {
 	UserID string `json:"user_id"`
@@ -1180,8 +1184,8 @@ func permissionList(perms []string) string {
 	return strings.Join(perms, ", ")
 }
 
-// sortedIDs returns a sorted copy, the order in which accounts are locked.
-func sortedIDs(list []string) []string {
+// lockOrder returns a sorted copy, the order in which accounts are locked.
+func lockOrder(list []string) []string {
 	out := slices.Clone(list)
 	slices.Sort(out)
 	return out

@@ -3,11 +3,8 @@ package steward
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 )
-
-var activityRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 
 // EmployeeSelection names partner employees and client accounts; a removal
 // may also reassign, per client, the removed employees' assets to another
@@ -84,11 +81,11 @@ func (s *Service) planRemoval(ctx context.Context, st Store, partnerID string, s
 	// employees", also when all of them are deactivated).
 	all := len(sel.UserIDs) == 0
 	if !all {
-		if _, err := ids("user_ids", sel.UserIDs); err != nil {
+		if _, err := selectionIDs("user_ids", sel.UserIDs); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := ids("account_ids", sel.AccountIDs); err != nil {
+	if _, err := selectionIDs("account_ids", sel.AccountIDs); err != nil {
 		return nil, err
 	}
 	var users []*User
@@ -242,7 +239,7 @@ func (s *Service) RemoveEmployees(ctx context.Context, partnerID string, sel Emp
 			}
 		}
 		var bad []FieldError
-		for _, clientID := range sortedKeys(sel.ReassignTo) {
+		for _, clientID := range reassignOrder(sel.ReassignTo) {
 			to, field := sel.ReassignTo[clientID], "reassign_to."+clientID
 			if removing[clientID] == nil {
 				bad = append(bad, FieldError{field, "is not one of account_ids"})
@@ -320,7 +317,7 @@ func (t *txn) activeMember(accountID, userID string) (bool, error) {
 
 // lockClients locks the accounts in id order, so that concurrent removals cannot deadlock.
 func (t *txn) lockClients(accountIDs []string) error {
-	for _, id := range sortedIDs(accountIDs) {
+	for _, id := range lockOrder(accountIDs) {
 		if err := t.LockAccount(t.ctx, id); err != nil {
 			if ErrorKind(err) == ENOTFOUND {
 				return noRelationship(id)
@@ -331,7 +328,7 @@ func (t *txn) lockClients(accountIDs []string) error {
 	return nil
 }
 
-func sortedKeys(m map[string]string) []string {
+func reassignOrder(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -408,11 +405,11 @@ func (s *Service) ReactivateEmployees(ctx context.Context, partnerID string, sel
 		if len(sel.ReassignTo) > 0 {
 			return Invalid("invalid_request", "The request is not valid.", FieldError{"reassign_to", "is only for removals"})
 		}
-		if _, err := ids("account_ids", sel.AccountIDs); err != nil {
+		if _, err := selectionIDs("account_ids", sel.AccountIDs); err != nil {
 			return err
 		}
 		admins := map[string]*access{}
-		for _, clientID := range sortedIDs(sel.AccountIDs) {
+		for _, clientID := range lockOrder(sel.AccountIDs) {
 			by, _, err := t.partnerAdminIn(partnerID, clientID)
 			if err != nil {
 				return err
