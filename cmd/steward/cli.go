@@ -23,6 +23,7 @@ type cli struct {
 	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
 	Check   checkCmd   `cmd:"" help:"Ask a running server whether a user may use a permission in an account. Exit code 0 allowed, 1 denied, 2 error."`
 	Audit   auditCmd   `cmd:"" help:"Audit log tools."`
+	Demo    demoCmd    `cmd:"" help:"Seed an empty database with a realistic demo world (an agency, its clients, an external consultant and her delegate) and print how to log in."`
 	Bench   benchCmd   `cmd:"" help:"Generate a synthetic world of a chosen size and measure checks, listings and cross-node visibility; prints a Markdown report."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 }
@@ -78,6 +79,7 @@ type serveCmd struct {
 	Permissions       string        `help:"Product permission catalogue: a JSON array of {\"key\", \"description\"} or one key per line (default: a demo CRM catalogue)." env:"STEWARD_PERMISSIONS" placeholder:"FILE" type:"existingfile"`
 	ConsentFile       string        `name:"consent-file" help:"The delegated account management agreement invitations must accept (R-EXT-2), as plain text; needs --consent-version (default: the built-in agreement)." env:"STEWARD_CONSENT_FILE" placeholder:"FILE" type:"existingfile"`
 	ConsentVersion    string        `name:"consent-version" help:"The version of --consent-file, e.g. 2026-11; invitations naming another version are refused as outdated." env:"STEWARD_CONSENT_VERSION"`
+	Demo              bool          `help:"Seed the demo world first if the database holds no account (see steward demo), and print how to log in." env:"STEWARD_DEMO"`
 	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
 }
 
@@ -103,6 +105,15 @@ func (c *serveCmd) config() Config {
 
 // Run serves until the process is told to stop (SIGINT, SIGTERM).
 func (c *serveCmd) Run(e *env) error {
+	if c.Demo {
+		seeded, err := seedDemo(e.ctx, c.DB, e.logger, e.stderr)
+		if err != nil {
+			return err
+		}
+		if !seeded {
+			fmt.Fprintf(e.stderr, "The database already holds accounts; --demo seeds only an empty one.\n")
+		}
+	}
 	m := NewMain()
 	m.Config, m.Logger, m.Stderr = c.config(), e.logger, e.stderr
 	if err := m.Run(e.ctx); err != nil {

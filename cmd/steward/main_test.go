@@ -418,3 +418,43 @@ func TestConsentFile(t *testing.T) {
 		t.Errorf("consent = %+v, want the file's agreement at version 2026-11", got)
 	}
 }
+
+// TestDemo seeds the demo world and checks what it promises: Dave, Carol's
+// delegate, may view reports in Acme; a second run refuses a full database.
+func TestDemo(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "--db", db}, &out, &errOut); code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errOut.String())
+	}
+	dave := regexp.MustCompile(`dave@carol-consulting\.example\s.*\s(stw_\w+)`).FindStringSubmatch(out.String())
+	acme := regexp.MustCompile(`Acme Corp\s+standard\s+(acc_\w+)`).FindStringSubmatch(out.String())
+	daveID := regexp.MustCompile(`"user_id": "(usr_\w+)"`).FindStringSubmatch(out.String())
+	if dave == nil || acme == nil || daveID == nil {
+		t.Fatalf("demo output lacks Dave's token, Acme's id or Dave's id:\n%s", out.String())
+	}
+	m := NewMain()
+	m.Config.DB, m.Config.MailDir = db, filepath.Join(t.TempDir(), "mail")
+	m.Config.Listen, m.Config.OperatorToken, m.Stderr = "127.0.0.1:0", testOperatorToken, io.Discard
+	if err := m.Run(context.Background()); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	defer m.Close()
+	body := `{"user_id": "` + daveID[1] + `", "account_id": "` + acme[1] + `", "permission": "reports.view"}`
+	req, _ := http.NewRequest("POST", m.URL()+"/v1/check", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+dave[1])
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var got steward.CheckResult
+	json.NewDecoder(res.Body).Decode(&got)
+	if !got.Allowed || got.Reason.Kind != steward.KindDelegate || len(got.Reason.Chain) != 2 {
+		t.Errorf("Dave's check = %+v, want allowed as a delegate through Carol", got)
+	}
+	if code := run(context.Background(), []string{"demo", "--db", db}, &out, &errOut); code == 0 {
+		t.Error("a second demo run on the same database succeeded")
+	}
+}
