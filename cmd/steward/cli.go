@@ -49,6 +49,7 @@ func newParser(stdout, stderr io.Writer, exit func(int)) (*kong.Kong, *cli, erro
 			"auto_migrate_default":       fmt.Sprint(def.AutoMigrate),
 			"server_default":             "http://" + def.Listen,
 			"mail_dir_default":           def.MailDir,
+			"min_revision_wait_default":  def.MinRevisionWait.String(),
 		},
 	)
 	return p, c, err
@@ -77,6 +78,7 @@ type serveCmd struct {
 	InvitationTTL     time.Duration `name:"invitation-ttl" help:"Lifetime of invitations of external users." default:"${invitation_ttl_default}" env:"STEWARD_INVITATION_TTL"`
 	RelationshipGrace time.Duration `name:"relationship-grace" help:"How long an ending partner relationship lasts after the last partner activity." default:"${relationship_grace_default}" env:"STEWARD_RELATIONSHIP_GRACE"`
 	Permissions       string        `help:"Product permission catalogue: a JSON array of {\"key\", \"description\"} or one key per line (default: a demo CRM catalogue)." env:"STEWARD_PERMISSIONS" placeholder:"FILE" type:"existingfile"`
+	MinRevisionWait   time.Duration `name:"min-revision-wait" help:"How long a check waits for its min_revision before a retryable 503." default:"${min_revision_wait_default}" env:"STEWARD_MIN_REVISION_WAIT"`
 	ConsentFile       string        `name:"consent-file" help:"The delegated account management agreement invitations must accept (R-EXT-2), as plain text; needs --consent-version (default: the built-in agreement)." env:"STEWARD_CONSENT_FILE" placeholder:"FILE" type:"existingfile"`
 	ConsentVersion    string        `name:"consent-version" help:"The version of --consent-file, e.g. 2026-11; invitations naming another version are refused as outdated." env:"STEWARD_CONSENT_VERSION"`
 	Demo              bool          `help:"Seed the demo world first if the database holds no account (see steward demo), and print how to log in." env:"STEWARD_DEMO"`
@@ -97,6 +99,7 @@ func (c *serveCmd) config() Config {
 		InvitationTTL:     c.InvitationTTL,
 		RelationshipGrace: c.RelationshipGrace,
 		PermissionsFile:   c.Permissions,
+		MinRevisionWait:   c.MinRevisionWait,
 		ConsentFile:       c.ConsentFile,
 		ConsentVersion:    c.ConsentVersion,
 		AutoMigrate:       c.AutoMigrate,

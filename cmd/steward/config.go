@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/mail"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// PermissionsFile declares the product permissions; empty means the demo
 	// CRM catalogue.
 	PermissionsFile string
+	// MinRevisionWait bounds how long a check waits for its min_revision
+	// before a retryable 503 (R-CHECK-3).
+	MinRevisionWait time.Duration
 	// ConsentFile and ConsentVersion replace the built-in delegated account
 	// management agreement (R-EXT-2); both or neither.
 	ConsentFile, ConsentVersion string
@@ -65,6 +69,7 @@ func DefaultConfig() Config {
 		RelationshipGrace: 1440 * time.Hour,
 		AutoMigrate:       true,
 		MailDir:           mail.DefaultDir,
+		MinRevisionWait:   steward.DefaultMinRevisionWait,
 	}
 }
 
@@ -83,6 +88,9 @@ func (c Config) Validate() error {
 	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < minOperatorTokenLen {
 		bad("STEWARD_OPERATOR_TOKEN is shorter than %d characters: use a long random value, e.g. from `openssl rand -hex 32`", minOperatorTokenLen)
+	}
+	if c.MinRevisionWait <= 0 || c.MinRevisionWait > time.Minute {
+		bad("--min-revision-wait %s: give a duration from 1ms to 1m, e.g. 2s", c.MinRevisionWait)
 	}
 	if (c.ConsentFile == "") != (c.ConsentVersion == "") {
 		bad("--consent-file and --consent-version go together: the version is what inviters accept")

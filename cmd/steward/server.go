@@ -136,6 +136,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	kick := authz.NewKicker()
 	svc.Checker, svc.Lister = index, index
+	svc.MinRevisionWait = cfg.MinRevisionWait
 	// A write answers once this node's index has applied it, so that a check
 	// sent to the same node after the answer sees the write even without
 	// min_revision; other nodes need min_revision (R-CHECK-3).
@@ -156,7 +157,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if l, ok := m.db.(interface {
 		Listen(ctx context.Context, logger *slog.Logger, onNotify, onReconnect func())
 	}); ok {
-		m.goBackground(func() { l.Listen(bgctx, m.Logger.With("component", "listen"), kick.Kick, kick.Kick) })
+		// After a lost connection the index reloads whole: whatever the
+		// notifications missed, it starts again from the database.
+		reload := func() {
+			if err := index.Load(bgctx); err != nil && bgctx.Err() == nil {
+				m.Logger.Warn("check index reload after a lost connection failed; the follower catches up instead", slog.Any("err", err))
+				kick.Kick()
+			}
+		}
+		m.goBackground(func() { l.Listen(bgctx, m.Logger.With("component", "listen"), kick.Kick, reload) })
 	}
 
 	// The scheduler (expiries, reminders) runs on one node at a time, under
