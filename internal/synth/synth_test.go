@@ -8,18 +8,41 @@ import (
 
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/authz"
+	"github.com/steward-iam/steward/internal/pgtest"
 	"github.com/steward-iam/steward/internal/synth"
+	"github.com/steward-iam/steward/postgres"
 	"github.com/steward-iam/steward/sqlite"
 )
 
-// TestGenerate builds a small world and checks that the index loads it and
-// allows every sample.
+type store interface {
+	synth.Bulk
+	authz.Source
+	Migrate(ctx context.Context) error
+	Close() error
+}
+
+// TestGenerate builds a small world in each store and checks that the index
+// loads it and allows every sample.
 func TestGenerate(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "steward.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Run("sqlite", func(t *testing.T) {
+		db, err := sqlite.Open(filepath.Join(t.TempDir(), "steward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testGenerate(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, err := postgres.Open(ctx, pgtest.NewDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testGenerate(t, db)
+	})
+}
+
+func testGenerate(t *testing.T, db store) {
+	ctx := context.Background()
 	defer db.Close()
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
