@@ -3,10 +3,8 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,15 +15,12 @@ import (
 	"github.com/steward-iam/steward/internal/sqlstore"
 )
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
 // DB is a PostgreSQL database holding Steward's state; it implements steward.Store.
 type DB struct {
 	*sqlstore.Store
-	Pool     *pgxpool.Pool
-	db       *sql.DB
-	migrator *goose.Provider
+	*sqlstore.Migrator
+	Pool *pgxpool.Pool
+	db   *sql.DB
 }
 
 var _ steward.Store = (*DB)(nil)
@@ -47,12 +42,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub, _ := fs.Sub(migrations, "migrations")
-	migrator, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	migrator, err := sqlstore.NewMigrator(db, goose.DialectPostgres, goose.WithSessionLocker(locker))
 	if err != nil {
 		db.Close()
 		pool.Close()
-		return nil, fmt.Errorf("load migrations: %w", err)
+		return nil, err
 	}
 	store := sqlstore.New(db, sqlstore.Dialect{
 		Name:      "postgres",
@@ -61,27 +55,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		Retryable: retryable,
 		Notify:    `SELECT pg_notify('` + ChangesChannel + `', $1)`,
 	})
-	return &DB{Store: store, Pool: pool, db: db, migrator: migrator}, nil
-}
-
-// Migrate applies pending migrations, each in its own transaction.
-func (db *DB) Migrate(ctx context.Context) error {
-	if _, err := db.migrator.Up(ctx); err != nil {
-		return fmt.Errorf("migrate postgres: %w", err)
-	}
-	return nil
-}
-
-// CheckSchema returns an error naming the fix when migrations are pending.
-func (db *DB) CheckSchema(ctx context.Context) error {
-	current, target, err := db.migrator.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if current < target {
-		return fmt.Errorf("the database schema is at version %d, this steward needs %d: run `steward migrate`", current, target)
-	}
-	return nil
+	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db}, nil
 }
 
 // Close closes the connections.

@@ -1,12 +1,9 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 
 	"github.com/pressly/goose/v3"
@@ -16,14 +13,11 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-//go:embed migrations/*.sql
-var migrations embed.FS
-
 // DB is a SQLite database holding Steward's state; it implements steward.Store.
 type DB struct {
 	*sqlstore.Store
-	db       *sql.DB
-	migrator *goose.Provider
+	*sqlstore.Migrator
+	db *sql.DB
 }
 
 var _ steward.Store = (*DB)(nil)
@@ -44,11 +38,10 @@ func Open(path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	sub, _ := fs.Sub(migrations, "migrations")
-	migrator, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	migrator, err := sqlstore.NewMigrator(db, goose.DialectSQLite3)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("load migrations: %w", err)
+		return nil, err
 	}
 	store := sqlstore.New(db, sqlstore.Dialect{
 		Name:            "sqlite",
@@ -58,27 +51,7 @@ func Open(path string) (*DB, error) {
 		BulkPragma:      "PRAGMA cache_size = -1048576", // 1 GiB
 		NormalPragma:    "PRAGMA cache_size = -32768",
 	})
-	return &DB{Store: store, db: db, migrator: migrator}, nil
-}
-
-// Migrate applies pending migrations, each in its own transaction.
-func (db *DB) Migrate(ctx context.Context) error {
-	if _, err := db.migrator.Up(ctx); err != nil {
-		return fmt.Errorf("migrate sqlite: %w", err)
-	}
-	return nil
-}
-
-// CheckSchema returns an error naming the fix when migrations are pending.
-func (db *DB) CheckSchema(ctx context.Context) error {
-	current, target, err := db.migrator.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if current < target {
-		return fmt.Errorf("the database schema is at version %d, this steward needs %d: run `steward migrate`", current, target)
-	}
-	return nil
+	return &DB{Store: store, Migrator: migrator, db: db}, nil
 }
 
 // Close closes the database.
