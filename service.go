@@ -127,6 +127,24 @@ func (t *txn) record(accountID string, by *access, action, targetType, targetID 
 	t.events = append(t.events, e)
 }
 
+// lockedActor locks the account for the rest of the write (see
+// LockAccount), resolves the actor there and requires perms of it.
+func (t *txn) lockedActor(accountID string, perms ...string) (*access, error) {
+	if err := t.LockAccount(t.ctx, accountID); err != nil {
+		return nil, err
+	}
+	return t.actorIn(accountID, perms...)
+}
+
+// actorIn resolves the actor in the account and requires perms of it.
+func (t *txn) actorIn(accountID string, perms ...string) (*access, error) {
+	by, err := t.s.accessTo(t.ctx, t, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return by, by.require(perms...)
+}
+
 // touch adds a change-feed entry without an event of its own, for entities a
 // recorded event changed indirectly (members of an edited role, say).
 func (t *txn) touch(accountID, entity, id string) {

@@ -120,14 +120,8 @@ func (s *Service) Invite(ctx context.Context, accountID, roleID string, in NewIn
 	var out []*Invitation
 	rev, err := s.write(ctx, func(t *txn) error {
 		out = nil
-		if err := t.LockAccount(t.ctx, accountID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID, PermExternalUsersInvite)
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermExternalUsersInvite); err != nil {
 			return err
 		}
 		if roleID == RoleSuperAdmin { // R-EXT-1, before any permission question
@@ -256,14 +250,8 @@ func replaceable(m *Membership, now time.Time) bool {
 // RevokeInvitation revokes a pending invitation; its link stops working.
 func (s *Service) RevokeInvitation(ctx context.Context, accountID, id string) (int64, error) {
 	return s.write(ctx, func(t *txn) error {
-		if err := t.LockAccount(t.ctx, accountID); err != nil { // against a concurrent acceptance
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID, PermExternalUsersInvite) // against a concurrent acceptance
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermExternalUsersInvite); err != nil {
 			return err
 		}
 		inv, err := t.FindInvitationByID(t.ctx, accountID, id)
@@ -511,14 +499,8 @@ func (t *txn) externalMember(accountID, userID string) (*Membership, error) {
 func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID string, upd ExternalUpdate) (*Membership, int64, error) {
 	var m *Membership
 	rev, err := s.write(ctx, func(t *txn) error {
-		if err := t.LockAccount(t.ctx, accountID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID, PermExternalUsersInvite)
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermExternalUsersInvite); err != nil {
 			return err
 		}
 		if m, err = t.externalMember(accountID, userID); err != nil {
@@ -639,10 +621,7 @@ func (s *Service) AddDelegates(ctx context.Context, accountID, parentUserID stri
 	var out []*Membership
 	rev, err := s.write(ctx, func(t *txn) error {
 		out = nil
-		if err := t.LockAccount(t.ctx, accountID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID)
 		if err != nil {
 			return err
 		}
@@ -735,10 +714,7 @@ func (s *Service) AddDelegates(ctx context.Context, accountID, parentUserID stri
 // itself or a holder of account.users.manage may (SPEC §4 "Memberships").
 func (s *Service) RemoveDelegate(ctx context.Context, accountID, parentUserID, delegateUserID string) (int64, error) {
 	return s.write(ctx, func(t *txn) error {
-		if err := t.LockAccount(t.ctx, accountID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID)
 		if err != nil {
 			return err
 		}

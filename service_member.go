@@ -87,14 +87,8 @@ func (t *txn) keepASuperAdmin(m *Membership) error {
 // memberFor locks the account, resolves the actor there with the permissions
 // it needs and loads the target membership.
 func (t *txn) memberFor(accountID, userID string, perms ...string) (*access, *Membership, error) {
-	if err := t.LockAccount(t.ctx, accountID); err != nil {
-		return nil, nil, err
-	}
-	by, err := t.s.accessTo(t.ctx, t, accountID)
+	by, err := t.lockedActor(accountID, perms...)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := by.require(perms...); err != nil {
 		return nil, nil, err
 	}
 	m, err := t.FindMembership(t.ctx, accountID, userID)
@@ -109,14 +103,8 @@ func (t *txn) memberFor(accountID, userID string, perms ...string) (*access, *Me
 func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember) (*Membership, int64, error) {
 	var m *Membership
 	rev, err := s.write(ctx, func(t *txn) error {
-		if err := t.LockAccount(t.ctx, accountID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID, PermUsersManage)
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermUsersManage); err != nil {
 			return err
 		}
 		if in.Role == "" {

@@ -366,10 +366,7 @@ func (s *Service) ApproveAccessLink(ctx context.Context, token, clientID string)
 		if clientID == "" {
 			return Invalid("invalid_approval", "The approval is not valid.", FieldError{"account_id", "is required: the client account"})
 		}
-		if err := t.LockAccount(t.ctx, clientID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, clientID)
+		by, err := t.lockedActor(clientID)
 		if err != nil {
 			return err
 		}
@@ -890,14 +887,8 @@ func (s *Service) FindPartners(ctx context.Context, clientID string, page Page) 
 func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID string) (*Relationship, int64, error) {
 	var out *Relationship
 	rev, err := s.write(ctx, func(t *txn) error {
-		if err := t.LockAccount(t.ctx, clientID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, clientID)
+		by, err := t.lockedActor(clientID, PermPartnersManage)
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermPartnersManage); err != nil {
 			return err
 		}
 		r, err := t.FindRelationship(t.ctx, partnerID, clientID)

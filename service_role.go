@@ -40,11 +40,8 @@ func (s *Service) FindRole(ctx context.Context, accountID, id string) (*Role, er
 func (s *Service) CreateRole(ctx context.Context, accountID string, in RoleInput) (*Role, int64, error) {
 	var r *Role
 	rev, err := s.write(ctx, func(t *txn) error {
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.actorIn(accountID, PermRolesManage)
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermRolesManage); err != nil {
 			return err
 		}
 		if in.Name == nil || in.Permissions == nil {
@@ -88,14 +85,8 @@ func (s *Service) CreateRole(ctx context.Context, accountID string, in RoleInput
 func (s *Service) UpdateRole(ctx context.Context, accountID, id string, in RoleInput) (*Role, int64, error) {
 	var r *Role
 	rev, err := s.write(ctx, func(t *txn) error {
-		if err := t.LockAccount(t.ctx, accountID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID, PermRolesManage)
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermRolesManage); err != nil {
 			return err
 		}
 		if IsBuiltinRole(id) {
@@ -181,14 +172,8 @@ func (t *txn) propagateRole(accountID, roleID string, added, removed []string) (
 // DeleteRole deletes a custom role that no member holds.
 func (s *Service) DeleteRole(ctx context.Context, accountID, id string) (int64, error) {
 	return s.write(ctx, func(t *txn) error {
-		if err := t.LockAccount(t.ctx, accountID); err != nil {
-			return err
-		}
-		by, err := t.s.accessTo(t.ctx, t, accountID)
+		by, err := t.lockedActor(accountID, PermRolesManage)
 		if err != nil {
-			return err
-		}
-		if err := by.require(PermRolesManage); err != nil {
 			return err
 		}
 		if IsBuiltinRole(id) {
