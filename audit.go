@@ -1,9 +1,12 @@
 package steward
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -112,4 +115,39 @@ func (v *ChainVerifier) Result() VerifyResult {
 	r := v.res
 	r.OK = r.FirstBadEventID == ""
 	return r
+}
+
+// ExportEvents calls fn with every event that f selects, newest first,
+// paging through find (Service.FindEvents, or FindPartnerEvents bound to a
+// partner), which checks the actor's right to read on every page.
+func ExportEvents(ctx context.Context, find func(context.Context, AuditFilter) ([]*Event, string, error), f AuditFilter, fn func(*Event) error) error {
+	f.Limit = MaxPageLimit
+	for {
+		events, next, err := find(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		f.After = next
+	}
+}
+
+// EventCSVHeader names the columns of EventCSVRecord.
+var EventCSVHeader = []string{"id", "account_id", "seq", "time", "action", "target_type", "target_id",
+	"actor_user_id", "actor_email", "actor_home_account_id", "actor_operator", "actor_membership_id", "actor_kind",
+	"actor_partner_id", "actor_chain", "details", "prev_hash", "hash"}
+
+// EventCSVRecord is e as a CSV row: the actor flattened, its chain space
+// separated, the details as JSON.
+func EventCSVRecord(e *Event) []string {
+	return []string{e.ID, e.AccountID, strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Action, e.TargetType, e.TargetID,
+		e.Actor.UserID, e.Actor.Email, e.Actor.HomeAccountID, strconv.FormatBool(e.Actor.Operator), e.Actor.MembershipID, string(e.Actor.Kind),
+		e.Actor.PartnerID, strings.Join(e.Actor.Chain, " "), string(e.Details), e.PrevHash, e.Hash}
 }

@@ -289,11 +289,14 @@ func classify(status int, err error) (string, steward.FieldError) {
 }
 
 // fieldOf turns huma's location ("body.owner.email", "query.limit") into
-// the field name the API speaks of: body fields by their JSON path, others
-// with their location.
+// the field name the API speaks of, as its own handlers do: body fields by
+// their JSON path, query and path parameters by their names, headers with
+// their location ("header.Idempotency-Key").
 func fieldOf(loc string) string {
-	if f, ok := strings.CutPrefix(loc, "body."); ok {
-		return f
+	for _, prefix := range []string{"body.", "query.", "path."} {
+		if f, ok := strings.CutPrefix(loc, prefix); ok {
+			return f
+		}
 	}
 	if loc == "" {
 		return "body"

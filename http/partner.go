@@ -229,33 +229,6 @@ func (s *Server) partnerRoutes() {
 			return s.svc.ReactivateEmployees(ctx, in.Partner, in.Body.selection())
 		}))
 
-	huma.Register(s.api, op(http.MethodGet, partners+"/audit", "list-partner-audit-events", "audit",
-		"Page through what the partner's employees did in its clients, newest first (R-AUDIT-3)", http.StatusOK),
-		list(func(ctx context.Context, in *struct {
-			PartnerPath
-			PageQuery
-			Account string `query:"account" doc:"Only events in this client account."`
-			Actor   string `query:"actor" doc:"Only events by this user id."`
-			Action  string `query:"action" doc:"Only events of this action, e.g. partner_member.added."`
-			Since   string `query:"since" doc:"Only events at or after this RFC 3339 time."`
-			Until   string `query:"until" doc:"Only events before this RFC 3339 time."`
-		}) ([]*steward.Event, string, error) {
-			page, err := in.page()
-			if err != nil {
-				return nil, "", err
-			}
-			since, err := parseTime("since", in.Since)
-			if err != nil {
-				return nil, "", err
-			}
-			until, err := parseTime("until", in.Until)
-			if err != nil {
-				return nil, "", err
-			}
-			return s.svc.FindPartnerEvents(ctx, in.Partner, steward.AuditFilter{AccountID: in.Account, ActorUserID: in.Actor,
-				Action: in.Action, Since: since, Until: until, After: page.After, Limit: page.Limit})
-		}))
-
 	// The client side (R-PARTNER-11).
 	huma.Register(s.api, op(http.MethodGet, "/v1/accounts/{account}/partners", "list-partners", "client side",
 		"List the account's partner relationships, ended ones included", http.StatusOK),

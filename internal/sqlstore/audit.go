@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strconv"
 
 	"github.com/steward-iam/steward"
 )
@@ -64,11 +65,27 @@ func (s *Store) FindEvents(ctx context.Context, f steward.AuditFilter) ([]*stewa
 	if f.Until != nil {
 		w.add(`time < ?`, micros(*f.Until))
 	}
+	// One account's log follows its chain: newest sequence number first, the
+	// cursor a sequence number. Across accounts (a partner's view) events go
+	// by id, which is creation time.
+	order, cursor := "id", func(e *steward.Event) string { return e.ID }
+	if f.AccountID != "" {
+		order, cursor = "seq", func(e *steward.Event) string { return strconv.FormatInt(e.Seq, 10) }
+	}
 	if f.After != "" {
-		w.add(`id < ?`, f.After)
+		if order == "seq" {
+			seq, err := strconv.ParseInt(f.After, 10, 64)
+			if err != nil {
+				return nil, "", &steward.Error{Kind: steward.EBADREQUEST, Code: "bad_cursor", Message: "The cursor is not one this list gave out; start again without it.",
+					Fields: []steward.FieldError{{Field: "cursor", Message: "is not a cursor of this list"}}}
+			}
+			w.add(`seq < ?`, seq)
+		} else {
+			w.add(`id < ?`, f.After)
+		}
 	}
 	limit := steward.Page{Limit: f.Limit}.Normalize().Limit
-	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events`+w.sql()+` ORDER BY id DESC`+w.limit(limit), w.args...)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events`+w.sql()+` ORDER BY `+order+` DESC`+w.limit(limit), w.args...)
 	if err != nil {
 		return nil, "", s.wrap(err, "find events")
 	}
@@ -84,7 +101,7 @@ func (s *Store) FindEvents(ctx context.Context, f steward.AuditFilter) ([]*stewa
 	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
-	out, next := page(out, limit, func(e *steward.Event) string { return e.ID })
+	out, next := page(out, limit, cursor)
 	return out, next, nil
 }
 
