@@ -49,6 +49,7 @@ type Index struct {
 
 	mu      sync.Mutex // serialises writers
 	sets    map[string]*permSet
+	small   map[[4]uint64]*permSet
 	strs    map[string]string
 	waiters chan struct{} // closed when applied moves
 	wmu     sync.Mutex    // guards waiters
@@ -100,7 +101,7 @@ func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ix := &Index{src: src, cat: cat, bits: map[string]int{}, logger: logger, sets: map[string]*permSet{}, strs: map[string]string{}, waiters: make(chan struct{})}
+	ix := &Index{src: src, cat: cat, bits: map[string]int{}, logger: logger, sets: map[string]*permSet{}, small: map[[4]uint64]*permSet{}, strs: map[string]string{}, waiters: make(chan struct{})}
 	for i, k := range cat.All() {
 		ix.bits[k] = i
 	}
@@ -173,8 +174,23 @@ func (ix *Index) intern(s string) string {
 	return s
 }
 
-// permSetOf returns the shared bit set of a permission list. Writers only.
+// permSetOf returns the shared bit set of a permission list; memberships
+// with the same permissions share one. Writers only.
 func (ix *Index) permSetOf(keys []string) *permSet {
+	if ix.words <= 4 { // up to 256 permissions: the bits themselves are the key
+		var key [4]uint64
+		for _, k := range keys {
+			if b, ok := ix.bits[k]; ok {
+				key[b>>6] |= 1 << (b & 63)
+			}
+		}
+		if p, ok := ix.small[key]; ok {
+			return p
+		}
+		p := &permSet{w: append([]uint64(nil), key[:ix.words]...)}
+		ix.small[key] = p
+		return p
+	}
 	w := make([]uint64, ix.words)
 	for _, k := range keys {
 		if b, ok := ix.bits[k]; ok {

@@ -166,10 +166,10 @@ func (s *Store) ScanUsers(ctx context.Context, fn func(*steward.User) error) err
 	return rows.Err()
 }
 
-// ScanMemberships calls fn with every membership, grouped by user, for
-// loading the check index.
+// ScanMemberships calls fn with every membership, in no particular order,
+// for loading the check index.
 func (s *Store) ScanMemberships(ctx context.Context, fn func(*steward.Membership) error) error {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships ORDER BY user_id`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships`)
 	if err != nil {
 		return s.wrap(err, "scan memberships")
 	}

@@ -193,10 +193,18 @@ func jsonText(v any) string {
 	return string(b)
 }
 
+// strings2 reads a JSON list of strings. Lists of plain keys (permission
+// keys, domains: no escapes) are split directly, which loading millions of
+// memberships notices; anything else goes through encoding/json.
 func strings2(text string) ([]string, error) {
 	out := []string{}
-	if text == "" {
+	if text == "" || text == "[]" {
 		return out, nil
+	}
+	if inner, ok := strings.CutPrefix(text, `["`); ok && !strings.ContainsAny(text, `\ `) {
+		if inner, ok = strings.CutSuffix(inner, `"]`); ok {
+			return strings.Split(inner, `","`), nil
+		}
 	}
 	return out, json.Unmarshal([]byte(text), &out)
 }
