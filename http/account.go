@@ -46,6 +46,14 @@ func (s *Server) accountRoutes() {
 			return s.svc.UpdateAccount(ctx, in.Account, in.Body)
 		}))
 
+	huma.Register(s.api, op(http.MethodPost, "/v1/accounts/{account}/region-migrations", "migrate-region", "accounts",
+		"Move the account to another region; needs account.region.migrate, which partner admins never hold (R-RESTRICT-1)", http.StatusOK),
+		write(func(ctx context.Context, in *struct {
+			AccountPath
+			Body steward.RegionMigration
+		}) (*steward.Account, int64, error) {
+			return s.svc.MigrateRegion(ctx, in.Account, in.Body)
+		}))
 	huma.Register(s.api, op(http.MethodPost, "/v1/users", "create-user", "users", "Create a user in its home account (operator)", http.StatusCreated),
 		write(func(ctx context.Context, in *struct{ Body steward.NewUser }) (*steward.User, int64, error) {
 			return s.svc.CreateUser(ctx, in.Body)
