@@ -88,7 +88,7 @@ func (c *benchCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "Command: `steward bench %s`\n\n", benchArgs())
+	fmt.Fprintf(e.stdout, "Command: `%s`\n\n", benchArgs())
 	report.Print(e.stdout)
 	return nil
 }
@@ -122,6 +122,6 @@ func openBenchDatabase(ctx context.Context, dsn string) (benchDatabase, error) {
 	return bdb, nil
 }
 
-func benchArgs() string { return strings.Join(os.Args[2:], " ") }
+func benchArgs() string { return strings.TrimSpace("steward bench " + strings.Join(os.Args[2:], " ")) }
 
 func runtimeCPUs() int { return runtime.NumCPU() }
