@@ -35,6 +35,7 @@ func (s *Service) Jobs() []Job {
 		{"expire_memberships", s.ExpireMemberships},               // R-EXT-4, R-EXT-9
 		{"remind_expiring", s.RemindExpiring},                     // SPEC §5: 7 days before ends_at
 		{"end_lapsed_relationships", s.endLapsedRelationshipsJob}, // R-PARTNER-10
+		{"prune_housekeeping", s.pruneHousekeeping},               // change feed, idempotency keys
 		// ---- end of JOB LIST ----
 	}
 }
@@ -327,4 +328,32 @@ func (r *JobRunner) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Retention of the housekeeping tables.
+const (
+	// ChangeRetention is how long the change feed keeps a change. A node
+	// further behind than that reloads its index whole (package authz).
+	ChangeRetention = 7 * 24 * time.Hour
+	// IdempotencyRetention is how long a POST's answer is kept for retries.
+	IdempotencyRetention = 24 * time.Hour
+)
+
+// pruneHousekeeping drops change-feed entries and idempotency answers past
+// their retention. They are bookkeeping, not changes of any account, so
+// pruning them records no audit event.
+func (s *Service) pruneHousekeeping(ctx context.Context) error {
+	now := s.now()
+	changes, err := s.Store.PruneChanges(ctx, now.Add(-ChangeRetention))
+	if err != nil {
+		return err
+	}
+	keys, err := s.Store.PruneIdempotencyKeys(ctx, now.Add(-IdempotencyRetention))
+	if err != nil {
+		return err
+	}
+	if changes+keys > 0 {
+		s.Logger.LogAttrs(ctx, slog.LevelInfo, "pruned housekeeping", slog.Int("changes", changes), slog.Int("idempotency_keys", keys))
+	}
+	return nil
 }

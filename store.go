@@ -143,6 +143,9 @@ type ChangeStore interface {
 	ChangesSince(ctx context.Context, rev int64, n int) ([]Change, error)
 	// CurrentRevision returns the last committed revision.
 	CurrentRevision(ctx context.Context) (int64, error)
+	// PruneChanges deletes the changes committed before before, except the
+	// last revision's; it returns how many it deleted.
+	PruneChanges(ctx context.Context, before time.Time) (int, error)
 }
 
 // IdempotentResponse is the first answer to a POST with an Idempotency-Key.
@@ -163,6 +166,8 @@ type IdempotencyStore interface {
 	ReserveIdempotencyKey(ctx context.Context, r *IdempotentResponse) (*IdempotentResponse, bool, error)
 	CompleteIdempotencyKey(ctx context.Context, r *IdempotentResponse) error
 	ReleaseIdempotencyKey(ctx context.Context, scope, key string) error
+	// PruneIdempotencyKeys forgets the keys created before before.
+	PruneIdempotencyKeys(ctx context.Context, before time.Time) (int, error)
 }
 
 // SettingStore keeps small named values of the installation.

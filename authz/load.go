@@ -16,6 +16,10 @@ import (
 func (ix *Index) Load(ctx context.Context) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	return ix.load(ctx)
+}
+
+func (ix *Index) load(ctx context.Context) error {
 	start := time.Now()
 	rev, err := ix.src.CurrentRevision(ctx)
 	if err != nil {
@@ -113,6 +117,12 @@ func (ix *Index) catchUp(ctx context.Context) error {
 		}
 		if len(changes) == 0 {
 			return nil
+		}
+		if changes[0].Revision > from+1 {
+			// The feed no longer holds the revisions this index missed (they
+			// were pruned): start again from the database.
+			ix.logger.Warn("check index is behind the change feed's retention; reloading", slog.Int64("applied", from), slog.Int64("feed_starts_at", changes[0].Revision))
+			return ix.load(ctx)
 		}
 		if err := ix.apply(ctx, changes); err != nil {
 			return err

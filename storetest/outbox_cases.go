@@ -39,3 +39,34 @@ func testOutbox(t *testing.T, open Opener) {
 		t.Errorf("FindMessages = %v, want the sent message", all)
 	}
 }
+
+func init() {
+	outboxCases = append(outboxCases, suiteCase{"Pruning", testPruning})
+}
+
+// testPruning drops old change-feed entries, never the last revision's, and
+// old idempotency answers.
+func testPruning(t *testing.T, open Opener) {
+	w := NewWorld(t, open(t))
+	w.Account(steward.AccountStandard)
+	w.Account(steward.AccountStandard)
+	last, _ := w.Store.CurrentRevision(ctx)
+	n, err := w.Store.PruneChanges(ctx, time.Now().Add(time.Hour)) // everything is old
+	if err != nil || n == 0 {
+		t.Fatalf("PruneChanges = %d, %v; want some pruned", n, err)
+	}
+	changes, err := w.Store.ChangesSince(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) == 0 || changes[0].Revision != last {
+		t.Errorf("after pruning the feed holds %+v, want only revision %d", changes, last)
+	}
+	r := &steward.IdempotentResponse{Scope: "operator", Key: "old", RequestHash: "h", CreatedAt: time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Microsecond)}
+	if _, _, err := w.Store.ReserveIdempotencyKey(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Store.PruneIdempotencyKeys(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 1 {
+		t.Errorf("PruneIdempotencyKeys = %d, %v; want 1", n, err)
+	}
+}

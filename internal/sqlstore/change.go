@@ -91,3 +91,15 @@ func dedupe(fed, have []steward.Change) []steward.Change {
 	}
 	return out
 }
+
+// PruneChanges deletes changes committed before before, keeping the last
+// revision's so that the feed always shows where it stands.
+func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.exec(ctx, "prune changes", `DELETE FROM changes WHERE time < $1
+		AND revision < (SELECT value FROM revision WHERE id = 1)`, micros(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -62,3 +62,13 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, scope, key string) er
 	_, err := s.exec(ctx, "release idempotency key", `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key)
 	return err
 }
+
+// PruneIdempotencyKeys forgets the keys created before before.
+func (s *Store) PruneIdempotencyKeys(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.exec(ctx, "prune idempotency keys", `DELETE FROM idempotency_keys WHERE created_at < $1`, micros(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
