@@ -217,12 +217,15 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 		return nil, err
 	}
 	if s.Checker != nil {
-		wait := s.MinRevisionWait
-		if wait <= 0 {
-			wait = DefaultMinRevisionWait
+		if req.MinRevision > 0 { // only a check that may wait needs a deadline
+			wait := s.MinRevisionWait
+			if wait <= 0 {
+				wait = DefaultMinRevisionWait
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, wait)
+			defer cancel()
 		}
-		ctx, cancel := context.WithTimeout(ctx, wait)
-		defer cancel()
 		return s.Checker.Check(ctx, req, s.now())
 	}
 	return s.checkFromStore(ctx, req)
