@@ -130,6 +130,7 @@ func (s *Server) routes() {
 	s.checkRoutes()
 	s.externalRoutes()
 	s.partnerRoutes()
+	s.scimRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its

@@ -7,7 +7,8 @@ import (
 )
 
 func init() {
-	partnerCases = append(partnerCases, suiteCase{"R-RESTRICT-1_RegionMigration", testRRestrict1})
+	partnerCases = append(partnerCases, suiteCase{"R-RESTRICT-1_RegionMigration", testRRestrict1},
+		suiteCase{"R-RESTRICT-1_SCIMProvisioning", testRRestrict1SCIM})
 }
 
 // testRRestrict1: moving an account to another region needs
@@ -37,4 +38,33 @@ func testRRestrict1(t *testing.T, open Opener) {
 	if err != nil || len(events) != 1 {
 		t.Errorf("region_migrated events = %d, %v; want 1", len(events), err)
 	}
+}
+
+// testRRestrict1SCIM: SCIM provisioning needs account.scim.provision, which a
+// partner admin never holds; a super admin provisions and deactivates.
+func testRRestrict1SCIM(t *testing.T, open Opener) {
+	w := NewWorld(t, open(t))
+	partner, _ := w.Account(steward.AccountPartner)
+	client, owner := w.Account(steward.AccountStandard)
+	admin := w.PartnerAdmin(partner.ID, client.ID, owner.ID)
+
+	w.unchanged(t, func() {
+		_, _, err := w.Svc.ProvisionUser(w.As(admin.ID), client.ID, steward.NewMember{Email: "new@client.example", Name: "New"})
+		WantCode(t, err, steward.EFORBIDDEN, "permission_required")
+		_, _, err = w.Svc.ProvisionedUsers(w.As(admin.ID), client.ID, "", steward.Page{})
+		WantCode(t, err, steward.EFORBIDDEN, "permission_required")
+	}, client.ID)
+	u, _, err := w.Svc.ProvisionUser(w.As(owner.ID), client.ID, steward.NewMember{Email: "new@client.example", Name: "New"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Svc.SetProvisionedActive(w.As(owner.ID), client.ID, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if w.Allowed(u.ID, client.ID, "reports.view") {
+		t.Error("a deprovisioned user is allowed")
+	}
+	// The partner's own users are not the client's to provision.
+	_, err = w.Svc.ProvisionedUser(w.As(owner.ID), client.ID, admin.ID)
+	WantCode(t, err, steward.ENOTFOUND, "")
 }

@@ -1,0 +1,94 @@
+package http_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/steward-iam/steward"
+)
+
+// TestRRESTRICT1_SCIM provisions, finds, deactivates and deletes a user
+// through SCIM 2.0, and refuses a caller without account.scim.provision.
+func TestRRESTRICT1_SCIM(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *Env) {
+		acc, owner := e.Account(t, steward.AccountStandard)
+		token := e.Token(t, owner)
+		base := "/scim/v2/" + acc + "/Users"
+
+		res := e.Do(t, "POST", base, token, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+			"userName":"Lin.Wu@acme.example","name":{"givenName":"Lin","familyName":"Wu"},"active":true,"externalId":"okta-1"}`)
+		if res.Status != http.StatusCreated || res.Header.Get("Content-Type") != "application/scim+json" {
+			t.Fatalf("create: %d %s %s", res.Status, res.Header.Get("Content-Type"), res.Body)
+		}
+		var created struct {
+			ID       string `json:"id"`
+			UserName string `json:"userName"`
+			Active   bool   `json:"active"`
+		}
+		json.Unmarshal(res.Body, &created)
+		if created.UserName != "lin.wu@acme.example" || !created.Active || created.ID == "" {
+			t.Fatalf("created = %+v", created)
+		}
+		if m := e.Member(t, acc, created.ID); m.Kind != steward.KindInternal || m.Role != steward.RoleMember {
+			t.Errorf("provisioned membership = %+v, want an internal member", m)
+		}
+
+		var list struct {
+			TotalResults int `json:"totalResults"`
+			Resources    []struct {
+				ID string `json:"id"`
+			} `json:"Resources"`
+		}
+		e.MustOK(t, http.StatusOK, "GET", base+"?filter="+url.QueryEscape(`userName eq "lin.wu@acme.example"`), token, nil, &list)
+		if list.TotalResults != 1 || list.Resources[0].ID != created.ID {
+			t.Errorf("filtered list = %+v, want the one user", list)
+		}
+
+		res = e.Do(t, "POST", base, token, `{"userName":"lin.wu@ACME.example","name":{"formatted":"Lin Again"}}`)
+		var scimErr struct {
+			Schemas  []string `json:"schemas"`
+			Status   string   `json:"status"`
+			ScimType string   `json:"scimType"`
+		}
+		json.Unmarshal(res.Body, &scimErr)
+		if res.Status != http.StatusConflict || scimErr.ScimType != "uniqueness" || scimErr.Status != "409" {
+			t.Errorf("duplicate = %d %s, want 409 uniqueness", res.Status, res.Body)
+		}
+
+		res = e.Do(t, "PATCH", base+"/"+created.ID, token, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+			"Operations":[{"op":"replace","path":"active","value":false}]}`)
+		if res.Status != http.StatusOK {
+			t.Fatalf("patch: %d %s", res.Status, res.Body)
+		}
+		var got steward.CheckResult
+		e.MustOK(t, http.StatusOK, "POST", "/v1/check", operatorToken, map[string]string{"user_id": created.ID, "account_id": acc, "permission": "reports.view"}, &got)
+		if got.Reason.Code != steward.ReasonUserDeactivated {
+			t.Errorf("check after SCIM deactivation = %+v, want user_deactivated", got.Reason)
+		}
+		before := e.AuditCount(t, acc)
+		if res := e.Do(t, "DELETE", base+"/"+created.ID, token, nil); res.Status != http.StatusNoContent {
+			t.Errorf("delete of a deactivated user: %d %s", res.Status, res.Body)
+		}
+		if e.AuditCount(t, acc) != before {
+			t.Error("deleting an already deactivated user recorded an event")
+		}
+
+		// Without account.scim.provision: refused, in SCIM's error format.
+		admin := e.User(t, acc, e.Role(t, acc, "User admins", steward.PermUsersManage))
+		res = e.Do(t, "POST", base, e.Token(t, admin), `{"userName":"eve@acme.example","name":{"formatted":"Eve"}}`)
+		json.Unmarshal(res.Body, &scimErr)
+		if res.Status != http.StatusForbidden || len(scimErr.Schemas) != 1 || scimErr.Schemas[0] != "urn:ietf:params:scim:api:messages:2.0:Error" {
+			t.Errorf("without scim.provision: %d %s, want a 403 SCIM error", res.Status, res.Body)
+		}
+		// Another tenant's account is not found.
+		other, _ := e.Account(t, steward.AccountStandard)
+		if res := e.Do(t, "GET", "/scim/v2/"+other+"/Users", token, nil); res.Status != http.StatusNotFound {
+			t.Errorf("another tenant's SCIM: %d, want 404", res.Status)
+		}
+		if res := e.Do(t, "GET", base+"?filter="+url.QueryEscape(`emails co "x"`), token, nil); res.Status != http.StatusBadRequest {
+			t.Errorf("unsupported filter: %d, want 400", res.Status)
+		}
+	})
+}
