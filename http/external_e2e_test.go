@@ -3,20 +3,15 @@ package http_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/steward-iam/steward"
-	"github.com/steward-iam/steward/authz"
 	stewardhttp "github.com/steward-iam/steward/http"
-	"github.com/steward-iam/steward/mail"
 	"github.com/steward-iam/steward/mail/mailtest"
 )
 
@@ -27,50 +22,17 @@ func (c *extClock) Now() time.Time      { return time.UnixMicro(c.micros.Load())
 func (c *extClock) Set(t time.Time)     { c.micros.Store(t.UnixMicro()) }
 func (c *extClock) Add(d time.Duration) { c.micros.Add(d.Microseconds()) }
 
-const extBaseURL = "https://steward.example.com"
-
-// serveExternal starts a server whose Service has a base URL and a settable
-// clock, with a mail sender delivering the outbox to a real SMTP server as
-// steward serve does; with index, checks are answered by the in-memory
-// check index that follows the change feed.
+// serveExternal starts the end-to-end server of the external-user tests.
 func serveExternal(tb testing.TB, st steward.Store, clock *extClock, smtpURL string, index bool) *Env {
 	tb.Helper()
-	e := &Env{Store: st, Logs: &syncBuffer{}}
-	cat := steward.MustCatalogue(steward.DefaultProductPermissions())
-	e.Svc = steward.NewService(st, cat, nil)
-	e.Svc.BaseURL, e.Svc.Now = extBaseURL, clock.Now
-	sender, err := mail.NewSender(st, mail.Config{SMTP: smtpURL, Poll: 20 * time.Millisecond, Backoff: 50 * time.Millisecond}, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sender.Now = clock.Now
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	tb.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Go(func() { sender.Run(ctx) })
-	e.Svc.OnCommit = func(int64) { sender.Kick() }
-	if index {
-		ix := authz.New(st.(authz.Source), cat, nil)
-		if err := ix.Load(context.Background()); err != nil {
-			tb.Fatal(err)
-		}
-		kick := authz.NewKicker()
-		e.Svc.Checker, e.Svc.OnCommit = ix, func(int64) { kick.Kick(); sender.Kick() }
-		wg.Go(func() { ix.Follow(ctx, kick, 50*time.Millisecond) })
-	}
-	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
-	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(stewardhttp.NewServer(e.Svc, auth, logger))
-	tb.Cleanup(srv.Close)
-	e.URL = srv.URL
-	return e
+	return serveWithMail(tb, st, clock, smtpURL, index, nil)
 }
 
 // invitationLink waits for the invitation mail to email on the SMTP server
 // and returns the token its link ends with.
 func invitationLink(tb testing.TB, smtp *mailtest.Server, email string) string {
 	tb.Helper()
-	prefix := extBaseURL + "/invitations/"
+	prefix := e2eBaseURL + "/invitations/"
 	deadline := time.Now().Add(10 * time.Second)
 	for n := 1; ; n++ {
 		ms := smtp.Wait(n, time.Until(deadline))

@@ -2,57 +2,22 @@ package http_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/steward-iam/steward"
-	"github.com/steward-iam/steward/authz"
 	stewardhttp "github.com/steward-iam/steward/http"
-	"github.com/steward-iam/steward/mail"
 	"github.com/steward-iam/steward/mail/mailtest"
 )
 
-const partnerBaseURL = "https://steward.example.com"
-
-// servePartner starts a server whose Service has a base URL, a settable
-// clock and a short relationship grace, with a mail sender delivering the
-// outbox to smtp as steward serve does; with index, checks come from the
-// in-memory index that follows the change feed.
+// servePartner starts the end-to-end server of the partner tests, with a
+// relationship grace of two hours.
 func servePartner(tb testing.TB, st steward.Store, clock *extClock, smtpURL string, index bool) *Env {
 	tb.Helper()
-	e := &Env{Store: st, Logs: &syncBuffer{}}
-	cat := steward.MustCatalogue(steward.DefaultProductPermissions())
-	e.Svc = steward.NewService(st, cat, nil)
-	e.Svc.BaseURL, e.Svc.Now, e.Svc.RelationshipGrace = partnerBaseURL, clock.Now, 2*time.Hour
-	sender, err := mail.NewSender(st, mail.Config{SMTP: smtpURL, Poll: 20 * time.Millisecond, Backoff: 50 * time.Millisecond}, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	tb.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Go(func() { sender.Run(ctx) })
-	e.Svc.OnCommit = func(int64) { sender.Kick() }
-	if index {
-		ix := authz.New(st.(authz.Source), cat, nil)
-		if err := ix.Load(context.Background()); err != nil {
-			tb.Fatal(err)
-		}
-		kick := authz.NewKicker()
-		e.Svc.Checker, e.Svc.OnCommit = ix, func(int64) { kick.Kick(); sender.Kick() }
-		wg.Go(func() { ix.Follow(ctx, kick, 50*time.Millisecond) })
-	}
-	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
-	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(stewardhttp.NewServer(e.Svc, auth, logger))
-	tb.Cleanup(srv.Close)
-	e.URL = srv.URL
-	return e
+	return serveWithMail(tb, st, clock, smtpURL, index, func(s *steward.Service) { s.RelationshipGrace = 2 * time.Hour })
 }
 
 // TestPartnerEndToEnd is issue 3's walk through the Client Access Manager
@@ -96,7 +61,7 @@ func testPartnerEndToEnd(t *testing.T, e *Env, clock *extClock, smtp *mailtest.S
 	var link steward.NewAccessLink
 	e.MustOK(t, http.StatusCreated, "POST", p+"/access-links", aliceTok, map[string]any{}, &link)
 	token := link.URL[strings.LastIndex(link.URL, "/")+1:]
-	if !strings.HasPrefix(link.URL, partnerBaseURL+"/access-links/") || !steward.WellFormedAccessLinkToken(token) ||
+	if !strings.HasPrefix(link.URL, e2eBaseURL+"/access-links/") || !steward.WellFormedAccessLinkToken(token) ||
 		!link.ExpiresAt.Equal(clock.Now().Add(steward.DefaultAccessLinkTTL)) {
 		t.Fatalf("link = %+v", link)
 	}
