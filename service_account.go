@@ -3,7 +3,6 @@ package steward
 import (
 	"context"
 	"crypto/subtle"
-	"time"
 )
 
 // PasswordHasher hashes and verifies console passwords.
@@ -314,6 +313,3 @@ func activeActor(u *User, operator bool) (*Actor, error) {
 	}
 	return &Actor{UserID: u.ID, Operator: operator}, nil
 }
-
-// expired reports whether t has passed at now; used by links and invitations.
-func expired(at *time.Time, now time.Time) bool { return at != nil && !now.Before(*at) }

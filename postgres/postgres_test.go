@@ -34,13 +34,5 @@ func TestCheckSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.CheckSchema(context.Background()); err == nil {
-		t.Fatal("CheckSchema on an empty database = nil, want an error naming steward migrate")
-	}
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CheckSchema(context.Background()); err != nil {
-		t.Fatalf("CheckSchema after Migrate = %v", err)
-	}
+	storetest.RunSchema(t, db)
 }

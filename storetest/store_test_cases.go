@@ -348,7 +348,7 @@ func testDelegationExpiry(t *testing.T, open Opener) {
 		Status: steward.StatusActive, Role: steward.RoleMember, Permissions: perms, EndsAt: &ends, AllowRedelegation: true, DelegatesEndAt: &dends,
 		GrantedBy: "operator", CreatedAt: w.Now, UpdatedAt: w.Now}
 	delegate := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, w.Now), AccountID: a.ID, UserID: delegateUser.ID, Kind: steward.KindDelegate,
-		Status: steward.StatusActive, Role: steward.RoleMember, Permissions: Union(perms, []string{"crm.deals.edit"}), ParentID: parent.ID,
+		Status: steward.StatusActive, Role: steward.RoleMember, Permissions: steward.Union(perms, []string{"crm.deals.edit"}), ParentID: parent.ID,
 		GrantedBy: parentUser.ID, CreatedAt: w.Now, UpdatedAt: w.Now}
 	err := w.Store.InTx(ctx, func(tx steward.Store) error {
 		if err := tx.CreateMembership(ctx, parent); err != nil {
@@ -382,6 +382,3 @@ func testDelegationExpiry(t *testing.T, open Opener) {
 		})
 	}
 }
-
-// Union is steward.Union, for brevity.
-var Union = steward.Union
