@@ -41,6 +41,9 @@ func (k Kicker) Kick() {
 	}
 }
 
+// ownWriteWait bounds how long a write's answer waits for its node's index.
+const ownWriteWait = 2 * time.Second
+
 // OnCommit applies a write of this node before its answer leaves, so that a
 // node always reads its own writes; it is meant for Service.OnCommit. Should
 // the catch-up fail, the follower's next tick repairs it.
@@ -48,7 +51,7 @@ func (ix *Index) OnCommit(rev int64) {
 	if ix.applied.Load() >= rev {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), ownWriteWait)
 	defer cancel()
 	if err := ix.CatchUp(ctx); err != nil {
 		ix.logger.Warn("check index catch-up after a write failed; the follower will retry", slog.Any("err", err))

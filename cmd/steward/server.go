@@ -27,9 +27,6 @@ const (
 	// indexPoll is how often the check index looks for changes it was not
 	// told about (writes of other nodes whose notification was lost).
 	indexPoll = 2 * time.Second
-	// ownWriteWait bounds how long a write's answer waits for the check
-	// index to apply it.
-	ownWriteWait = 2 * time.Second
 	// shutdownTimeout bounds how long Close waits for requests in flight.
 	shutdownTimeout = 15 * time.Second
 )
@@ -137,21 +134,16 @@ func (m *Main) Run(ctx context.Context) error {
 	kick := authz.NewKicker()
 	svc.Checker, svc.Lister = index, index
 	svc.MinRevisionWait = cfg.MinRevisionWait
-	// A write answers once this node's index has applied it, so that a check
-	// sent to the same node after the answer sees the write even without
-	// min_revision; other nodes need min_revision (R-CHECK-3).
 	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir}, m.Logger.With("component", "mail"))
 	if err != nil {
 		return fmt.Errorf("outgoing mail: %w", err)
 	}
+	// A write answers once this node's index has applied it, so that a check
+	// sent to the same node after the answer sees the write even without
+	// min_revision; other nodes need min_revision (R-CHECK-3).
 	svc.OnCommit = func(rev int64) {
-		kick.Kick()
+		index.OnCommit(rev)
 		sender.Kick() // a write may have queued mail
-		ctx, cancel := context.WithTimeout(bgctx, ownWriteWait)
-		defer cancel()
-		if err := index.WaitFor(ctx, rev); err != nil && bgctx.Err() == nil {
-			m.Logger.Warn("the check index is behind this node's own write", slog.Int64("revision", rev), slog.Any("err", err))
-		}
 	}
 	m.goBackground(func() { index.Follow(bgctx, kick, indexPoll) })
 	if l, ok := m.db.(interface {
