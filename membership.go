@@ -51,12 +51,18 @@ type Membership struct {
 }
 
 // OwnEffective returns the membership's permissions before any parent cap: a
-// super admin holds every permission (R-GRANT-1).
+// super admin holds every permission (R-GRANT-1). R-PARTNER-1: access is
+// never transitive, so the partner console's permissions (partner.*) are
+// held only through an internal membership, whatever else holds them.
 func (m *Membership) OwnEffective(cat *Catalogue) []string {
+	perms := m.Permissions
 	if m.Role == RoleSuperAdmin {
-		return cat.All()
+		perms = cat.All()
 	}
-	return m.Permissions
+	if m.Kind != KindInternal {
+		perms = withoutPartnerConsole(perms)
+	}
+	return perms
 }
 
 // EndedAt reports whether the membership's own end date has passed at t.

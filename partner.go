@@ -49,6 +49,29 @@ func (r *Relationship) At(now time.Time) *Relationship {
 	return &out
 }
 
+// SharedRelationship is P→C as the client sees it: everything but P's
+// alias, which is P's alone (R-PARTNER-7).
+type SharedRelationship struct {
+	ID             string             `json:"id"`
+	PartnerID      string             `json:"partner_id"`
+	ClientID       string             `json:"client_id"`
+	Status         RelationshipStatus `json:"status"`
+	LastActivityAt time.Time          `json:"last_activity_at"`
+	EndingSince    *time.Time         `json:"ending_since,omitempty"`
+	EndsAt         *time.Time         `json:"ends_at,omitempty"`
+	EndedAt        *time.Time         `json:"ended_at,omitempty"`
+	CreatedAt      time.Time          `json:"created_at"`
+	UpdatedAt      time.Time          `json:"updated_at"`
+}
+
+// Shared returns the relationship as it stands at now, without P's alias:
+// what the client side and anyone but P may see of it (R-PARTNER-7).
+func (r *Relationship) Shared(now time.Time) *SharedRelationship {
+	a := r.At(now)
+	return &SharedRelationship{ID: a.ID, PartnerID: a.PartnerID, ClientID: a.ClientID, Status: a.Status, LastActivityAt: a.LastActivityAt,
+		EndingSince: a.EndingSince, EndsAt: a.EndsAt, EndedAt: a.EndedAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
 // ValidateAlias trims and checks a client alias.
 func ValidateAlias(alias string) (string, error) {
 	alias = strings.TrimSpace(alias)
@@ -144,7 +167,8 @@ type ClientFilter struct {
 	AccessType string
 	// Status is "" or a RelationshipStatus, judged at Now.
 	Status RelationshipStatus
-	// Search matches the alias or the client's own name, case-insensitively.
+	// Search matches the alias or, unless the relationship has ended at
+	// Now, the client's own name, case-insensitively (R-PARTNER-11).
 	Search string
 	Now    time.Time
 	Page
@@ -158,10 +182,11 @@ const (
 )
 
 // Client is one row of the partner console's client list: P's alias and the
-// client's own name, both shown (R-PARTNER-7).
+// client's own name, both shown (R-PARTNER-7); once the relationship has
+// ended, only the alias (R-PARTNER-11).
 type Client struct {
 	Relationship
-	ClientName string `json:"client_name"`
+	ClientName string `json:"client_name,omitempty"`
 	AccessType string `json:"access_type"`
 	// Counts of P's memberships in the client.
 	PartnerAdmins int `json:"partner_admins"`
@@ -169,9 +194,10 @@ type Client struct {
 	Active        int `json:"active_employees"`
 }
 
-// Partner is one row of the client side's partner list.
+// Partner is one row of the client side's partner list; it never carries
+// the partner's alias (R-PARTNER-7).
 type Partner struct {
-	Relationship
+	SharedRelationship
 	PartnerName string `json:"partner_name"`
 	Employees   int    `json:"employees"`
 }
@@ -213,8 +239,9 @@ type RelationshipStore interface {
 	TouchRelationship(ctx context.Context, partnerID, clientID string, at, endsAt time.Time) error
 	// FindClients pages through a partner's clients in relationship id order.
 	FindClients(ctx context.Context, f ClientFilter) ([]*Client, string, error)
-	// FindPartners pages through a client's partners in relationship id order.
-	FindPartners(ctx context.Context, clientID string, page Page) ([]*Partner, string, error)
+	// FindPartners pages through a client's partners in relationship id
+	// order, each as it stands at now.
+	FindPartners(ctx context.Context, clientID string, now time.Time, page Page) ([]*Partner, string, error)
 	// FindEndingRelationships returns up to limit ending relationships whose EndsAt is at or before now.
 	FindEndingRelationships(ctx context.Context, now time.Time, limit int) ([]*Relationship, error)
 	// CountPartnerMemberships counts the partner memberships of P in C, whatever their status.

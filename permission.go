@@ -75,6 +75,22 @@ func DefaultProductPermissions() []Permission {
 // default (R-PARTNER-1); billing can come back only through R-PARTNER-9.
 var partnerAdminExcluded = []string{PermSuperAdminsManage, PermBillingManage, PermSCIMProvision, PermRegionMigrate}
 
+// PartnerConsolePermission reports whether perm is one of the partner
+// console's permissions (partner.*), held only through an internal
+// membership of the partner account (R-PARTNER-1).
+func PartnerConsolePermission(perm string) bool { return strings.HasPrefix(perm, "partner.") }
+
+// withoutPartnerConsole returns set without the partner.* keys.
+func withoutPartnerConsole(set []string) []string {
+	out := make([]string, 0, len(set))
+	for _, k := range set {
+		if !PartnerConsolePermission(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 var permissionKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
 
 // Catalogue is the set of known permissions: the system ones plus the
@@ -158,8 +174,16 @@ func (c *Catalogue) Has(key string) bool { _, ok := c.index[key]; return ok }
 // Len returns the number of permissions.
 func (c *Catalogue) Len() int { return len(c.perms) }
 
-// PartnerAdmin returns the permissions of the built-in partner_admin role (R-PARTNER-1).
-func (c *Catalogue) PartnerAdmin() []string { return Minus(c.all, NewSet(partnerAdminExcluded...)) }
+// PartnerAdmin returns the permissions of the built-in partner_admin role
+// (R-PARTNER-1): every one but the four excluded and the partner console's,
+// which a partner membership never holds.
+func (c *Catalogue) PartnerAdmin() []string {
+	return withoutPartnerConsole(Minus(c.all, NewSet(partnerAdminExcluded...)))
+}
+
+// PartnerAdminWithheld returns what a partner admin does not hold: the
+// complement of PartnerAdmin.
+func (c *Catalogue) PartnerAdminWithheld() []string { return Minus(c.all, c.PartnerAdmin()) }
 
 // Validate checks that every key is known and returns the keys as a sorted,
 // de-duplicated set. Unknown keys are reported by name, one field each.

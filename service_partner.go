@@ -52,8 +52,15 @@ func (a *access) asUser() *access {
 	return &access{actor: a.actor, user: a.user, held: nil}
 }
 
-// partnerAccess resolves the actor in the partner account P. An account that
-// is not a partner is ENOTFOUND here, as an unknown one is.
+// partnerAccess resolves the actor in the partner account P, for every call
+// of P's partner console. An account that is not a partner is ENOTFOUND
+// here, as an unknown one is.
+//
+// R-PARTNER-1: access is never transitive. Only a user of P acting through
+// its internal membership of P (or the operator) acts in P's console: a
+// partner admin or employee of another partner Q in P, an external user or
+// a delegate in P holds no partner.* permission there, so Q never reaches
+// P's clients.
 func (s *Service) partnerAccess(ctx context.Context, st Store, partnerID string) (*access, *Account, error) {
 	by, err := s.accessTo(ctx, st, partnerID)
 	if err != nil {
@@ -65,6 +72,9 @@ func (s *Service) partnerAccess(ctx context.Context, st Store, partnerID string)
 	}
 	if acc.Kind != AccountPartner {
 		return nil, nil, NotFound("partner", partnerID)
+	}
+	if m := by.membership(); m != nil && (m.Kind != KindInternal || by.user.HomeAccountID != partnerID) {
+		return nil, nil, Errorf(EFORBIDDEN, "not_a_partner_user", "Only users of the partner account act in its partner console; access through a %s membership does not reach it.", m.Kind)
 	}
 	return by, acc, nil
 }
@@ -83,63 +93,94 @@ func noRelationship(clientID string) error {
 
 // relationship returns P→C as it stands now, ENOTFOUND without one, and
 // ECONFLICT relationship_not_active unless it is active when active is required.
+// R-PARTNER-11: everything of P in C ends with the relationship, so an
+// ended one is ENOTFOUND, exactly as an unknown client is.
 func (t *txn) relationship(partnerID, clientID string, active bool) (*Relationship, error) {
-	r, err := t.FindRelationship(t.ctx, partnerID, clientID)
-	if ErrorKind(err) == ENOTFOUND {
-		return nil, noRelationship(clientID)
-	} else if err != nil {
+	r, err := liveRelationship(t.ctx, t, partnerID, clientID, t.now)
+	if err != nil {
 		return nil, err
 	}
-	r = r.At(t.now)
 	if active && r.Status != RelationshipActive {
 		return nil, Errorf(ECONFLICT, "relationship_not_active", "The relationship with this client is %s; a client super admin must approve a new access link.", r.Status)
 	}
 	return r, nil
 }
 
-// partnerAdminIn locks the client and resolves the actor there: a partner
-// admin of P in C (R-PARTNER-4, R-PARTNER-5, R-PARTNER-8), that is a partner
-// membership of P that holds account.users.manage — the built-in
-// partner_admin role, one the client narrowed to a custom role, or a super
-// admin. The operator acting as itself passes. P→C must be active.
+// liveRelationship returns P→C as it stands at now; none, or one that has
+// ended, is ENOTFOUND client_not_found (R-PARTNER-11).
+func liveRelationship(ctx context.Context, st Store, partnerID, clientID string, now time.Time) (*Relationship, error) {
+	r, err := st.FindRelationship(ctx, partnerID, clientID)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, noRelationship(clientID)
+	} else if err != nil {
+		return nil, err
+	}
+	r = r.At(now)
+	if r.Status == RelationshipEnded {
+		return nil, noRelationship(clientID)
+	}
+	return r, nil
+}
+
+// errPartnerAdminRequired is what a user of P who is not a partner admin of
+// P in C gets for a call that needs one (R-PARTNER-8).
+func errPartnerAdminRequired() error {
+	return Errorf(EFORBIDDEN, "partner_admin_required", "This needs a partner admin of this partner in the client account.")
+}
+
+// partnerAdminIn resolves the actor in P (a user of P, R-PARTNER-1), locks
+// the client and resolves the actor there: a partner admin of P in C
+// (R-PARTNER-4, R-PARTNER-5, R-PARTNER-8), that is a partner membership of P
+// that holds account.users.manage — the built-in partner_admin role, one the
+// client narrowed to a custom role, or a super admin. The operator acting as
+// itself passes. P→C must be active; without it, or once it ended, the
+// client is unknown (404), and a user of P without a membership there is
+// 403, as one with a membership that is not a partner admin's.
 func (t *txn) partnerAdminIn(partnerID, clientID string) (*access, *Relationship, error) {
+	if _, _, err := t.s.partnerAccess(t.ctx, t, partnerID); err != nil {
+		return nil, nil, err
+	}
 	if err := t.LockAccount(t.ctx, clientID); err != nil {
 		if ErrorKind(err) == ENOTFOUND {
 			return nil, nil, noRelationship(clientID)
 		}
 		return nil, nil, err
 	}
+	rel, err := t.relationship(partnerID, clientID, true)
+	if err != nil {
+		return nil, nil, err
+	}
 	by, err := t.s.accessTo(t.ctx, t, clientID)
 	if ErrorKind(err) == ENOTFOUND {
-		return nil, nil, noRelationship(clientID)
+		return nil, nil, errPartnerAdminRequired()
 	} else if err != nil {
 		return nil, nil, err
 	}
 	if m := by.membership(); m != nil {
 		if m.Kind != KindPartner || m.PartnerID != partnerID {
-			return nil, nil, Errorf(EFORBIDDEN, "partner_admin_required", "This needs a partner admin of this partner in the client account.")
+			return nil, nil, errPartnerAdminRequired()
 		}
 		if err := by.require(PermUsersManage); err != nil {
 			return nil, nil, err
 		}
 	}
-	rel, err := t.relationship(partnerID, clientID, true)
-	if err != nil {
-		return nil, nil, err
-	}
 	return by, rel, nil
+}
+
+// notAnEmployee is the one answer for a user id that is not P's, whether it
+// names a user of another tenant or nobody: foreign ids look exactly like
+// unknown ones.
+func notAnEmployee(field, userID string) *FieldError {
+	return &FieldError{field, "no employee " + quote(userID) + " in this partner"}
 }
 
 // employee returns a user of P who is active there, or the reason it is not one.
 func (t *txn) employee(partnerID, userID, field string) (*User, *FieldError, error) {
 	u, err := t.FindUserByID(t.ctx, userID)
-	if ErrorKind(err) == ENOTFOUND {
-		return nil, &FieldError{field, "no employee " + quote(userID) + " in this partner"}, nil
+	if ErrorKind(err) == ENOTFOUND || (err == nil && u.HomeAccountID != partnerID) {
+		return nil, notAnEmployee(field, userID), nil
 	} else if err != nil {
 		return nil, nil, err
-	}
-	if u.HomeAccountID != partnerID {
-		return nil, &FieldError{field, quote(userID) + " is not an employee of this partner"}, nil
 	}
 	if u.Status != UserActive {
 		return nil, &FieldError{field, quote(userID) + " is deactivated in the partner account"}, nil
@@ -253,8 +294,6 @@ func (s *Service) CreateAccessLink(ctx context.Context, partnerID, userID string
 			if err := by.require(PermPartnerEmployeesManage); err != nil {
 				return err
 			}
-		} else if by.user.HomeAccountID != partnerID {
-			return Errorf(EFORBIDDEN, "not_a_partner_user", "Only users of the partner account get access links from it.")
 		}
 		u, bad, err := t.employee(partnerID, userID, "user_id")
 		if err != nil {
@@ -341,13 +380,14 @@ func (s *Service) FindAccessLink(ctx context.Context, token string) (*AccessLink
 	v.Partner.ID, v.Partner.Name = p.ID, p.Name
 	v.User.ID, v.User.Name, v.User.Email = u.ID, u.Name, u.Email
 	v.Grants.Role, v.Grants.Permissions = RolePartnerAdmin, s.Catalogue.PartnerAdmin()
-	v.Grants.Withheld = NewSet(partnerAdminExcluded...)
+	v.Grants.Withheld = s.Catalogue.PartnerAdminWithheld()
 	return v, nil
 }
 
 // Approval is the outcome of approving an access link.
 type Approval struct {
-	Relationship *Relationship `json:"relationship"`
+	// Relationship carries no alias: the approver is the client (R-PARTNER-7).
+	Relationship *SharedRelationship `json:"relationship"`
 	Membership   *Membership   `json:"membership"`
 }
 
@@ -408,11 +448,11 @@ func (s *Service) ApproveAccessLink(ctx context.Context, token, clientID string)
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s (%s), a super admin of %s, approved your access request.\n\n", by.user.Name, by.user.Email, client.Name)
 		fmt.Fprintf(&b, "You are now a partner admin of %s for %s. You hold every permission except %s.\n",
-			client.Name, partner.Name, strings.Join(partnerAdminExcluded, ", "))
+			client.Name, partner.Name, strings.Join(t.s.Catalogue.PartnerAdminWithheld(), ", "))
 		if err := t.mail(&Message{To: u.Email, Subject: client.Name + " approved your partner access", Text: b.String(), AccountID: clientID, Kind: "access_link.approved"}); err != nil {
 			return err
 		}
-		out = Approval{Relationship: rel, Membership: t.s.present(t.ctx, t, m)}
+		out = Approval{Relationship: rel.Shared(t.now), Membership: t.s.present(t.ctx, t, m)}
 		return nil
 	})
 	if err != nil {
@@ -531,7 +571,8 @@ func (s *Service) DeclineAccessLink(ctx context.Context, token string) (int64, e
 // ---- the partner console: clients and employees (R-PARTNER-4 … R-PARTNER-7) ----
 
 // FindClients pages through the partner's clients with P's alias and the
-// client's own name (R-PARTNER-7). It needs partner.clients.view in P.
+// client's own name (R-PARTNER-7), ended relationships under the alias only
+// (R-PARTNER-11). It needs partner.clients.view in P.
 func (s *Service) FindClients(ctx context.Context, f ClientFilter) ([]*Client, string, error) {
 	by, _, err := s.partnerAccess(ctx, s.Store, f.PartnerID)
 	if err != nil {
@@ -555,11 +596,23 @@ func (s *Service) FindClients(ctx context.Context, f ClientFilter) ([]*Client, s
 		return nil, "", Invalid("invalid_filter", "The filter is not valid.", FieldError{"q", "must be at most 200 characters"})
 	}
 	f.Now, f.Page = s.now(), f.Page.Normalize()
-	return s.Store.FindClients(ctx, f)
+	cs, next, err := s.Store.FindClients(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, c := range cs {
+		if c.Status == RelationshipEnded {
+			// R-PARTNER-11: an ended relationship stays listed under P's
+			// own alias; the client's live name is no longer P's to see
+			// (the store's search does not match it either).
+			c.ClientName = ""
+		}
+	}
+	return cs, next, nil
 }
 
 // UpdateClientAlias sets P's own name for a client (R-PARTNER-7). It needs
-// partner.clients.view in P and a relationship, of any status.
+// partner.clients.view in P and a relationship that has not ended.
 func (s *Service) UpdateClientAlias(ctx context.Context, partnerID, clientID, alias string) (*Relationship, int64, error) {
 	var out *Relationship
 	rev, err := s.write(ctx, func(t *txn) error {
@@ -580,18 +633,21 @@ func (s *Service) UpdateClientAlias(ctx context.Context, partnerID, clientID, al
 			}
 			return err
 		}
-		r, err := t.FindRelationship(t.ctx, partnerID, clientID)
-		if ErrorKind(err) == ENOTFOUND {
-			return noRelationship(clientID)
-		} else if err != nil {
+		if _, err := t.relationship(partnerID, clientID, false); err != nil { // R-PARTNER-11: none once ended
 			return err
 		}
-		from := r.Alias
+		r, err := t.FindRelationship(t.ctx, partnerID, clientID)
+		if err != nil {
+			return err
+		}
 		r.Alias, r.UpdatedAt = a, t.now
 		if err := t.UpdateRelationship(t.ctx, r); err != nil {
 			return err
 		}
-		t.record(partnerID, by, "client.alias_changed", "relationship", r.ID, map[string]any{"client_id": clientID, "from": from, "to": a})
+		// R-PARTNER-7: the alias is P's alone. The event says that it
+		// changed, not what it says: P's account log is read by whoever P
+		// lets read it, partner admins of P's own partners included.
+		t.record(partnerID, by, "client.alias_changed", "relationship", r.ID, map[string]any{"client_id": clientID})
 		out = r.At(t.now)
 		return nil
 	})
@@ -791,28 +847,39 @@ func (s *Service) LinkEmployee(ctx context.Context, partnerID, userID, clientID 
 // ConvertToPartnerAdmin turns a super admin of C who is an employee of P
 // into a partner admin of P in C, optionally keeping account.billing.manage
 // (R-PARTNER-9, the only way a partner admin holds it, R-PARTNER-1). The
-// user converts itself, or a partner admin of P in C converts it. The last
-// active super admin cannot convert (R-SUPER-1).
+// user converts itself, or a partner admin of P in C converts it; either is
+// a user of P (R-PARTNER-1). The last active super admin cannot convert
+// (R-SUPER-1).
 func (s *Service) ConvertToPartnerAdmin(ctx context.Context, partnerID, clientID, userID string, retainBilling bool) (*Membership, int64, error) {
 	var m *Membership
 	rev, err := s.write(ctx, func(t *txn) error {
+		if _, _, err := t.s.partnerAccess(t.ctx, t, partnerID); err != nil {
+			return err
+		}
 		if err := t.LockAccount(t.ctx, clientID); err != nil {
 			if ErrorKind(err) == ENOTFOUND {
 				return noRelationship(clientID)
 			}
 			return err
 		}
-		by, err := t.s.accessTo(t.ctx, t, clientID)
-		if ErrorKind(err) == ENOTFOUND {
-			return noRelationship(clientID)
-		} else if err != nil {
+		if _, err := t.relationship(partnerID, clientID, true); err != nil {
 			return err
 		}
-		if _, err := t.relationship(partnerID, clientID, true); err != nil {
+		by, err := t.s.accessTo(t.ctx, t, clientID)
+		if ErrorKind(err) == ENOTFOUND {
+			return errPartnerAdminRequired()
+		} else if err != nil {
 			return err
 		}
 		if userID == "" {
 			return Invalid("invalid_request", "The request is not valid.", FieldError{"user_id", "is required"})
+		}
+		// A user of another tenant is named exactly as an unknown id.
+		u, err := t.FindUserByID(t.ctx, userID)
+		if ErrorKind(err) == ENOTFOUND || (err == nil && u.HomeAccountID != partnerID) {
+			return NotFound("employee", userID)
+		} else if err != nil {
+			return err
 		}
 		m, err = t.FindMembership(t.ctx, clientID, userID)
 		if ErrorKind(err) == ENOTFOUND {
@@ -820,14 +887,7 @@ func (s *Service) ConvertToPartnerAdmin(ctx context.Context, partnerID, clientID
 		} else if err != nil {
 			return err
 		}
-		u, err := t.FindUserByID(t.ctx, userID)
-		if err != nil {
-			return err
-		}
-		if u.HomeAccountID != partnerID {
-			return Invalid("not_an_employee", "Only employees of the partner convert to its partner admins.", FieldError{"user_id", "is not an employee of this partner"})
-		}
-		if own := by.membership(); own != nil && own.UserID != userID && !by.holds(PermSuperAdminsManage) {
+		if own := by.membership(); own != nil && own.UserID != userID {
 			if own.Kind != KindPartner || own.PartnerID != partnerID || !by.holds(PermUsersManage) {
 				return Errorf(EFORBIDDEN, "partner_admin_required", "Only the super admin itself or a partner admin of this partner in the client can convert it.")
 			}
@@ -861,7 +921,8 @@ func (s *Service) ConvertToPartnerAdmin(ctx context.Context, partnerID, clientID
 // ---- the client side (R-PARTNER-11) ----
 
 // FindPartners pages through the client's partner relationships, ended ones
-// included. It needs account.partners.manage in the client.
+// included, without the partners' aliases (R-PARTNER-7). It needs
+// account.partners.manage in the client.
 func (s *Service) FindPartners(ctx context.Context, clientID string, page Page) ([]*Partner, string, error) {
 	by, err := s.accessTo(ctx, s.Store, clientID)
 	if err != nil {
@@ -870,22 +931,14 @@ func (s *Service) FindPartners(ctx context.Context, clientID string, page Page) 
 	if err := by.require(PermPartnersManage); err != nil {
 		return nil, "", err
 	}
-	ps, next, err := s.Store.FindPartners(ctx, clientID, page.Normalize())
-	if err != nil {
-		return nil, "", err
-	}
-	now := s.now()
-	for _, p := range ps {
-		p.Relationship = *p.Relationship.At(now)
-	}
-	return ps, next, nil
+	return s.Store.FindPartners(ctx, clientID, s.now(), page.Normalize())
 }
 
 // EndRelationship ends P→C at the client's word (R-PARTNER-11): every
 // partner membership of P in C ends at once and the relationship is ended.
 // It needs account.partners.manage in C; R-SUPER-1 holds.
-func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID string) (*Relationship, int64, error) {
-	var out *Relationship
+func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID string) (*SharedRelationship, int64, error) {
+	var out *SharedRelationship
 	rev, err := s.write(ctx, func(t *txn) error {
 		by, err := t.lockedActor(clientID, PermPartnersManage)
 		if err != nil {
@@ -942,7 +995,7 @@ func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID strin
 		details := map[string]any{"partner_id": partnerID, "client_id": clientID, "memberships_ended": ended, "reason": "client"}
 		t.record(clientID, by, "relationship.ended", "relationship", r.ID, details)
 		t.record(partnerID, by.asUser(), "relationship.ended", "relationship", r.ID, details)
-		out = r
+		out = r.Shared(t.now) // R-PARTNER-7: the client's answer carries no alias
 		return nil
 	})
 	return out, rev, err

@@ -26,8 +26,10 @@ type ClientRemoval struct {
 	ClientName string             `json:"client_name"`
 	Alias      string             `json:"alias"`
 	Employees  []*EmployeeRemoval `json:"employees"`
-	// Candidates are active members of the client, not being removed, that
-	// the assets may be reassigned to (at most 100).
+	// Candidates are the partner's own employees who stay active members
+	// of the client, that the assets may be reassigned to (at most 100).
+	// The client's directory is not the partner's to list: another member
+	// of the client may still be named in reassign_to.
 	Candidates []Candidate `json:"candidates"`
 }
 
@@ -102,10 +104,8 @@ func (s *Service) planRemoval(ctx context.Context, st Store, partnerID string, s
 	var out []*ClientRemoval
 	var bad []FieldError
 	for _, clientID := range sel.AccountIDs {
-		r, err := st.FindRelationship(ctx, partnerID, clientID)
-		if ErrorKind(err) == ENOTFOUND {
-			return nil, noRelationship(clientID)
-		} else if err != nil {
+		r, err := liveRelationship(ctx, st, partnerID, clientID, s.now()) // R-PARTNER-11: none once ended
+		if err != nil {
 			return nil, err
 		}
 		client, err := st.FindAccountByID(ctx, clientID)
@@ -146,19 +146,21 @@ func (s *Service) planRemoval(ctx context.Context, st Store, partnerID string, s
 			cr.Employees = append(cr.Employees, er)
 		}
 		if candidates {
-			ms, _, err := st.FindMemberships(ctx, MembershipFilter{AccountID: clientID, Page: Page{Limit: MaxPageLimit}})
+			// R-PARTNER-8 shows the partner its own employees in C, never
+			// C's whole directory.
+			stay, err := partnerEmployeesIn(ctx, st, partnerID, clientID)
 			if err != nil {
 				return nil, err
 			}
-			for _, m := range ms {
-				if removed[m.UserID] || m.Status != StatusActive || len(cr.Candidates) == 100 {
+			for _, cu := range stay {
+				if removed[cu.ID] || cu.Status != UserActive || len(cr.Candidates) == 100 {
 					continue
 				}
-				cu, err := st.FindUserByID(ctx, m.UserID)
+				m, err := st.FindMembership(ctx, clientID, cu.ID)
 				if err != nil {
 					return nil, err
 				}
-				if cu.Status == UserActive {
+				if m.Status == StatusActive && !m.EndedAt(s.now()) {
 					cr.Candidates = append(cr.Candidates, Candidate{UserID: cu.ID, Name: cu.Name, Email: cu.Email})
 				}
 			}

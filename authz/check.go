@@ -65,7 +65,8 @@ func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 				return deny(steward.ReasonRelationshipInactive)
 			}
 		}
-		if !cur.super && !cur.perms.has(bit) {
+		// R-PARTNER-1: partner.* is held only through an internal membership.
+		if (!cur.super && !cur.perms.has(bit)) || (cur.kind != steward.KindInternal && steward.PartnerConsolePermission(perm)) {
 			if depth > 0 && has {
 				d.capped = true
 			}

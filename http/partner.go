@@ -247,7 +247,7 @@ func (s *Server) partnerRoutes() {
 		write(func(ctx context.Context, in *struct {
 			AccountPath
 			PartnerPath
-		}) (*steward.Relationship, int64, error) {
+		}) (*steward.SharedRelationship, int64, error) {
 			return s.svc.EndRelationship(ctx, in.Account, in.Partner)
 		}))
 

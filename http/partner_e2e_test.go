@@ -96,7 +96,9 @@ func testPartnerEndToEnd(t *testing.T, e *Env, clock *extClock, smtp *mailtest.S
 	partnerCheck(t, e, clock, alice, client1, steward.PermSuperAdminsManage, false)
 	partnerCheck(t, e, clock, alice, client1, steward.PermBillingManage, false)
 	got := smtp.Wait(1, 10*time.Second)[0]
-	client1Name := approval.Relationship.Alias
+	var client1Acc steward.Account
+	e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client1, owner1Tok, nil, &client1Acc)
+	client1Name := client1Acc.Name
 	if got.To[0] != aliceMail || !strings.Contains(got.Subject, client1Name) || !strings.Contains(got.Body, "partner admin of "+client1Name) {
 		t.Fatalf("approval mail = %+v", got)
 	}
@@ -236,7 +238,7 @@ func testPartnerEndToEnd(t *testing.T, e *Env, clock *extClock, smtp *mailtest.S
 		http.StatusNotFound, "client_not_found", "")
 
 	// 10. The client ends the relationship with client 1 at once (R-PARTNER-11).
-	var ended steward.Relationship
+	var ended steward.SharedRelationship
 	e.MustOK(t, http.StatusOK, "DELETE", "/v1/accounts/"+client1+"/partners/"+partner, owner1Tok, nil, &ended)
 	if ended.Status != steward.RelationshipEnded {
 		t.Fatalf("ended = %+v", ended)

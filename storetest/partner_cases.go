@@ -307,7 +307,7 @@ func testRPartner3(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Relationship.Status != steward.RelationshipActive || a.Relationship.Alias != w.C.Name || a.Membership.Role != steward.RolePartnerAdmin || rev == 0 {
+		if a.Relationship.Status != steward.RelationshipActive || w.Relationship(w.P.ID, w.C.ID).Alias != w.C.Name || a.Membership.Role != steward.RolePartnerAdmin || rev == 0 {
 			t.Errorf("approval = %+v / %+v", a.Relationship, a.Membership)
 		}
 		if !w.Allowed(emp.ID, w.C.ID, "crm.contacts.view") {
@@ -411,7 +411,11 @@ func testRPartner4(t *testing.T, open Opener) {
 	t.Run("ErrNotPartnerAdmin", func(t *testing.T) {
 		_, _, err := w.Svc.AddEmployees(w.As(e1.ID), w.P.ID, w.C.ID, []string{w.User(w.P.ID, steward.RoleMember).ID}, steward.RoleMember)
 		WantCode(t, err, steward.EFORBIDDEN, "permission_required") // a partner employee, not an admin
+		// The client's own super admin is no user of P: P's console is unknown to it.
 		_, _, err = w.Svc.AddEmployees(w.As(w.COwner.ID), w.P.ID, w.C.ID, []string{w.User(w.P.ID, steward.RoleMember).ID}, steward.RoleMember)
+		WantCode(t, err, steward.ENOTFOUND, "")
+		// P's super admin is not a partner admin in C (R-PARTNER-8).
+		_, _, err = w.Svc.AddEmployees(w.As(w.POwner.ID), w.P.ID, w.C.ID, []string{w.User(w.P.ID, steward.RoleMember).ID}, steward.RoleMember)
 		WantCode(t, err, steward.EFORBIDDEN, "partner_admin_required")
 	})
 }
@@ -646,15 +650,9 @@ func testRPartner8(t *testing.T, open Opener) {
 		if len(pv.Clients) != 2 || len(pv.Clients[0].Employees[0].Assets) != 2 || len(pv.Clients[1].Employees[0].Assets) != 1 {
 			t.Fatalf("preview = %+v", pv.Clients)
 		}
-		found := false
-		for _, c := range pv.Clients[0].Candidates {
-			found = found || c.UserID == stays.ID
-			if c.UserID == emp.ID {
-				t.Error("the removed employee is a reassignment candidate")
-			}
-		}
-		if !found {
-			t.Errorf("candidates = %+v, want %s", pv.Clients[0].Candidates, stays.ID)
+		// Candidates are P's own employees who stay, never the client's directory.
+		if cs := pv.Clients[0].Candidates; len(cs) != 1 || cs[0].UserID != admin.ID {
+			t.Errorf("candidates = %+v, want only the partner admin %s", cs, admin.ID)
 		}
 	})
 	t.Run("ErrPermissionSplit", func(t *testing.T) {
@@ -691,7 +689,7 @@ func testRPartner8(t *testing.T, open Opener) {
 			t.Error("a deactivated employee still has access")
 		}
 		_, _, err = w.Svc.ReactivateEmployees(w.As(manager.ID), w.P.ID, sel)
-		WantCode(t, err, steward.ENOTFOUND, "") // the manager is no member of the clients at all
+		WantCode(t, err, steward.EFORBIDDEN, "partner_admin_required") // the manager is no member of the clients at all
 		if _, _, err := w.Svc.ReactivateEmployees(w.As(admin.ID), w.P.ID, sel); err != nil {
 			t.Fatal(err)
 		}
@@ -789,7 +787,7 @@ func testRPartner9(t *testing.T, open Opener) {
 	})
 	t.Run("ErrInternalSuperAdmin", func(t *testing.T) {
 		_, _, err := w.Svc.ConvertToPartnerAdmin(w.As(admin.ID), w.P.ID, w.C.ID, w.COwner.ID, false)
-		WantCode(t, err, steward.EINVALID, "not_an_employee")
+		WantCode(t, err, steward.ENOTFOUND, "employee_not_found") // as an unknown user
 	})
 	t.Run("ErrLastSuperAdmin", func(t *testing.T) {
 		c2, o2 := w.Account(steward.AccountStandard)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"time"
 
@@ -116,7 +117,11 @@ func (s *Store) FindClients(ctx context.Context, f steward.ClientFilter) ([]*ste
 		statusAt(&w, f.Status, f.Now)
 	}
 	if f.Search != "" {
-		w.add(`(LOWER(alias) LIKE ? ESCAPE '\' OR LOWER(client_name) LIKE ? ESCAPE '\')`, likePattern(f.Search))
+		// The client's own name is searched only while the relationship has not ended.
+		w.args = append(w.args, likePattern(f.Search), micros(f.Now))
+		pat, now := len(w.args)-1, len(w.args)
+		w.conds = append(w.conds, fmt.Sprintf(`(LOWER(alias) LIKE $%d ESCAPE '\' OR (LOWER(client_name) LIKE $%d ESCAPE '\'
+			AND status <> 'ended' AND NOT (status = 'ending' AND ends_at IS NOT NULL AND ends_at <= $%d)))`, pat, pat, now))
 	}
 	switch f.AccessType {
 	case steward.AccessTypePartnerAdmin:
@@ -177,7 +182,7 @@ func (s *Store) FindClients(ctx context.Context, f steward.ClientFilter) ([]*ste
 }
 
 // FindPartners pages through a client's partners.
-func (s *Store) FindPartners(ctx context.Context, clientID string, p steward.Page) ([]*steward.Partner, string, error) {
+func (s *Store) FindPartners(ctx context.Context, clientID string, now time.Time, p steward.Page) ([]*steward.Partner, string, error) {
 	var w where
 	w.add(`r.client_id = ?`, clientID)
 	if p.After != "" {
@@ -200,7 +205,7 @@ func (s *Store) FindPartners(ctx context.Context, clientID string, p steward.Pag
 		if err != nil {
 			return nil, "", err
 		}
-		pt.Relationship = *r
+		pt.SharedRelationship = *r.Shared(now)
 		out = append(out, &pt)
 	}
 	if err := rows.Err(); err != nil {
