@@ -388,7 +388,7 @@ func (s *Service) FindAccessLink(ctx context.Context, token string) (*AccessLink
 type Approval struct {
 	// Relationship carries no alias: the approver is the client (R-PARTNER-7).
 	Relationship *SharedRelationship `json:"relationship"`
-	Membership   *Membership   `json:"membership"`
+	Membership   *Membership         `json:"membership"`
 }
 
 // ApproveAccessLink approves a link for the client account: it needs a super
@@ -992,6 +992,9 @@ func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID strin
 				return err
 			}
 		}
+		if err := t.dropManagementCredit(by, partnerID, clientID); err != nil {
+			return err
+		}
 		details := map[string]any{"partner_id": partnerID, "client_id": clientID, "memberships_ended": ended, "reason": "client"}
 		t.record(clientID, by, "relationship.ended", "relationship", r.ID, details)
 		t.record(partnerID, by.asUser(), "relationship.ended", "relationship", r.ID, details)
@@ -999,6 +1002,28 @@ func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID strin
 		return nil
 	})
 	return out, rev, err
+}
+
+// dropManagementCredit ends P's management credit (R-PARTNER-6) on the
+// memberships of C that are not P's partner memberships: everything of P in
+// C ends with the relationship (R-PARTNER-11), the membership itself stays
+// the client's. by is nil for the scheduler.
+func (t *txn) dropManagementCredit(by *access, partnerID, clientID string) error {
+	ms, err := t.allMemberships(MembershipFilter{AccountID: clientID})
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.ManagedBy != partnerID || (m.Kind == KindPartner && m.PartnerID == partnerID) {
+			continue
+		}
+		m.ManagedBy, m.UpdatedAt = "", t.now
+		if err := t.UpdateMembership(t.ctx, m); err != nil {
+			return err
+		}
+		t.record(clientID, by, "partner_member.unlinked", "membership", m.ID, map[string]any{"user_id": m.UserID, "partner_id": partnerID})
+	}
+	return nil
 }
 
 // allMemberships reads every page of a membership filter.
@@ -1044,6 +1069,9 @@ func (s *Service) EndLapsedRelationships(ctx context.Context) (int, error) {
 				}
 				r.Status, r.EndedAt, r.UpdatedAt = RelationshipEnded, r.EndsAt, t.now
 				if err := t.UpdateRelationship(t.ctx, r); err != nil {
+					return err
+				}
+				if err := t.dropManagementCredit(nil, r.PartnerID, r.ClientID); err != nil {
 					return err
 				}
 				details := jobDetails(map[string]any{"partner_id": r.PartnerID, "client_id": r.ClientID, "reason": "grace_elapsed",
