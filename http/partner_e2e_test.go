@@ -245,7 +245,8 @@ func testPartnerEndToEnd(t *testing.T, e *Env, clock *extClock, smtp *mailtest.S
 	}
 	partnerCheck(t, e, clock, alice, client1, "crm.contacts.edit", false)
 	partnerCheck(t, e, clock, carol, client1, "reports.view", false)
-	MustProblem(t, e.Do(t, "POST", p+"/removals", partnerOwnerTok, map[string]any{"account_ids": []string{client1}}), http.StatusConflict, "nothing_to_remove", "")
+	// Nothing of the partner works in client 1 any more (R-PARTNER-11).
+	MustProblem(t, e.Do(t, "POST", p+"/removals", partnerOwnerTok, map[string]any{"account_ids": []string{client1}}), http.StatusNotFound, "client_not_found", "")
 	// Every mail went out over SMTP: two approvals, three employees added,
 	// and the end to the two whose access it ended.
 	smtp.Wait(7, 10*time.Second)
