@@ -35,7 +35,16 @@ func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 	if !ok || u == nil {
 		return Decision{Code: steward.ReasonNoMembership}
 	}
-	m := u.find(accountID)
+	a := ix.account(accountID)
+	if a == nil {
+		return Decision{Code: steward.ReasonNoMembership}
+	}
+	return ix.decideIn(u, a.num, bit, at)
+}
+
+// decideIn is decide for a known user, account number and permission bit.
+func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
+	m := u.find(account)
 	if m == nil {
 		return Decision{Code: steward.ReasonNoMembership}
 	}
@@ -53,39 +62,33 @@ func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 		switch {
 		case !cu.active:
 			return deny(steward.ReasonUserDeactivated)
-		case cur.status == steward.StatusDeactivated:
+		case cur.status == statusDeactivated:
 			return deny(steward.ReasonMembershipDeactivated)
-		case cur.status == steward.StatusSuspended:
+		case cur.status == statusSuspended:
 			return deny(steward.ReasonMembershipSuspended)
-		case cur.status == steward.StatusExpired || at >= cur.endsAt:
+		case cur.status == statusExpired || at >= cur.endsAt:
 			return deny(steward.ReasonMembershipExpired)
 		}
-		if cur.kind == steward.KindPartner { // the relationship P→C is active
-			if r := ix.rel(cur.partnerID, accountID); r == nil || r.status != steward.RelationshipActive {
+		if cur.kind == kindPartner { // the relationship P→C is active
+			if r := ix.rel(cur.partner, account); r == nil || r.status != steward.RelationshipActive {
 				return deny(steward.ReasonRelationshipInactive)
 			}
 		}
 		// R-PARTNER-1: partner.* is held only through an internal membership.
-		if (!cur.super && !cur.perms.has(bit)) || (cur.kind != steward.KindInternal && steward.PartnerConsolePermission(perm)) {
+		if (!cur.super() && !cur.perms.has(bit)) || (cur.kind != kindInternal && ix.partnerOnly[bit]) {
 			if depth > 0 && has {
 				d.capped = true
 			}
 			has = false
 		}
-		if cur.kind != steward.KindDelegate {
+		if cur.kind != kindDelegate {
 			break
 		}
-		pu := ix.user(cur.parentOf)
-		var parent *membership
-		if pu != nil {
-			if parent = pu.find(accountID); parent != nil && parent.id != cur.parentID {
-				parent = nil
-			}
-		}
+		pu, parent := ix.parentOf(cur)
 		if parent == nil {
 			return deny(steward.ReasonParentInactive)
 		}
-		if !parent.redelegate {
+		if !parent.redelegate() {
 			return deny(steward.ReasonRedelegationOff)
 		}
 		if at >= parent.delegatesEndAt {
@@ -101,6 +104,21 @@ func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 	}
 	d.Allowed, d.Code = true, steward.ReasonGranted
 	return d
+}
+
+// parentOf returns a delegate's parent membership and its user; nil when
+// the parent membership is gone (another membership of the same user in
+// the account is not the parent).
+func (ix *Index) parentOf(m *membership) (*user, *membership) {
+	if m.parentUser == noUser {
+		return nil, nil
+	}
+	pu := ix.user(ix.userNames.get(m.parentUser))
+	parent := pu.find(m.account)
+	if parent == nil || parent.id != ix.parentIDs.get(m.parentRef) {
+		return nil, nil
+	}
+	return pu, parent
 }
 
 // Check answers a check request with its explanation (R-CHECK-2), waiting
@@ -144,32 +162,31 @@ func (ix *Index) explain(d Decision, userID string, at time.Time) steward.Reason
 	if d.m == nil {
 		return r
 	}
-	r.MembershipID, r.Kind, r.Role = d.m.id, d.m.kind, d.m.role
+	r.MembershipID, r.Kind, r.Role = ix.unpackID(d.m.id), kinds[d.m.kind], ix.roleNames.get(d.m.role)
 	r.EndsAt = timeOf(d.endsAt)
 	for cur, cu := d.m, userID; cur != nil; {
-		r.Chain = append(r.Chain, steward.ChainLink{Type: "membership", ID: cur.id, AccountID: cur.account, UserID: cu,
-			Kind: string(cur.kind), Status: string(cur.status), EndsAt: timeOf(cur.endsAt)})
-		if rel := ix.rel(cur.partnerID, cur.account); cur.kind == steward.KindPartner && rel != nil {
-			status := rel.status
-			if status == steward.RelationshipEnding && rel.endsAt != nil && !at.Before(*rel.endsAt) {
-				status = steward.RelationshipEnded
+		account := ix.accountNames.get(cur.account)
+		r.Chain = append(r.Chain, steward.ChainLink{Type: "membership", ID: ix.unpackID(cur.id), AccountID: account, UserID: cu,
+			Kind: string(kinds[cur.kind]), Status: string(statuses[cur.status]), EndsAt: timeOf(cur.endsAt)})
+		if cur.kind == kindPartner {
+			if rel := ix.rel(cur.partner, cur.account); rel != nil {
+				status := rel.status
+				if status == steward.RelationshipEnding && rel.endsAt != nil && !at.Before(*rel.endsAt) {
+					status = steward.RelationshipEnded
+				}
+				r.Chain = append(r.Chain, steward.ChainLink{Type: "relationship", ID: rel.id, AccountID: ix.accountNames.get(cur.partner), Status: string(status), EndsAt: rel.endsAt})
 			}
-			r.Chain = append(r.Chain, steward.ChainLink{Type: "relationship", ID: rel.id, AccountID: cur.partnerID, Status: string(status), EndsAt: rel.endsAt})
 		}
-		if cur.kind != steward.KindDelegate {
+		if cur.kind != kindDelegate {
 			break
 		}
-		cu = cur.parentOf
-		var next *membership
-		if pu := ix.user(cu); pu != nil {
-			if next = pu.find(cur.account); next != nil && next.id != cur.parentID {
-				next = nil
-			}
+		parentUser := cur.parentUser
+		if _, cur = ix.parentOf(cur); cur != nil {
+			cu = ix.userNames.get(parentUser)
 		}
-		cur = next
 	}
 	switch {
-	case d.Allowed && d.m.super:
+	case d.Allowed && d.m.super():
 		r.Source = steward.RoleSuperAdmin
 	case d.Allowed:
 		r.Source = "membership"

@@ -2,9 +2,12 @@ package authz
 
 import (
 	"context"
+	"encoding/base32"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,35 +38,57 @@ const (
 )
 
 // Index answers checks from memory. The zero value is not usable; use New.
+//
+// It is built to be small: users and accounts are numbered, and a
+// membership is a flat record of numbers (see membership) kept in its
+// user's slice, so that a membership costs well under 100 bytes. Readers
+// take no lock: every shard is an immutable map behind an atomic pointer,
+// replaced whole by the one writer (under mu), and the name tables only
+// grow.
 type Index struct {
 	src    Source
 	cat    *steward.Catalogue
 	bits   map[string]int // permission key → bit
+	// partnerOnly marks the bits of partner.* permissions, held only
+	// through an internal membership (R-PARTNER-1).
+	partnerOnly []bool
 	words  int
 	logger *slog.Logger
 
-	users    [nShards]atomic.Pointer[shard]
+	users    [nShards]atomic.Pointer[userShard]
 	accounts [nShards]atomic.Pointer[accountShard]
-	rels     [nShards]atomic.Pointer[relShard] // by client account
+	rels     [nShards]atomic.Pointer[relShard] // by the client's account number
 	applied  atomic.Int64
+
+	// Numbered names: user, account and role ids, and the ids of memberships
+	// that do not have the shape NewID gives (see packID).
+	userNames, accountNames, roleNames, oddIDs names
+	// parentIDs holds the parent membership id of each delegate, by number.
+	parentIDs table[[16]byte]
 
 	mu      sync.Mutex // serialises writers
 	sets    map[string]*permSet
 	small   map[[4]uint64]*permSet
-	strs    map[string]string
+	roleNum map[string]uint32
+	oddNum  map[string]uint32
 	waiters chan struct{} // closed when applied moves
 	wmu     sync.Mutex    // guards waiters
 }
 
-type shard struct{ users map[string]*user }
+type userShard struct{ users map[string]*user }
 
-// accountShard maps account ids to their sorted member user ids, for the
-// access-review listing.
-type accountShard struct{ ids map[string][]string }
+// accountShard maps account ids to their records.
+type accountShard struct{ accounts map[string]*account }
 
-// relKey names the relationship P→C; a struct of the two ids, so that a
-// lookup builds no string.
-type relKey struct{ partner, client string }
+// account is an account's number and its members' user numbers, sorted by
+// user id, for the access-review listing. Replaced whole when they change.
+type account struct {
+	num     uint32
+	members []uint32
+}
+
+// relKey names the relationship P→C by account numbers.
+type relKey struct{ partner, client uint32 }
 
 type relShard struct{ rels map[relKey]*relationship }
 
@@ -74,44 +99,137 @@ type relationship struct {
 	endsAt *time.Time
 }
 
+// user is one user: its number, whether it is active in its home account,
+// and its memberships, at most one per account.
 type user struct {
+	num    uint32
 	active bool
 	ms     []membership
 }
 
+// membership is one membership, 64 bytes: ids are numbers into the index's
+// tables, the membership's own id is its 16 bytes (see packID), and the
+// delegate's parent is a user number plus a parentIDs slot.
 type membership struct {
-	id, account, role  string
-	parentID, parentOf string // a delegate's parent membership and its user
-	partnerID          string
-	kind               steward.MembershipKind
-	status             steward.MembershipStatus
-	perms              *permSet
-	super              bool
-	redelegate         bool
-	endsAt             int64 // microseconds; noEnd when none
-	delegatesEndAt     int64
+	id             [16]byte
+	endsAt         int64 // microseconds; noEnd when none
+	delegatesEndAt int64
+	perms          *permSet
+	account        uint32
+	partner        uint32 // account number of the partner; partner memberships only
+	role           uint32
+	parentUser     uint32 // delegates only
+	parentRef      uint32 // delegates only: slot in parentIDs
+	kind           uint8
+	status         uint8
+	flags          uint8
+}
+
+const (
+	flagSuper = 1 << iota
+	flagRedelegate
+)
+
+func (m *membership) super() bool      { return m.flags&flagSuper != 0 }
+func (m *membership) redelegate() bool { return m.flags&flagRedelegate != 0 }
+
+// Kinds and statuses as small numbers, in these orders.
+var (
+	kinds    = []steward.MembershipKind{steward.KindInternal, steward.KindPartner, steward.KindExternal, steward.KindDelegate}
+	statuses = []steward.MembershipStatus{steward.StatusActive, steward.StatusDeactivated, steward.StatusSuspended, steward.StatusExpired}
+)
+
+const (
+	kindInternal uint8 = iota
+	kindPartner
+	kindExternal
+	kindDelegate
+)
+
+const (
+	statusActive uint8 = iota
+	statusDeactivated
+	statusSuspended
+	statusExpired
+)
+
+func kindOf(k steward.MembershipKind) uint8 {
+	for i, v := range kinds {
+		if v == k {
+			return uint8(i)
+		}
+	}
+	return kindInternal
+}
+
+func statusOf(s steward.MembershipStatus) uint8 {
+	for i, v := range statuses {
+		if v == s {
+			return uint8(i)
+		}
+	}
+	return statusDeactivated // unknown states hold nothing
 }
 
 type permSet struct{ w []uint64 }
 
 func (p *permSet) has(bit int) bool { return p.w[bit>>6]&(1<<(bit&63)) != 0 }
 
+// table is an append-only list that readers index without a lock: they see
+// the prefix published when they loaded it; the one writer appends past it.
+type table[T any] struct{ list atomic.Pointer[[]T] }
+
+func (t *table[T]) get(i uint32) T { return (*t.list.Load())[i] }
+
+func (t *table[T]) add(v T) uint32 {
+	var l []T
+	if p := t.list.Load(); p != nil {
+		l = *p
+	}
+	i := len(l)
+	l = append(l, v)
+	t.list.Store(&l)
+	return uint32(i)
+}
+
+func (t *table[T]) len() int {
+	if p := t.list.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
+}
+
+type names = table[string]
+
 // New returns an empty index over src; call Load.
 func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ix := &Index{src: src, cat: cat, bits: map[string]int{}, logger: logger, sets: map[string]*permSet{}, small: map[[4]uint64]*permSet{}, strs: map[string]string{}, waiters: make(chan struct{})}
+	ix := &Index{src: src, cat: cat, bits: map[string]int{}, logger: logger, waiters: make(chan struct{})}
 	for i, k := range cat.All() {
 		ix.bits[k] = i
+		ix.partnerOnly = append(ix.partnerOnly, steward.PartnerConsolePermission(k))
 	}
 	ix.words = (len(ix.bits) + 63) / 64
+	ix.reset()
+	return ix
+}
+
+// reset empties the index's tables before a load. Writers only.
+func (ix *Index) reset() {
+	ix.sets, ix.small = map[string]*permSet{}, map[[4]uint64]*permSet{}
+	ix.roleNum, ix.oddNum = map[string]uint32{}, map[string]uint32{}
+	ix.userNames.list.Store(&[]string{})
+	ix.accountNames.list.Store(&[]string{})
+	ix.roleNames.list.Store(&[]string{})
+	ix.oddIDs.list.Store(&[]string{})
+	ix.parentIDs.list.Store(&[][16]byte{})
 	for i := range nShards {
-		ix.users[i].Store(&shard{users: map[string]*user{}})
-		ix.accounts[i].Store(&accountShard{ids: map[string][]string{}})
+		ix.users[i].Store(&userShard{users: map[string]*user{}})
+		ix.accounts[i].Store(&accountShard{accounts: map[string]*account{}})
 		ix.rels[i].Store(&relShard{rels: map[relKey]*relationship{}})
 	}
-	return ix
 }
 
 // Applied returns the last revision the index has applied.
@@ -128,14 +246,15 @@ func shardOf(id string) uint32 {
 
 func (ix *Index) user(id string) *user { return ix.users[shardOf(id)].Load().users[id] }
 
-func (ix *Index) rel(partner, client string) *relationship {
-	return ix.rels[shardOf(client)].Load().rels[relKey{partner, client}]
+func (ix *Index) account(id string) *account {
+	return ix.accounts[shardOf(id)].Load().accounts[id]
 }
 
-func (ix *Index) hasAccount(id string) bool {
-	_, ok := ix.accounts[shardOf(id)].Load().ids[id]
-	return ok
+func (ix *Index) rel(partner, client uint32) *relationship {
+	return ix.rels[client&(nShards-1)].Load().rels[relKey{partner, client}]
 }
+
+func (ix *Index) hasAccount(id string) bool { return ix.account(id) != nil }
 
 // memberships returns the user's memberships; none for a nil user.
 func (u *user) memberships() []membership {
@@ -145,7 +264,7 @@ func (u *user) memberships() []membership {
 	return u.ms
 }
 
-func (u *user) find(account string) *membership {
+func (u *user) find(account uint32) *membership {
 	if u == nil {
 		return nil
 	}
@@ -162,16 +281,6 @@ func micros(t *time.Time) int64 {
 		return noEnd
 	}
 	return t.UnixMicro()
-}
-
-// intern returns a shared copy of s, so that ids repeated across memberships
-// are stored once. Writers only.
-func (ix *Index) intern(s string) string {
-	if v, ok := ix.strs[s]; ok {
-		return v
-	}
-	ix.strs[s] = s
-	return s
 }
 
 // permSetOf returns the shared bit set of a permission list; memberships
@@ -206,11 +315,72 @@ func (ix *Index) permSetOf(keys []string) *permSet {
 	return p
 }
 
-func (ix *Index) entry(m *steward.Membership, parentUser string) membership {
-	return membership{
-		id: m.ID, account: ix.intern(m.AccountID), role: ix.intern(m.Role), parentID: m.ParentID, parentOf: parentUser,
-		partnerID: ix.intern(m.PartnerID), kind: m.Kind, status: m.Status, perms: ix.permSetOf(m.Permissions),
-		super: m.Role == steward.RoleSuperAdmin, redelegate: m.AllowRedelegation, endsAt: micros(m.EndsAt),
-		delegatesEndAt: micros(m.DelegatesEndAt),
+// idEncoding is the alphabet of steward.NewID.
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// oddMark starts the packed form of an id that is not NewID's shape: no
+// real id starts with it (its time part would be tens of millennia ahead).
+const oddMark = 0xffffffff
+
+// packID turns a membership id into 16 bytes: the 128 bits NewID encoded,
+// or, for an id of another shape, a mark and its number in oddIDs. Writers
+// only.
+func (ix *Index) packID(id string) [16]byte {
+	var b [16]byte
+	if rest, ok := strings.CutPrefix(id, steward.PrefixMembership); ok && len(rest) == 26 {
+		if n, err := idEncoding.Decode(b[:], []byte(rest)); err == nil && n == 16 && binary.BigEndian.Uint32(b[:4]) != oddMark &&
+			idEncoding.EncodeToString(b[:]) == rest {
+			return b
+		}
 	}
+	n, ok := ix.oddNum[id]
+	if !ok {
+		n = ix.oddIDs.add(id)
+		ix.oddNum[id] = n
+	}
+	b = [16]byte{}
+	binary.BigEndian.PutUint32(b[:4], oddMark)
+	binary.BigEndian.PutUint32(b[4:8], n)
+	return b
 }
+
+// unpackID is packID's inverse.
+func (ix *Index) unpackID(b [16]byte) string {
+	if binary.BigEndian.Uint32(b[:4]) == oddMark {
+		return ix.oddIDs.get(binary.BigEndian.Uint32(b[4:8]))
+	}
+	return steward.PrefixMembership + idEncoding.EncodeToString(b[:])
+}
+
+// roleOf numbers a role id. Writers only.
+func (ix *Index) roleOf(role string) uint32 {
+	n, ok := ix.roleNum[role]
+	if !ok {
+		n = ix.roleNames.add(role)
+		ix.roleNum[role] = n
+	}
+	return n
+}
+
+// entry packs a membership. Its account and partner must be numbered; the
+// parent's user is the delegate's parent user number, if known.
+func (ix *Index) entry(m *steward.Membership, account, partner uint32, parentUser uint32) membership {
+	e := membership{
+		id: ix.packID(m.ID), account: account, partner: partner, role: ix.roleOf(m.Role),
+		kind: kindOf(m.Kind), status: statusOf(m.Status), perms: ix.permSetOf(m.Permissions),
+		endsAt: micros(m.EndsAt), delegatesEndAt: micros(m.DelegatesEndAt), parentUser: parentUser,
+	}
+	if m.Role == steward.RoleSuperAdmin {
+		e.flags |= flagSuper
+	}
+	if m.AllowRedelegation {
+		e.flags |= flagRedelegate
+	}
+	if m.Kind == steward.KindDelegate {
+		e.parentRef = ix.parentIDs.add(ix.packID(m.ParentID))
+	}
+	return e
+}
+
+// noUser marks a delegate whose parent's user is unknown.
+const noUser = math.MaxUint32

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -10,22 +11,33 @@ import (
 // FindAccess lists who can use perm in the account at the time at, and why:
 // the access review. Users come in id order after the cursor after.
 func (ix *Index) FindAccess(accountID, perm string, at time.Time, after string, limit int) ([]steward.Access, string) {
-	members := ix.accounts[shardOf(accountID)].Load().ids[accountID]
-	i, _ := slices.BinarySearch(members, after)
-	if after != "" && i < len(members) && members[i] == after {
+	a := ix.account(accountID)
+	bit, ok := ix.bits[perm]
+	if a == nil || !ok {
+		return nil, ""
+	}
+	names := *ix.userNames.list.Load()
+	members := a.members
+	i, _ := slices.BinarySearchFunc(members, after, func(x uint32, id string) int { return strings.Compare(names[x], id) })
+	if after != "" && i < len(members) && names[members[i]] == after {
 		i++
 	}
 	us := at.UnixMicro()
 	var out []steward.Access
 	for ; i < len(members); i++ {
-		d := ix.decide(members[i], accountID, perm, us)
+		id := names[members[i]]
+		u := ix.user(id)
+		if u == nil {
+			continue
+		}
+		d := ix.decideIn(u, a.num, bit, us)
 		if !d.Allowed {
 			continue
 		}
 		if len(out) == limit {
 			return out, out[len(out)-1].UserID
 		}
-		out = append(out, steward.Access{UserID: members[i], AccountID: accountID, Reason: ix.explain(d, members[i], at)})
+		out = append(out, steward.Access{UserID: id, AccountID: accountID, Reason: ix.explain(d, id, at)})
 	}
 	return out, ""
 }
@@ -34,27 +46,32 @@ func (ix *Index) FindAccess(accountID, perm string, at time.Time, after string, 
 // time at, and why, in account id order after the cursor after.
 func (ix *Index) FindUserAccounts(userID, perm string, at time.Time, after string, limit int) ([]steward.Access, string) {
 	u := ix.user(userID)
-	if u == nil {
+	bit, ok := ix.bits[perm]
+	if u == nil || !ok {
 		return nil, ""
 	}
-	accounts := make([]string, 0, len(u.ms))
+	type entry struct {
+		id  string
+		num uint32
+	}
+	accounts := make([]entry, 0, len(u.ms))
 	for _, m := range u.ms {
-		if m.account > after {
-			accounts = append(accounts, m.account)
+		if id := ix.accountNames.get(m.account); id > after {
+			accounts = append(accounts, entry{id, m.account})
 		}
 	}
-	slices.Sort(accounts)
+	slices.SortFunc(accounts, func(x, y entry) int { return strings.Compare(x.id, y.id) })
 	us := at.UnixMicro()
 	var out []steward.Access
 	for _, a := range accounts {
-		d := ix.decide(userID, a, perm, us)
+		d := ix.decideIn(u, a.num, bit, us)
 		if !d.Allowed {
 			continue
 		}
 		if len(out) == limit {
 			return out, out[len(out)-1].AccountID
 		}
-		out = append(out, steward.Access{UserID: userID, AccountID: a, Reason: ix.explain(d, userID, at)})
+		out = append(out, steward.Access{UserID: userID, AccountID: a.id, Reason: ix.explain(d, userID, at)})
 	}
 	return out, ""
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -25,80 +26,138 @@ func (ix *Index) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Names keep their numbers across reloads, so that the tables only grow
+	// and nothing a reader holds is renumbered under it.
+	var accounts [nShards]map[string]*account
 	var users [nShards]map[string]*user
-	var accounts [nShards]map[string][]string
+	var rels [nShards]map[relKey]*relationship
 	for i := range nShards {
-		users[i], accounts[i] = map[string]*user{}, map[string][]string{}
+		accounts[i], users[i], rels[i] = map[string]*account{}, map[string]*user{}, map[relKey]*relationship{}
+	}
+	accountNum := func(id string) uint32 {
+		if a := accounts[shardOf(id)][id]; a != nil {
+			return a.num
+		}
+		a := &account{num: ix.numberAccount(id)}
+		accounts[shardOf(id)][id] = a
+		return a.num
 	}
 	if err := ix.src.ScanAccountIDs(ctx, func(id string) error {
-		accounts[shardOf(id)][ix.intern(id)] = nil
+		accountNum(id)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("load accounts: %w", err)
 	}
-	var rels [nShards]map[relKey]*relationship
-	for i := range nShards {
-		rels[i] = map[relKey]*relationship{}
-	}
 	if err := ix.src.ScanRelationships(ctx, func(r *steward.Relationship) error {
-		rels[shardOf(r.ClientID)][relKey{ix.intern(r.PartnerID), ix.intern(r.ClientID)}] = &relationship{id: r.ID, status: r.Status, endsAt: r.EndsAt}
+		k := relKey{accountNum(r.PartnerID), accountNum(r.ClientID)}
+		rels[k.client&(nShards-1)][k] = &relationship{id: r.ID, status: r.Status, endsAt: r.EndsAt}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("load relationships: %w", err)
 	}
 	nUsers := 0
 	if err := ix.src.ScanUsers(ctx, func(u *steward.User) error {
-		users[shardOf(u.ID)][u.ID] = &user{active: u.Status == steward.UserActive}
+		users[shardOf(u.ID)][u.ID] = &user{num: ix.numberUser(u.ID), active: u.Status == steward.UserActive}
 		nUsers++
 		return nil
 	}); err != nil {
 		return fmt.Errorf("load users: %w", err)
 	}
-	// Memberships stream in; a delegate's parent (an external membership)
-	// may come later, so delegates are tied to their parents' users at the end.
-	owner := map[string]string{} // external membership id → its user
-	type pending struct {
-		user string
-		i    int
-	}
-	var delegates []pending
-	n := 0
+	// Memberships stream into one flat array, then go to their users in
+	// one counting sort: each user's memberships are a slice of it, with no
+	// allocation per user. A delegate's parent (an external membership) may
+	// come later, so delegates are tied to their parents' users at the end.
+	var (
+		all       []membership
+		owners    []uint32
+		delegates []int
+		external  = map[[16]byte]uint32{} // external membership → its user
+	)
 	if err := ix.src.ScanMemberships(ctx, func(m *steward.Membership) error {
 		u := users[shardOf(m.UserID)][m.UserID]
 		if u == nil {
 			return nil
 		}
+		var partner uint32
+		if m.PartnerID != "" {
+			partner = accountNum(m.PartnerID)
+		}
+		e := ix.entry(m, accountNum(m.AccountID), partner, noUser)
 		switch m.Kind {
 		case steward.KindExternal:
-			owner[m.ID] = m.UserID
+			external[e.id] = u.num
 		case steward.KindDelegate:
-			delegates = append(delegates, pending{m.UserID, len(u.ms)})
+			delegates = append(delegates, len(all))
 		}
-		u.ms = append(u.ms, ix.entry(m, ""))
-		a := accounts[shardOf(m.AccountID)]
-		a[m.AccountID] = append(a[m.AccountID], m.UserID)
-		n++
+		a := accounts[shardOf(m.AccountID)][m.AccountID]
+		a.members = append(a.members, u.num)
+		all = append(all, e)
+		owners = append(owners, u.num)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("load memberships: %w", err)
 	}
-	for _, d := range delegates {
-		e := &users[shardOf(d.user)][d.user].ms[d.i]
-		e.parentOf = owner[e.parentID]
-	}
-	for i := range nShards {
-		for id, members := range accounts[i] {
-			slices.Sort(members)
-			accounts[i][id] = members
+	for _, i := range delegates {
+		if pu, ok := external[ix.parentIDs.get(all[i].parentRef)]; ok {
+			all[i].parentUser = pu
 		}
-		ix.users[i].Store(&shard{users: users[i]})
-		ix.accounts[i].Store(&accountShard{ids: accounts[i]})
+	}
+	byNum := make([]*user, ix.userNames.len())
+	for i := range nShards {
+		for _, u := range users[i] {
+			byNum[u.num] = u
+		}
+	}
+	next := make([]uint32, len(byNum)+1) // where each user's memberships start
+	for _, n := range owners {
+		next[n+1]++
+	}
+	for n := 1; n < len(next); n++ {
+		next[n] += next[n-1]
+	}
+	flat := make([]membership, len(all))
+	for n, u := range byNum {
+		if u != nil && next[n+1] > next[n] {
+			u.ms = flat[next[n]:next[n+1]:next[n+1]]
+		}
+	}
+	for i, n := range owners {
+		flat[next[n]] = all[i]
+		next[n]++
+	}
+	all, owners = nil, nil
+	names := *ix.userNames.list.Load()
+	for i := range nShards {
+		for _, a := range accounts[i] {
+			slices.SortFunc(a.members, func(x, y uint32) int { return strings.Compare(names[x], names[y]) })
+			a.members = slices.Clip(a.members)
+		}
+		ix.users[i].Store(&userShard{users: users[i]})
+		ix.accounts[i].Store(&accountShard{accounts: accounts[i]})
 		ix.rels[i].Store(&relShard{rels: rels[i]})
 	}
 	ix.setApplied(rev)
-	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", n),
+	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", len(flat)),
 		slog.Int64("revision", rev), slog.Duration("took", time.Since(start)))
 	return ix.catchUp(ctx)
+}
+
+// numberAccount returns the account's number, giving it one if it has
+// none. Writers only.
+func (ix *Index) numberAccount(id string) uint32 {
+	if a := ix.account(id); a != nil {
+		return a.num
+	}
+	return ix.accountNames.add(id)
+}
+
+// numberUser returns the user's number, giving it one if it has none.
+// Writers only.
+func (ix *Index) numberUser(id string) uint32 {
+	if u := ix.user(id); u != nil {
+		return u.num
+	}
+	return ix.userNames.add(id)
 }
 
 // CatchUp applies every change committed since the last applied revision.
@@ -133,16 +192,7 @@ func (ix *Index) catchUp(ctx context.Context) error {
 
 // apply reloads what a batch of changes touched, copying each affected shard once.
 func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
-	userShards := map[uint32]map[string]*user{}
-	accountShards := map[uint32]map[string][]string{}
-	membersOf := func(id string) map[string][]string {
-		i := shardOf(id)
-		if accountShards[i] == nil {
-			accountShards[i] = maps.Clone(ix.accounts[i].Load().ids)
-		}
-		return accountShards[i]
-	}
-	relShards := map[uint32]map[relKey]*relationship{}
+	b := &batch{ix: ix, users: map[uint32]map[string]*user{}, accounts: map[uint32]map[string]*account{}, rels: map[uint32]map[relKey]*relationship{}}
 	seen := map[string]bool{}
 	for _, c := range changes {
 		switch c.Entity {
@@ -151,51 +201,23 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 			if err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
 				return err
 			}
-			i := shardOf(c.AccountID)
-			if relShards[i] == nil {
-				relShards[i] = maps.Clone(ix.rels[i].Load().rels)
-			}
-			key := relKey{ix.intern(c.EntityID), ix.intern(c.AccountID)}
+			k := relKey{b.account(c.EntityID).num, b.account(c.AccountID).num}
+			rels := b.relShard(k.client)
 			if r == nil {
-				delete(relShards[i], key)
+				delete(rels, k)
 			} else {
-				relShards[i][key] = &relationship{id: r.ID, status: r.Status, endsAt: r.EndsAt}
+				rels[k] = &relationship{id: r.ID, status: r.Status, endsAt: r.EndsAt}
 			}
 		case steward.ChangeUser:
 			if seen[c.EntityID] {
 				continue
 			}
 			seen[c.EntityID] = true
-			u, err := ix.loadUser(ctx, c.EntityID)
-			if err != nil {
+			if err := b.reloadUser(ctx, c.EntityID); err != nil {
 				return err
 			}
-			i := shardOf(c.EntityID)
-			if userShards[i] == nil {
-				userShards[i] = maps.Clone(ix.users[i].Load().users)
-			}
-			old := userShards[i][c.EntityID]
-			if u == nil {
-				delete(userShards[i], c.EntityID)
-			} else {
-				userShards[i][c.EntityID] = u
-			}
-			// Keep the accounts' member lists in step: the copy-on-write
-			// slices are replaced, never changed in place.
-			for _, m := range old.memberships() {
-				if u.find(m.account) == nil {
-					a := membersOf(m.account)
-					a[m.account] = without(a[m.account], c.EntityID)
-				}
-			}
-			for _, m := range u.memberships() {
-				if old.find(m.account) == nil {
-					a := membersOf(m.account)
-					a[m.account] = with(a[m.account], c.EntityID)
-				}
-			}
 		case "account":
-			if c.AccountID == "" || ix.hasAccount(c.AccountID) {
+			if c.AccountID == "" || b.findAccount(c.AccountID) != nil {
 				continue
 			}
 			if _, err := ix.src.FindAccountByID(ctx, c.AccountID); err != nil {
@@ -204,67 +226,171 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 				}
 				return err
 			}
-			a := membersOf(c.AccountID)
-			if _, ok := a[c.AccountID]; !ok {
-				a[ix.intern(c.AccountID)] = nil
-			}
+			b.account(c.AccountID)
 		}
 	}
-	for i, m := range userShards {
-		ix.users[i].Store(&shard{users: m})
+	for i, m := range b.users {
+		ix.users[i].Store(&userShard{users: m})
 	}
-	for i, m := range accountShards {
-		ix.accounts[i].Store(&accountShard{ids: m})
+	for i, m := range b.accounts {
+		ix.accounts[i].Store(&accountShard{accounts: m})
 	}
-	for i, m := range relShards {
+	for i, m := range b.rels {
 		ix.rels[i].Store(&relShard{rels: m})
 	}
 	return nil
 }
 
-// with returns a copy of the sorted list with id added.
-func with(list []string, id string) []string {
-	i, found := slices.BinarySearch(list, id)
+// batch is the shards one apply changes: copies of the published ones,
+// published together at its end.
+type batch struct {
+	ix       *Index
+	users    map[uint32]map[string]*user
+	accounts map[uint32]map[string]*account
+	rels     map[uint32]map[relKey]*relationship
+}
+
+func (b *batch) userShard(id string) map[string]*user {
+	i := shardOf(id)
+	if b.users[i] == nil {
+		b.users[i] = maps.Clone(b.ix.users[i].Load().users)
+	}
+	return b.users[i]
+}
+
+func (b *batch) accountShard(id string) map[string]*account {
+	i := shardOf(id)
+	if b.accounts[i] == nil {
+		b.accounts[i] = maps.Clone(b.ix.accounts[i].Load().accounts)
+	}
+	return b.accounts[i]
+}
+
+func (b *batch) relShard(client uint32) map[relKey]*relationship {
+	i := client & (nShards - 1)
+	if b.rels[i] == nil {
+		b.rels[i] = maps.Clone(b.ix.rels[i].Load().rels)
+	}
+	return b.rels[i]
+}
+
+// findAccount returns the account as this batch sees it; nil if unknown.
+func (b *batch) findAccount(id string) *account {
+	if m := b.accounts[shardOf(id)]; m != nil {
+		return m[id]
+	}
+	return b.ix.account(id)
+}
+
+// account returns the account, adding it if unknown.
+func (b *batch) account(id string) *account {
+	if a := b.findAccount(id); a != nil {
+		return a
+	}
+	a := &account{num: b.ix.accountNames.add(id)}
+	b.accountShard(id)[id] = a
+	return a
+}
+
+// setMembers replaces an account's member list (copy on write).
+func (b *batch) setMembers(id string, members []uint32) {
+	a := *b.account(id)
+	a.members = members
+	b.accountShard(id)[id] = &a
+}
+
+// reloadUser reads a user and its memberships again and keeps the
+// accounts' member lists in step.
+func (b *batch) reloadUser(ctx context.Context, id string) error {
+	ix := b.ix
+	shard := b.userShard(id)
+	old := shard[id]
+	su, err := ix.src.FindUserByID(ctx, id)
+	if steward.ErrorKind(err) == steward.ENOTFOUND {
+		delete(shard, id)
+		for _, m := range old.memberships() {
+			name := ix.accountNames.get(m.account)
+			b.setMembers(name, b.without(b.account(name).members, old.num))
+		}
+		return nil
+	} else if err != nil {
+		return err
+	}
+	ms, err := ix.src.FindUserMemberships(ctx, id)
+	if err != nil {
+		return err
+	}
+	u := &user{active: su.Status == steward.UserActive, ms: make([]membership, 0, len(ms))}
+	if old != nil {
+		u.num = old.num
+	} else {
+		u.num = ix.userNames.add(id)
+	}
+	for _, m := range ms {
+		parentUser := uint32(noUser)
+		if m.Kind == steward.KindDelegate {
+			if p, err := ix.src.FindMembershipByID(ctx, m.AccountID, m.ParentID); err == nil {
+				if pu := b.findUser(p.UserID); pu != nil {
+					parentUser = pu.num
+				} else {
+					parentUser = ix.userNames.add(p.UserID)
+				}
+			} else if steward.ErrorKind(err) != steward.ENOTFOUND {
+				return err
+			}
+		}
+		var partner uint32
+		if m.PartnerID != "" {
+			partner = b.account(m.PartnerID).num
+		}
+		u.ms = append(u.ms, ix.entry(m, b.account(m.AccountID).num, partner, parentUser))
+	}
+	shard[id] = u
+	for _, m := range old.memberships() {
+		if u.find(m.account) == nil {
+			name := ix.accountNames.get(m.account)
+			b.setMembers(name, b.without(b.account(name).members, u.num))
+		}
+	}
+	for _, m := range u.ms {
+		if old.find(m.account) == nil {
+			name := ix.accountNames.get(m.account)
+			b.setMembers(name, b.with(b.account(name).members, u.num))
+		}
+	}
+	return nil
+}
+
+// findUser returns the user as this batch sees it; nil if unknown.
+func (b *batch) findUser(id string) *user {
+	if m := b.users[shardOf(id)]; m != nil {
+		return m[id]
+	}
+	return b.ix.user(id)
+}
+
+// search finds a user number's place in a member list sorted by user id.
+func (b *batch) search(list []uint32, num uint32) (int, bool) {
+	names := *b.ix.userNames.list.Load()
+	return slices.BinarySearchFunc(list, names[num], func(x uint32, id string) int { return strings.Compare(names[x], id) })
+}
+
+// with returns a copy of the sorted list with num added.
+func (b *batch) with(list []uint32, num uint32) []uint32 {
+	i, found := b.search(list, num)
 	if found {
 		return list
 	}
-	return slices.Insert(slices.Clone(list), i, id)
+	return slices.Insert(slices.Clone(list), i, num)
 }
 
-// without returns a copy of the sorted list without id.
-func without(list []string, id string) []string {
-	i, found := slices.BinarySearch(list, id)
+// without returns a copy of the sorted list without num.
+func (b *batch) without(list []uint32, num uint32) []uint32 {
+	i, found := b.search(list, num)
 	if !found {
 		return list
 	}
 	return slices.Delete(slices.Clone(list), i, i+1)
-}
-
-// loadUser reads a user and its memberships; nil when the user is gone.
-func (ix *Index) loadUser(ctx context.Context, id string) (*user, error) {
-	su, err := ix.src.FindUserByID(ctx, id)
-	if steward.ErrorKind(err) == steward.ENOTFOUND {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	ms, err := ix.src.FindUserMemberships(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	u := &user{active: su.Status == steward.UserActive, ms: make([]membership, 0, len(ms))}
-	for _, m := range ms {
-		parentUser := ""
-		if m.Kind == steward.KindDelegate {
-			if p, err := ix.src.FindMembershipByID(ctx, m.AccountID, m.ParentID); err == nil {
-				parentUser = p.UserID
-			} else if steward.ErrorKind(err) != steward.ENOTFOUND {
-				return nil, err
-			}
-		}
-		u.ms = append(u.ms, ix.entry(m, parentUser))
-	}
-	return u, nil
 }
 
 func (ix *Index) setApplied(rev int64) {
