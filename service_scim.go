@@ -79,29 +79,46 @@ func (s *Service) ProvisionedUser(ctx context.Context, accountID, userID string)
 }
 
 // SetProvisionedActive deactivates or reactivates one of the account's own
-// users (SCIM's active attribute, and its DELETE). R-SUPER-1 holds. Asking
-// for the state the user is in changes and records nothing.
+// users (SCIM's active attribute, and its DELETE) through the same path as
+// the members API, so that R-SUPER-1 and R-SUPER-2 hold alike. Asking for
+// the state the user is in changes and records nothing, but still needs what
+// the change would need.
 func (s *Service) SetProvisionedActive(ctx context.Context, accountID, userID string, active bool) (*User, int64, error) {
 	u, err := s.ProvisionedUser(ctx, accountID, userID)
 	if err != nil {
 		return nil, 0, err
 	}
-	if (u.Status == UserActive) == active {
-		return u, 0, nil
-	}
 	status := StatusDeactivated
 	if active {
 		status = StatusActive
 	}
+	if (u.Status == UserActive) == active {
+		by, err := s.accessTo(ctx, s.Store, accountID)
+		if err != nil {
+			return nil, 0, err
+		}
+		m, err := s.Store.FindMembership(ctx, accountID, userID)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := by.mayChangeStatus(m); err != nil {
+			return nil, 0, err
+		}
+		return u, 0, nil
+	}
 	rev, err := s.write(ctx, func(t *txn) error {
-		by, err := t.lockedActor(accountID, PermSCIMProvision) // R-RESTRICT-1
+		by, m, err := t.memberFor(accountID, userID, PermSCIMProvision) // R-RESTRICT-1
 		if err != nil {
 			return err
 		}
-		if u, err = t.FindUserByID(t.ctx, userID); err != nil {
+		if err := t.changeMemberStatus(by, m, status); err != nil {
 			return err
 		}
-		return t.setUserStatus(by, u, status)
+		u, err = t.FindUserByID(t.ctx, userID)
+		return err
 	})
-	return u, rev, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return u, rev, nil
 }
