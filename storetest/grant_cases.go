@@ -392,15 +392,32 @@ func testRGrant5Members(t *testing.T, open Opener) {
 			t.Errorf("narrowed member ends_at = %v, granted_by = %s; want no end, granted by the owner", m.EndsAt, m.GrantedBy)
 		}
 	})
+	t.Run("ErrReactivateLongerMember", func(t *testing.T) {
+		if _, _, err := x.Svc.DeactivateMember(asExt, x.client.ID, long.ID); err != nil {
+			t.Fatalf("deactivating narrows: %v", err)
+		}
+		ev, n, msgs := x.snapshot()
+		_, _, err := x.Svc.ReactivateMember(asExt, x.client.ID, long.ID)
+		WantCode(t, err, steward.EFORBIDDEN, "outlives_granter")
+		x.unchanged(t, ev, n, msgs)
+		if _, _, err := x.Svc.ReactivateMember(owner, x.client.ID, long.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // testRGrant5Partner: a partner admin whose access ends adds employees who
-// end with it.
+// end with it, and cannot reactivate an employee whose access lasts longer.
 func testRGrant5Partner(t *testing.T, open Opener) {
 	w := NewWorld(t, open(t))
-	partner, _ := w.Account(steward.AccountPartner)
+	partner, pOwner := w.Account(steward.AccountPartner)
 	client, owner := w.Account(steward.AccountStandard)
 	admin := w.PartnerAdmin(partner.ID, client.ID, owner.ID)
+	lasting := w.Employees(partner.ID, client.ID, admin.ID, steward.RoleMember, 1)[0] // before the admin's end is set
+	sel := steward.EmployeeSelection{UserIDs: []string{lasting.ID}, AccountIDs: []string{client.ID}}
+	if _, _, err := w.Svc.DeactivateEmployees(w.As(pOwner.ID), partner.ID, sel); err != nil {
+		t.Fatal(err)
+	}
 	ends := w.Now.Add(7 * 24 * time.Hour)
 	m, err := w.Store.FindMembership(ctx, client.ID, admin.ID)
 	if err != nil {
@@ -423,6 +440,10 @@ func testRGrant5Partner(t *testing.T, open Opener) {
 	if w.checkBoth(t, ix, emp.ID, client.ID, "reports.view", ends.Add(time.Hour)) {
 		t.Error("the employee holds after the partner admin's end")
 	}
+	w.unchanged(t, func() {
+		_, _, err := w.Svc.ReactivateEmployees(w.As(admin.ID), partner.ID, sel)
+		WantCode(t, err, steward.EFORBIDDEN, "outlives_granter")
+	}, client.ID, partner.ID)
 }
 
 // testGrantFilters: memberships filter by granter, invitations by inviter.
