@@ -258,13 +258,18 @@ func (s *Service) setMemberStatus(ctx context.Context, accountID, userID string,
 	return s.present(ctx, s.Store, m), rev, nil
 }
 
-// mayChangeStatus refuses an actor who may not deactivate or reactivate m,
-// whichever interface it comes through (the members API, SCIM).
-func (by *access) mayChangeStatus(m *Membership) error {
+// mayChangeStatus refuses an actor who may not move m to status, whichever
+// interface it comes through (the members API, SCIM).
+func (t *txn) mayChangeStatus(by *access, m *Membership, status MembershipStatus) error {
 	if m.Role == RoleSuperAdmin {
 		// R-SUPER-2: only holders of account.super_admins.manage deactivate
 		// or reactivate super admins, through every interface.
-		return by.require(PermSuperAdminsManage)
+		if err := by.require(PermSuperAdminsManage); err != nil {
+			return err
+		}
+	}
+	if status == StatusActive {
+		return t.mayWiden(by, m) // R-GRANT-5
 	}
 	return nil
 }
@@ -272,15 +277,10 @@ func (by *access) mayChangeStatus(m *Membership) error {
 // changeMemberStatus deactivates or reactivates m: the user itself when m is
 // its home membership, else the membership. It is the one path by which the
 // members API and SCIM change a member's status, so that the rules of
-// mayChangeStatus, R-SUPER-1 and R-GRANT-5 hold for both.
+// mayChangeStatus and R-SUPER-1 hold for both.
 func (t *txn) changeMemberStatus(by *access, m *Membership, status MembershipStatus) error {
-	if err := by.mayChangeStatus(m); err != nil {
+	if err := t.mayChangeStatus(by, m, status); err != nil {
 		return err
-	}
-	if status == StatusActive {
-		if err := t.mayWiden(by, m); err != nil { // R-GRANT-5
-			return err
-		}
 	}
 	u, err := t.FindUserByID(t.ctx, m.UserID)
 	if err != nil {
