@@ -209,7 +209,8 @@ func (t *txn) applyRole(by *access, m *Membership, roleID, action string) (*Memb
 	if len(Minus(after, before)) > 0 {
 		// R-GRANT-5: an actor whose access ends cannot add to access that
 		// lasts longer. Only a change that adds is a grant and records its
-		// granter (R-GRANT-4); what the member gave ends with it.
+		// granter (R-GRANT-4), so a narrowing does not tie the member's end
+		// to the one who narrowed it.
 		if err := t.mayWiden(by, m); err != nil {
 			return nil, err
 		}
