@@ -64,6 +64,8 @@ type InvitationFilter struct {
 	Role      string
 	Email     string
 	Status    InvitationStatus
+	// InvitedBy keeps the invitations sent by this user id (or "operator").
+	InvitedBy string
 	// ValidAt, when set, keeps only invitations whose lifetime has not passed
 	// at that time, so a pending listing never shows a lapsed invitation.
 	ValidAt *time.Time

@@ -146,6 +146,9 @@ func (s *Service) Invite(ctx context.Context, accountID, roleID string, in NewIn
 		if err := validateEndDates(t.now, endsAt, delegatesEndAt); err != nil { // R-EXT-4
 			return err
 		}
+		if endsAt, err = t.boundEndDates(by, endsAt, delegatesEndAt); err != nil { // R-GRANT-5
+			return err
+		}
 		var members []FieldError
 		for i, email := range emails {
 			u, err := t.FindUserByEmail(t.ctx, email)
@@ -493,17 +496,30 @@ func (t *txn) externalMember(accountID, userID string) (*Membership, error) {
 }
 
 // UpdateExternalUser edits an external user's options: re-delegation and end
-// dates (R-EXT-4, R-EXT-8). It needs account.external_users.invite. Turning
-// re-delegation off ends the user's delegates at once. Moving ends_at into
-// the future brings an expired external user back.
+// dates (R-EXT-4, R-EXT-8). It needs account.users.manage and every
+// permission of the external user, and is never open to the external user
+// itself or its delegates. Turning re-delegation off ends the user's
+// delegates at once. Moving ends_at into the future brings an expired
+// external user back. Moving an end earlier ends what the user and its
+// delegates gave by then (R-GRANT-5).
 func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID string, upd ExternalUpdate) (*Membership, int64, error) {
 	var m *Membership
 	rev, err := s.write(ctx, func(t *txn) error {
-		by, err := t.lockedActor(accountID, PermExternalUsersInvite)
+		by, err := t.lockedActor(accountID, PermUsersManage) // R-EXT-8
 		if err != nil {
 			return err
 		}
 		if m, err = t.externalMember(accountID, userID); err != nil {
+			return err
+		}
+		if by.eval != nil {
+			for _, link := range by.eval.members {
+				if link.ID == m.ID { // R-EXT-8: not the external user itself, nor a delegate below it
+					return Errorf(EFORBIDDEN, "own_access", "An external user's options are edited by the account's administrators, never by the external user or its delegates.")
+				}
+			}
+		}
+		if err := by.notHeld("permissions", m.OwnEffective(t.s.Catalogue)); err != nil { // R-EXT-8, R-GRANT-1
 			return err
 		}
 		var both []FieldError
@@ -539,14 +555,20 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		if endsAt != nil && delegatesEndAt != nil && delegatesEndAt.After(*endsAt) {
 			return Invalid("invalid_end_dates", "The end dates are not valid.", FieldError{"delegates_end_at", "must not be later than ends_at"})
 		}
-		// Widening an external user's access (longer, or re-delegable) gives
-		// its permissions anew, so the editor must hold them (R-GRANT-1);
-		// narrowing it needs only the permission to manage external users.
-		if later(m.EndsAt, endsAt) || later(m.DelegatesEndAt, delegatesEndAt) || (upd.AllowRedelegation != nil && *upd.AllowRedelegation && !m.AllowRedelegation) {
-			if err := by.notHeld("permissions", m.OwnEffective(t.s.Catalogue)); err != nil {
-				return err
-			}
+		// R-GRANT-5: an editor whose own access ends cannot make this one
+		// last longer than its own, nor open re-delegation on access that does.
+		widens := later(m.EndsAt, endsAt) || later(m.DelegatesEndAt, delegatesEndAt) || (upd.AllowRedelegation != nil && *upd.AllowRedelegation && !m.AllowRedelegation)
+		if end, err := t.grantEnd(by); err != nil {
+			return err
+		} else if widens && end != nil && (endsAt == nil || endsAt.After(*end)) {
+			return Invalid("ends_after_granter", "Nothing you give can last longer than your own access.",
+				FieldError{"ends_at", "must not be later than the end of your own access, " + end.Format(time.RFC3339)})
 		}
+		oldEnd, err := t.endOf(m)
+		if err != nil {
+			return err
+		}
+		oldDelegatesEnd := earliest(oldEnd, m.DelegatesEndAt)
 		if upd.AllowRedelegation != nil {
 			m.AllowRedelegation = *upd.AllowRedelegation
 		}
@@ -563,7 +585,20 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 			"to":      map[string]any{"allow_redelegation": m.AllowRedelegation, "ends_at": m.EndsAt, "delegates_end_at": m.DelegatesEndAt, "status": m.Status},
 		})
 		if before.AllowRedelegation && !m.AllowRedelegation { // R-EXT-8
-			return t.endDelegates(by, m, "redelegation_off")
+			if err := t.endDelegates(by, m, "redelegation_off"); err != nil {
+				return err
+			}
+		}
+		// R-GRANT-5: what the user and its delegates gave ends with them.
+		newEnd, err := t.endOf(m)
+		if err != nil {
+			return err
+		}
+		if err := t.endMovedEarlier(by, m, oldEnd, newEnd); err != nil {
+			return err
+		}
+		if d := earliest(newEnd, m.DelegatesEndAt); d != nil && (oldDelegatesEnd == nil || d.Before(*oldDelegatesEnd)) {
+			return t.clipDelegatesGrants(by, accountID, m.UserID, *d, map[string]bool{})
 		}
 		return nil
 	})
@@ -604,6 +639,9 @@ func (t *txn) endDelegates(by *access, m *Membership, reason string) error {
 				return err
 			}
 			t.record(d.AccountID, by, "delegate.ended", "membership", d.ID, map[string]any{"user_id": d.UserID, "parent_id": m.ID, "reason": reason})
+			if err := t.accessEnded(by, d); err != nil { // R-GRANT-5
+				return err
+			}
 		}
 		if next == "" {
 			return nil

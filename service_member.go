@@ -206,7 +206,17 @@ func (t *txn) applyRole(by *access, m *Membership, roleID, action string) (*Memb
 	before := m.OwnEffective(t.s.Catalogue)
 	after := ApplySet(before, r.Permissions, by.held) // R-GRANT-2
 	from := m.Role
-	m.Role, m.Permissions, m.GrantedBy, m.UpdatedAt = r.ID, after, by.granter(), t.now
+	if len(Minus(after, before)) > 0 {
+		// R-GRANT-5: an actor whose access ends cannot add to access that
+		// lasts longer. Only a change that adds is a grant and records its
+		// granter (R-GRANT-4), so a narrowing does not tie the member's end
+		// to the one who narrowed it.
+		if err := t.mayWiden(by, m); err != nil {
+			return nil, err
+		}
+		m.GrantedBy = by.granter()
+	}
+	m.Role, m.Permissions, m.UpdatedAt = r.ID, after, t.now
 	if err := t.UpdateMembership(t.ctx, m); err != nil {
 		return nil, err
 	}
@@ -237,19 +247,7 @@ func (s *Service) setMemberStatus(ctx context.Context, accountID, userID string,
 			return err
 		}
 		m = target
-		if m.Role == RoleSuperAdmin {
-			if err := by.require(PermSuperAdminsManage); err != nil { // R-SUPER-2
-				return err
-			}
-		}
-		u, err := t.FindUserByID(t.ctx, m.UserID)
-		if err != nil {
-			return err
-		}
-		if m.Kind == KindInternal && u.HomeAccountID == accountID {
-			return t.setUserStatus(by, u, status)
-		}
-		return t.setStatus(by, m, status)
+		return t.changeMemberStatus(by, m, status)
 	})
 	if err != nil {
 		return nil, 0, err
@@ -259,6 +257,40 @@ func (s *Service) setMemberStatus(ctx context.Context, accountID, userID string,
 		return nil, 0, err
 	}
 	return s.present(ctx, s.Store, m), rev, nil
+}
+
+// mayChangeStatus refuses an actor who may not move m to status, whichever
+// interface it comes through (the members API, SCIM).
+func (t *txn) mayChangeStatus(by *access, m *Membership, status MembershipStatus) error {
+	if m.Role == RoleSuperAdmin {
+		// R-SUPER-2: only holders of account.super_admins.manage deactivate
+		// or reactivate super admins, through every interface.
+		if err := by.require(PermSuperAdminsManage); err != nil {
+			return err
+		}
+	}
+	if status == StatusActive {
+		return t.mayWiden(by, m) // R-GRANT-5
+	}
+	return nil
+}
+
+// changeMemberStatus deactivates or reactivates m: the user itself when m is
+// its home membership, else the membership. It is the one path by which the
+// members API and SCIM change a member's status, so that the rules of
+// mayChangeStatus and R-SUPER-1 hold for both.
+func (t *txn) changeMemberStatus(by *access, m *Membership, status MembershipStatus) error {
+	if err := t.mayChangeStatus(by, m, status); err != nil {
+		return err
+	}
+	u, err := t.FindUserByID(t.ctx, m.UserID)
+	if err != nil {
+		return err
+	}
+	if m.Kind == KindInternal && u.HomeAccountID == m.AccountID {
+		return t.setUserStatus(by, u, status)
+	}
+	return t.setStatus(by, m, status)
 }
 
 // setStatus moves a membership that is not a home membership between active and deactivated.
@@ -404,6 +436,9 @@ func (t *txn) removeMembership(by *access, m *Membership, action string) error {
 		if err := t.removeMembership(by, d, "delegate.removed"); err != nil {
 			return err
 		}
+	}
+	if err := t.accessEnded(by, m); err != nil { // R-GRANT-5
+		return err
 	}
 	if err := t.DeleteMembership(t.ctx, m.AccountID, m.ID); err != nil {
 		return err

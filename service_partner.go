@@ -514,6 +514,9 @@ func (t *txn) makePartnerAdmin(by *access, partnerID, clientID string, u *User) 
 			return nil, err
 		}
 	}
+	if err := t.mayWiden(by, m); err != nil { // R-GRANT-5
+		return nil, err
+	}
 	from, fromStatus := m.Role, m.Status
 	m.Role, m.Permissions, m.Status, m.GrantedBy, m.ManagedBy, m.UpdatedAt = RolePartnerAdmin, perms, StatusActive, by.granter(), partnerID, t.now
 	if err := t.UpdateMembership(t.ctx, m); err != nil {

@@ -436,6 +436,9 @@ func (s *Service) ReactivateEmployees(ctx context.Context, partnerID string, sel
 				if bad != nil {
 					return Errorf(ECONFLICT, "user_deactivated", "%s; reactivate the user in the partner account first.", bad.Message)
 				}
+				if err := t.mayWiden(admins[cr.AccountID], m); err != nil { // R-GRANT-5
+					return err
+				}
 				m.Status, m.UpdatedAt = StatusActive, t.now
 				if err := t.UpdateMembership(t.ctx, m); err != nil {
 					return err

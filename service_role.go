@@ -116,6 +116,11 @@ func (s *Service) UpdateRole(ctx context.Context, accountID, id string, in RoleI
 			if err := by.notHeld("permissions", Union(added, removed)); err != nil { // R-GRANT-3
 				return err
 			}
+			if len(added) > 0 {
+				if err := t.mayWidenRole(by, accountID, r.ID); err != nil { // R-GRANT-5
+					return err
+				}
+			}
 			r.Permissions = perms
 			details["added"], details["removed"] = added, removed
 		}

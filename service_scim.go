@@ -2,6 +2,7 @@ package steward
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -79,29 +80,47 @@ func (s *Service) ProvisionedUser(ctx context.Context, accountID, userID string)
 }
 
 // SetProvisionedActive deactivates or reactivates one of the account's own
-// users (SCIM's active attribute, and its DELETE). R-SUPER-1 holds. Asking
-// for the state the user is in changes and records nothing.
+// users (SCIM's active attribute, and its DELETE) through the same path as
+// the members API, so that R-SUPER-1, R-SUPER-2 and R-GRANT-5 hold alike.
+// Asking for the state the user is in changes and records nothing, but
+// still needs what the change would need.
 func (s *Service) SetProvisionedActive(ctx context.Context, accountID, userID string, active bool) (*User, int64, error) {
 	u, err := s.ProvisionedUser(ctx, accountID, userID)
 	if err != nil {
 		return nil, 0, err
-	}
-	if (u.Status == UserActive) == active {
-		return u, 0, nil
 	}
 	status := StatusDeactivated
 	if active {
 		status = StatusActive
 	}
 	rev, err := s.write(ctx, func(t *txn) error {
-		by, err := t.lockedActor(accountID, PermSCIMProvision) // R-RESTRICT-1
+		by, m, err := t.memberFor(accountID, userID, PermSCIMProvision) // R-RESTRICT-1
 		if err != nil {
 			return err
 		}
 		if u, err = t.FindUserByID(t.ctx, userID); err != nil {
 			return err
 		}
-		return t.setUserStatus(by, u, status)
+		if (u.Status == UserActive) == active {
+			if err := t.mayChangeStatus(by, m, status); err != nil {
+				return err
+			}
+			return errUnchanged
+		}
+		if err := t.changeMemberStatus(by, m, status); err != nil {
+			return err
+		}
+		u, err = t.FindUserByID(t.ctx, userID)
+		return err
 	})
-	return u, rev, err
+	if errors.Is(err, errUnchanged) {
+		return u, 0, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	return u, rev, nil
 }
+
+// errUnchanged ends a write that would change nothing once its rules have
+// passed; nothing is written.
+var errUnchanged = errors.New("unchanged")

@@ -71,6 +71,9 @@ type MembershipFilter struct {
 	Role      string
 	Kind      MembershipKind
 	ParentID  string
+	// GrantedBy keeps the memberships whose recorded granter is this user
+	// id (or "operator").
+	GrantedBy string
 	Page
 }
 

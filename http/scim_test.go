@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/steward-iam/steward"
@@ -90,5 +92,82 @@ func TestRRESTRICT1_SCIM(t *testing.T) {
 		if res := e.Do(t, "GET", base+"?filter="+url.QueryEscape(`emails co "x"`), token, nil); res.Status != http.StatusBadRequest {
 			t.Errorf("unsupported filter: %d, want 400", res.Status)
 		}
+	})
+}
+
+// TestRSUPER2_SCIMCannotTouchSuperAdmins: a holder of account.scim.provision
+// alone neither deactivates nor reactivates a super admin through SCIM's
+// DELETE, PATCH of active or PUT, as the members API refuses the same user;
+// it still manages plain members, and R-SUPER-1 holds for the owner.
+func TestRSUPER2_SCIMCannotTouchSuperAdmins(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *Env) {
+		acc, owner := e.Account(t, steward.AccountStandard)
+		second := e.User(t, acc, steward.RoleSuperAdmin)
+		plain := e.User(t, acc, steward.RoleMember)
+		provisioner := e.User(t, acc, e.Role(t, acc, "Provisioning", steward.PermSCIMProvision))
+		token, ownerToken := e.Token(t, provisioner), e.Token(t, owner)
+		base := "/scim/v2/" + acc + "/Users/"
+		patch := func(active bool) string {
+			return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":` + strconv.FormatBool(active) + `}]}`
+		}
+		put := func(active bool) string {
+			return `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"x@example.com","active":` + strconv.FormatBool(active) + `}`
+		}
+		refused := func(t *testing.T, method, id, body string) {
+			t.Helper()
+			events, rev := e.AuditCount(t, acc), e.Revision(t)
+			res := e.Do(t, method, base+id, token, body)
+			var scimErr struct {
+				Status   string `json:"status"`
+				ScimType string `json:"scimType"`
+			}
+			json.Unmarshal(res.Body, &scimErr)
+			if res.Status != http.StatusForbidden || scimErr.Status != "403" || scimErr.ScimType != "permission_required" {
+				t.Errorf("%s of a super admin: %d %s, want a 403 SCIM error", method, res.Status, res.Body)
+			}
+			if e.AuditCount(t, acc) != events || e.Revision(t) != rev {
+				t.Errorf("a refused %s wrote something", method)
+			}
+		}
+		active := func(id string) bool {
+			return e.Member(t, acc, id).Status == steward.StatusActive
+		}
+
+		t.Run("ErrDeactivate", func(t *testing.T) {
+			refused(t, "DELETE", second, "")
+			refused(t, "PATCH", second, patch(false))
+			refused(t, "PUT", second, put(false))
+			if !active(second) {
+				t.Fatal("the super admin was deactivated")
+			}
+		})
+		t.Run("ErrReactivate", func(t *testing.T) {
+			e.MustOK(t, http.StatusOK, "PATCH", base+second, ownerToken, patch(false), nil)
+			refused(t, "PATCH", second, patch(true))
+			refused(t, "PUT", second, put(true))
+			if active(second) {
+				t.Fatal("the super admin was reactivated")
+			}
+			// Asking for the state it is in needs the permission too.
+			refused(t, "DELETE", second, "")
+			e.MustOK(t, http.StatusOK, "PUT", base+second, ownerToken, put(true), nil)
+		})
+		t.Run("PlainMembers", func(t *testing.T) {
+			if res := e.Do(t, "DELETE", base+plain, token, nil); res.Status != http.StatusNoContent {
+				t.Fatalf("DELETE of a plain member: %d %s", res.Status, res.Body)
+			}
+			e.MustOK(t, http.StatusOK, "PATCH", base+plain, token, patch(true), nil)
+			e.MustOK(t, http.StatusOK, "PUT", base+plain, token, put(false), nil)
+			if active(plain) {
+				t.Error("the plain member is still active")
+			}
+		})
+		t.Run("ErrLastSuperAdmin", func(t *testing.T) {
+			e.MustOK(t, http.StatusOK, "PATCH", base+second, ownerToken, patch(false), nil)
+			res := e.Do(t, "DELETE", base+owner, ownerToken, nil)
+			if res.Status != http.StatusConflict || !strings.Contains(string(res.Body), "last_super_admin") {
+				t.Errorf("deactivating the last super admin: %d %s, want 409 last_super_admin", res.Status, res.Body)
+			}
+		})
 	})
 }

@@ -60,6 +60,9 @@ func (s *Store) FindInvitations(ctx context.Context, f steward.InvitationFilter)
 	if f.Status != "" {
 		w.add(`status = ?`, string(f.Status))
 	}
+	if f.InvitedBy != "" {
+		w.add(`invited_by = ?`, f.InvitedBy)
+	}
 	if f.ValidAt != nil {
 		w.add(`expires_at > ?`, micros(*f.ValidAt))
 	}

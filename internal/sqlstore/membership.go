@@ -61,6 +61,9 @@ func (s *Store) FindMemberships(ctx context.Context, f steward.MembershipFilter)
 	if f.ParentID != "" {
 		w.add(`parent_id = ?`, f.ParentID)
 	}
+	if f.GrantedBy != "" {
+		w.add(`granted_by = ?`, f.GrantedBy)
+	}
 	if f.After != "" {
 		w.add(`id > ?`, f.After)
 	}

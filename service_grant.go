@@ -1,0 +1,323 @@
+package steward
+
+import (
+	"context"
+	"time"
+)
+
+// R-GRANT-5: nothing outlives its granter. A member whose access ends gives
+// nothing that lasts longer, and what it gave ends with it. The check follows
+// no granter links: every grant carries an end date no later than its
+// granter's, set when it is made and moved earlier whenever the granter's end
+// moves earlier, so the check index and the store evaluation read it from the
+// membership like any end date (docs/DECISIONS.md, "Nothing outlives its
+// granter").
+
+// maxGrantChain bounds how far endOf follows delegate parents.
+const maxGrantChain = 16
+
+// endOf returns when m's access ends at the latest, whatever its status: the
+// earliest of its end date, a delegate's parents' end dates and delegates'
+// end dates, a partner membership's relationship end; the present for a
+// membership that has ended already (expired, or left without its parent).
+// nil means no end.
+func (t *txn) endOf(m *Membership) (*time.Time, error) {
+	var end *time.Time
+	for depth := 0; depth < maxGrantChain; depth++ {
+		end = earliest(end, m.EndsAt)
+		if m.Status == StatusExpired {
+			end = earliest(end, &t.now)
+		}
+		if m.Kind == KindPartner {
+			rel, err := t.FindRelationship(t.ctx, m.PartnerID, m.AccountID)
+			switch {
+			case ErrorKind(err) == ENOTFOUND:
+				end = earliest(end, &t.now)
+			case err != nil:
+				return nil, err
+			case rel.At(t.now).Status == RelationshipEnded:
+				end = earliest(end, &t.now)
+			default:
+				end = earliest(end, rel.EndsAt)
+			}
+		}
+		if m.Kind != KindDelegate {
+			return end, nil
+		}
+		parent, err := t.FindMembershipByID(t.ctx, m.AccountID, m.ParentID)
+		if ErrorKind(err) == ENOTFOUND {
+			return earliest(end, &t.now), nil
+		} else if err != nil {
+			return nil, err
+		}
+		if !parent.AllowRedelegation {
+			end = earliest(end, &t.now)
+		}
+		end = earliest(end, parent.DelegatesEndAt)
+		m = parent
+	}
+	return end, nil
+}
+
+// grantEnd returns the latest end of what the actor gives in the account: the
+// end of its own access there; nil for the operator and for members whose
+// access has no end.
+func (t *txn) grantEnd(by *access) (*time.Time, error) {
+	if m := by.membership(); m != nil {
+		return t.endOf(m)
+	}
+	return nil, nil
+}
+
+// granterEnd is grantEnd for a granter named by the id a grant records:
+// nil for the operator or a user without membership in the account.
+func (t *txn) granterEnd(accountID, granter string) (*time.Time, error) {
+	if granter == "" || granter == "operator" {
+		return nil, nil
+	}
+	m, err := t.FindMembership(t.ctx, accountID, granter)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return t.endOf(m)
+}
+
+// CreateMembership stores a new membership ending no later than its granter's
+// access (R-GRANT-5). Every path that creates a membership (adding a user or a
+// partner employee, approving an access link, accepting an invitation) goes
+// through here, so none can forget it. A delegate is left as it is: it has no
+// end of its own and ends with its parent, which the check follows.
+func (t *txn) CreateMembership(ctx context.Context, m *Membership) error {
+	if m.Kind != KindDelegate {
+		end, err := t.granterEnd(m.AccountID, m.GrantedBy)
+		if err != nil {
+			return err
+		}
+		m.EndsAt = earliest(m.EndsAt, end)
+	}
+	return t.Store.CreateMembership(ctx, m)
+}
+
+// mayWiden refuses an actor whose access ends widening (more permissions,
+// reactivation) a membership whose access lasts longer than the actor's
+// (R-GRANT-5). The actor may narrow it.
+func (t *txn) mayWiden(by *access, m *Membership) error {
+	end, err := t.grantEnd(by)
+	if err != nil || end == nil {
+		return err
+	}
+	mEnd, err := t.endOf(m)
+	if err != nil {
+		return err
+	}
+	if mEnd != nil && !mEnd.After(*end) {
+		return nil
+	}
+	return outlivesGranter(*end)
+}
+
+// mayWidenRole refuses an actor whose access ends adding permissions to a
+// role that a member or a pending invitation holds for longer (R-GRANT-5).
+func (t *txn) mayWidenRole(by *access, accountID, roleID string) error {
+	end, err := t.grantEnd(by)
+	if err != nil || end == nil {
+		return err
+	}
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ms, next, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, Role: roleID, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Kind == KindDelegate { // a role edit never widens a delegate
+				continue
+			}
+			mEnd, err := t.endOf(m)
+			if err != nil {
+				return err
+			}
+			if mEnd == nil || mEnd.After(*end) {
+				return outlivesGranter(*end)
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		invs, next, err := t.FindInvitations(t.ctx, InvitationFilter{AccountID: accountID, Role: roleID, Status: InvitationPending, ValidAt: &t.now, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, inv := range invs {
+			if inv.EndsAt == nil || inv.EndsAt.After(*end) {
+				return outlivesGranter(*end)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		page.After = next
+	}
+}
+
+func outlivesGranter(end time.Time) error {
+	return Errorf(EFORBIDDEN, "outlives_granter",
+		"Your access to this account ends at %s; you cannot widen access that lasts longer than yours.", end.Format(time.RFC3339))
+}
+
+// boundEndDates applies R-GRANT-5 to the end dates an actor asks for when
+// it invites or extends an external user: a date later than the actor's own
+// end is refused (422 naming the field); no date means the actor's end.
+func (t *txn) boundEndDates(by *access, endsAt, delegatesEndAt *time.Time) (*time.Time, error) {
+	end, err := t.grantEnd(by)
+	if err != nil || end == nil {
+		return endsAt, err
+	}
+	msg := "must not be later than the end of your own access, " + end.Format(time.RFC3339)
+	var bad []FieldError
+	if endsAt != nil && endsAt.After(*end) {
+		bad = append(bad, FieldError{"ends_at", msg})
+	}
+	if delegatesEndAt != nil && delegatesEndAt.After(*end) {
+		bad = append(bad, FieldError{"delegates_end_at", msg})
+	}
+	if len(bad) > 0 {
+		return nil, Invalid("ends_after_granter", "Nothing you give can last longer than your own access.", bad...)
+	}
+	if endsAt == nil {
+		endsAt = end
+	}
+	return endsAt, nil
+}
+
+// clipGrants makes everything granter gave in the account end by end at the
+// latest (R-GRANT-5: what it gave ends with it): the memberships it granted
+// or last widened, whose own grants are clipped in turn, with the grants of
+// their delegates; and its pending invitations, revoked when end has come.
+// seen guards against granting cycles.
+func (t *txn) clipGrants(by *access, accountID, granter string, end time.Time, seen map[string]bool) error {
+	if seen[granter] {
+		return nil
+	}
+	seen[granter] = true
+	var clipped []*Membership
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ms, next, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, GrantedBy: granter, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Kind == KindDelegate || m.UserID == granter { // delegates follow their parent
+				continue
+			}
+			if m.EndsAt != nil && !m.EndsAt.After(end) {
+				continue
+			}
+			if !end.After(t.now) {
+				if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
+					return err
+				}
+			}
+			from := m.EndsAt
+			m.EndsAt, m.UpdatedAt = &end, t.now
+			if err := t.UpdateMembership(t.ctx, m); err != nil {
+				return err
+			}
+			t.record(accountID, by, "member.end_clipped", "membership", m.ID, map[string]any{
+				"user_id": m.UserID, "granted_by": granter, "from_ends_at": from, "ends_at": m.EndsAt, "reason": "granter_access_ends",
+			})
+			clipped = append(clipped, m)
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		invs, next, err := t.FindInvitations(t.ctx, InvitationFilter{AccountID: accountID, InvitedBy: granter, Status: InvitationPending, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, inv := range invs {
+			if !end.After(t.now) {
+				if err := t.resolveInvitation(by, inv, InvitationRevoked, "invitation.revoked", map[string]any{"email": inv.Email, "reason": "inviter_access_ended"}); err != nil {
+					return err
+				}
+				continue
+			}
+			if inv.EndsAt != nil && !inv.EndsAt.After(end) {
+				continue
+			}
+			from := inv.EndsAt
+			inv.EndsAt, inv.UpdatedAt = &end, t.now
+			if inv.DelegatesEndAt != nil && inv.DelegatesEndAt.After(end) {
+				inv.DelegatesEndAt = &end
+			}
+			if err := t.UpdateInvitation(t.ctx, inv); err != nil {
+				return err
+			}
+			t.record(accountID, by, "invitation.end_clipped", "invitation", inv.ID, map[string]any{
+				"email": inv.Email, "invited_by": granter, "from_ends_at": from, "ends_at": inv.EndsAt, "reason": "granter_access_ends",
+			})
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	for _, m := range clipped {
+		if err := t.clipGrants(by, accountID, m.UserID, end, seen); err != nil {
+			return err
+		}
+	}
+	return t.clipDelegatesGrants(by, accountID, granter, end, seen)
+}
+
+// clipDelegatesGrants clips what the delegates below userID's membership in
+// the account gave, as their access ends with it.
+func (t *txn) clipDelegatesGrants(by *access, accountID, userID string, end time.Time, seen map[string]bool) error {
+	m, err := t.FindMembership(t.ctx, accountID, userID)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ds, next, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, ParentID: m.ID, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if err := t.clipGrants(by, accountID, d.UserID, end, seen); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		page.After = next
+	}
+}
+
+// accessEnded clips what m's user gave in the account to now, when m is an
+// external or delegate membership that ends or is removed: its grants end
+// with it (R-GRANT-5).
+func (t *txn) accessEnded(by *access, m *Membership) error {
+	if m.Kind != KindExternal && m.Kind != KindDelegate {
+		return nil
+	}
+	return t.clipGrants(by, m.AccountID, m.UserID, t.now, map[string]bool{})
+}
+
+// endMovedEarlier clips what m's user (and its delegates) gave when m's end
+// moves from before to after, earlier than it was.
+func (t *txn) endMovedEarlier(by *access, m *Membership, before, after *time.Time) error {
+	if after == nil || (before != nil && !after.Before(*before)) {
+		return nil
+	}
+	return t.clipGrants(by, m.AccountID, m.UserID, *after, map[string]bool{})
+}
