@@ -31,8 +31,16 @@ func (ix *Index) Allowed(userID, accountID, perm string, at int64) bool {
 // delegates' end date, and caps the delegate's permissions.
 func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 	bit, ok := ix.bits[perm]
-	u := ix.user(userID)
-	if !ok || u == nil {
+	if !ok {
+		return Decision{Code: steward.ReasonNoMembership}
+	}
+	return ix.follow(ix.user(userID), accountID, bit, at)
+}
+
+// follow is decide for the permission of bit; with bit < 0 it asks about no
+// permission, and Allowed then says that the membership holds.
+func (ix *Index) follow(u *user, accountID string, bit int, at int64) Decision {
+	if u == nil {
 		return Decision{Code: steward.ReasonNoMembership}
 	}
 	m := u.find(accountID)
@@ -65,7 +73,7 @@ func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 				return deny(steward.ReasonRelationshipInactive)
 			}
 		}
-		if !cur.super && !cur.perms.has(bit) {
+		if bit >= 0 && !cur.super && !cur.perms.has(bit) {
 			if depth > 0 && has {
 				d.capped = true
 			}

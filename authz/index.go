@@ -36,11 +36,12 @@ const (
 
 // Index answers checks from memory. The zero value is not usable; use New.
 type Index struct {
-	src    Source
-	cat    *steward.Catalogue
-	bits   map[string]int // permission key → bit
-	words  int
-	logger *slog.Logger
+	src      Source
+	cat      *steward.Catalogue
+	bits     map[string]int // permission key → bit
+	words    int
+	allWords []uint64 // every bit of the catalogue set
+	logger   *slog.Logger
 
 	users    [nShards]atomic.Pointer[shard]
 	accounts [nShards]atomic.Pointer[accountShard]
@@ -76,7 +77,7 @@ type relationship struct {
 
 type user struct {
 	active bool
-	ms     []membership
+	ms     []membership // in account id order
 }
 
 type membership struct {
@@ -92,7 +93,25 @@ type membership struct {
 	delegatesEndAt     int64
 }
 
-type permSet struct{ w []uint64 }
+// permSet is a set of permissions as bits, with its keys in sorted order for
+// the listings, made once when the set is.
+type permSet struct {
+	w    []uint64
+	keys []string
+}
+
+// keysOf returns the sorted keys of the bits set in w: bits follow the
+// catalogue's sorted keys.
+func (ix *Index) keysOf(w []uint64) []string {
+	all := ix.cat.All()
+	out := []string{}
+	for i, k := range all {
+		if w[i>>6]&(1<<(i&63)) != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 func (p *permSet) has(bit int) bool { return p.w[bit>>6]&(1<<(bit&63)) != 0 }
 
@@ -106,6 +125,10 @@ func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
 		ix.bits[k] = i
 	}
 	ix.words = (len(ix.bits) + 63) / 64
+	ix.allWords = make([]uint64, ix.words)
+	for i := range len(ix.bits) {
+		ix.allWords[i>>6] |= 1 << (i & 63)
+	}
 	for i := range nShards {
 		ix.users[i].Store(&shard{users: map[string]*user{}})
 		ix.accounts[i].Store(&accountShard{ids: map[string][]string{}})
@@ -188,6 +211,7 @@ func (ix *Index) permSetOf(keys []string) *permSet {
 			return p
 		}
 		p := &permSet{w: append([]uint64(nil), key[:ix.words]...)}
+		p.keys = ix.keysOf(p.w)
 		ix.small[key] = p
 		return p
 	}
@@ -201,7 +225,7 @@ func (ix *Index) permSetOf(keys []string) *permSet {
 	if p, ok := ix.sets[key]; ok {
 		return p
 	}
-	p := &permSet{w: w}
+	p := &permSet{w: w, keys: ix.keysOf(w)}
 	ix.sets[key] = p
 	return p
 }

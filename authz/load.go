@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -87,6 +88,9 @@ func (ix *Index) load(ctx context.Context) error {
 		e.parentOf = owner[e.parentID]
 	}
 	for i := range nShards {
+		for _, u := range users[i] {
+			sortByAccount(u.ms)
+		}
 		for id, members := range accounts[i] {
 			slices.Sort(members)
 			accounts[i][id] = members
@@ -264,7 +268,14 @@ func (ix *Index) loadUser(ctx context.Context, id string) (*user, error) {
 		}
 		u.ms = append(u.ms, ix.entry(m, parentUser))
 	}
+	sortByAccount(u.ms)
 	return u, nil
+}
+
+// sortByAccount puts a user's memberships in account id order, the order of
+// its account listing (one membership per account).
+func sortByAccount(ms []membership) {
+	slices.SortFunc(ms, func(a, b membership) int { return strings.Compare(a.account, b.account) })
 }
 
 func (ix *Index) setApplied(rev int64) {
