@@ -133,3 +133,79 @@ func TestSPEC4_Listings_UserAccountsWithoutPermission(t *testing.T) {
 		}
 	}
 }
+
+// TestSPEC4_RemovingAnInternalUser_OverHTTP: the removal preview, then DELETE
+// …/members/{user} in the user's home account with or without a body: the
+// user is deleted, its assets go where reassign_to says, its token stops
+// working, and it is unknown to checks (SPEC §4 "Removing an internal user").
+func TestSPEC4_RemovingAnInternalUser_OverHTTP(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *Env) {
+		withIndex(t, e)
+		acc, owner := e.Account(t, steward.AccountStandard)
+		u := e.User(t, acc, steward.RoleMember)
+		token := e.Token(t, u)
+		e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+acc, token, nil, nil)
+		e.MustOK(t, http.StatusOK, "PUT", "/v1/accounts/"+acc+"/assets/report/r-1", operatorToken, steward.AssetInput{Name: "Report", OwnerUserID: u}, nil)
+		members := "/v1/accounts/" + acc + "/members/"
+
+		var p steward.MemberRemovalPreview
+		e.MustOK(t, http.StatusOK, "GET", members+u+"/removal-preview", operatorToken, nil, &p)
+		if !p.DeletesUser || len(p.Accounts) != 1 || len(p.Accounts[0].Assets) != 1 || !p.Accounts[0].Reassignable ||
+			!slices.ContainsFunc(p.Accounts[0].Candidates, func(c steward.Candidate) bool { return c.UserID == owner }) {
+			t.Fatalf("preview = %+v, want the home account with its asset and the owner as a candidate", p)
+		}
+		res := e.Do(t, "DELETE", members+u, operatorToken, map[string]any{"reassign_to": map[string]string{acc: owner}})
+		if res.Status != http.StatusNoContent || res.Header.Get("Steward-Revision") == "" {
+			t.Fatalf("DELETE = %d %s, want 204 with a revision", res.Status, res.Body)
+		}
+		var assets stewardhttp.List[steward.Asset]
+		e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+acc+"/assets", operatorToken, nil, &assets)
+		if len(assets.Items) != 1 || assets.Items[0].OwnerUserID != owner {
+			t.Errorf("assets = %+v, want the report reassigned to the owner", assets.Items)
+		}
+		MustProblem(t, e.Do(t, "GET", "/v1/accounts/"+acc, token, nil), http.StatusUnauthorized, "unauthenticated", "")
+		MustProblem(t, e.Do(t, "GET", "/v1/users/"+u, operatorToken, nil), http.StatusNotFound, "user_not_found", "")
+		MustProblem(t, e.Do(t, "GET", members+u, operatorToken, nil), http.StatusNotFound, "member_not_found", "")
+		MustProblem(t, e.Do(t, "POST", "/v1/check", operatorToken, steward.CheckRequest{UserID: u, AccountID: acc, Permission: "reports.view"}),
+			http.StatusNotFound, "user_not_found", "")
+		var audit stewardhttp.List[steward.Event]
+		e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+acc+"/audit?action=user.deleted", operatorToken, nil, &audit)
+		if len(audit.Items) != 1 || audit.Items[0].TargetID != u {
+			t.Errorf("audit user.deleted = %+v, want one event about %s", audit.Items, u)
+		}
+
+		// Without a body.
+		v := e.User(t, acc, steward.RoleMember)
+		if res := e.Do(t, "DELETE", members+v, operatorToken, nil); res.Status != http.StatusNoContent {
+			t.Fatalf("DELETE without a body = %d %s, want 204", res.Status, res.Body)
+		}
+		MustProblem(t, e.Do(t, "GET", "/v1/users/"+v, operatorToken, nil), http.StatusNotFound, "user_not_found", "")
+	})
+}
+
+// TestSPEC4_RemovingAnInternalUser_OpenAPI: the preview and the optional
+// body of DELETE …/members/{user} are in the OpenAPI document.
+func TestSPEC4_RemovingAnInternalUser_OpenAPI(t *testing.T) {
+	e := MustServe(t, MustOpenSQLite(t))
+	res := e.MustOK(t, http.StatusOK, "GET", "/v1/openapi.json", "", nil, nil)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			RequestBody *struct {
+				Required bool `json:"required"`
+			} `json:"requestBody"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(res.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc.Paths["/v1/accounts/{account}/members/{user}/removal-preview"]["get"]; !ok {
+		t.Error("openapi.json lacks GET …/members/{user}/removal-preview")
+	}
+	del, ok := doc.Paths["/v1/accounts/{account}/members/{user}"]["delete"]
+	if !ok || del.RequestBody == nil || del.RequestBody.Required {
+		t.Errorf("DELETE …/members/{user} requestBody = %+v, want an optional body", del.RequestBody)
+	}
+	if !strings.Contains(string(res.Body), `"reassign_to"`) {
+		t.Error("openapi.json does not document reassign_to")
+	}
+}
