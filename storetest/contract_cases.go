@@ -370,7 +370,7 @@ func testRemovingInternalUser(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := &steward.Authenticator{Store: w.Store}
+	auth := &steward.Authenticator{Store: w.Store, OperatorTokenHash: steward.HashSecret("stw_operator")}
 	if _, err := auth.Authenticate(ctx, secret, ""); err != nil {
 		t.Fatalf("Authenticate before: %v", err)
 	}
@@ -441,8 +441,8 @@ func testRemovingInternalUser(t *testing.T, open Opener) {
 	if _, err := auth.Authenticate(ctx, secret, ""); steward.ErrorKind(err) != steward.EUNAUTHENTICATED {
 		t.Errorf("Authenticate with the deleted user's token = %v, want unauthenticated", err)
 	}
-	if _, err := auth.Authenticate(ctx, "stw_operator", u.ID); err == nil {
-		t.Errorf("acting as the deleted user passed")
+	if _, err := auth.Authenticate(ctx, "stw_operator", u.ID); steward.ErrorCode(err) != "act_as_unknown" {
+		t.Errorf("acting as the deleted user = %v, want act_as_unknown", err)
 	}
 	if _, err := w.Svc.Check(w.Op, steward.CheckRequest{UserID: u.ID, AccountID: x.home.ID, Permission: "reports.view"}); steward.ErrorKind(err) != steward.ENOTFOUND {
 		t.Errorf("Check about the deleted user = %v, want not found", err)
