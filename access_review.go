@@ -13,12 +13,20 @@ import (
 type Access struct {
 	UserID    string `json:"user_id"`
 	AccountID string `json:"account_id"`
-	Reason    Reason `json:"reason"`
+	// Permissions are the effective permissions the membership holds there,
+	// sorted; only in a listing of a user's accounts asked without a
+	// permission (SPEC §4 "Listings").
+	Permissions []string `json:"permissions,omitempty"`
+	Reason      Reason   `json:"reason"`
 }
 
 // AccessLister lists access from memory (package authz).
 type AccessLister interface {
 	FindAccess(accountID, perm string, at time.Time, after string, limit int) ([]Access, string)
+	// FindUserAccounts lists the accounts in which the user can use perm or,
+	// with perm empty, every account in which a membership of the user holds,
+	// with its effective permissions. Those slices may be shared by several
+	// answers: callers must not modify them.
 	FindUserAccounts(userID, perm string, at time.Time, after string, limit int) ([]Access, string)
 }
 
@@ -29,8 +37,13 @@ type AccessQuery struct {
 	Page
 }
 
-func (s *Service) accessQuery(q AccessQuery) (time.Time, Page, error) {
-	if !s.Catalogue.Has(q.Permission) {
+// accessQuery validates a listing's query; anyPermission lets the
+// permission be left out.
+func (s *Service) accessQuery(q AccessQuery, anyPermission bool) (time.Time, Page, error) {
+	if q.Permission == "" && !anyPermission {
+		return time.Time{}, Page{}, Invalid("invalid_query", "The query is not valid.", FieldError{"permission", "is required"})
+	}
+	if q.Permission != "" && !s.Catalogue.Has(q.Permission) {
 		return time.Time{}, Page{}, Invalid("unknown_permission", "Unknown permission; GET /v1/permissions lists the catalogue.",
 			FieldError{"permission", "unknown permission " + quote(q.Permission)})
 	}
@@ -51,7 +64,7 @@ func (s *Service) FindAccess(ctx context.Context, accountID string, q AccessQuer
 	if err := by.require(PermUsersManage); err != nil {
 		return nil, "", err
 	}
-	at, page, err := s.accessQuery(q)
+	at, page, err := s.accessQuery(q, false)
 	if err != nil {
 		return nil, "", err
 	}
@@ -88,12 +101,15 @@ func (s *Service) FindAccess(ctx context.Context, accountID string, q AccessQuer
 }
 
 // FindUserAccounts lists the accounts in which a user can use a permission,
-// and why. The operator may ask about anyone, a user about itself.
+// and why; without a permission, every account in which a membership of the
+// user holds at the time, each with its effective permissions and the reason
+// (SPEC §4 "Listings"). Accounts come in id order after the cursor. The
+// operator may ask about anyone, a user about itself.
 func (s *Service) FindUserAccounts(ctx context.Context, userID string, q AccessQuery) ([]Access, string, error) {
 	if err := s.requireCheckCaller(ctx, userID); err != nil {
 		return nil, "", err
 	}
-	at, page, err := s.accessQuery(q)
+	at, page, err := s.accessQuery(q, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -118,11 +134,20 @@ func (s *Service) FindUserAccounts(ctx context.Context, userID string, q AccessQ
 		if err != nil {
 			return nil, "", err
 		}
-		if ok, r := ev.reason(q.Permission); ok {
+		a := Access{UserID: userID, AccountID: m.AccountID}
+		var ok bool
+		if q.Permission == "" {
+			if ok = ev.holds; ok {
+				a.Permissions, a.Reason = slices.Clone(ev.effective), ev.holdsReason()
+			}
+		} else {
+			ok, a.Reason = ev.reason(q.Permission)
+		}
+		if ok {
 			if len(out) == page.Limit {
 				return out, out[len(out)-1].AccountID, nil
 			}
-			out = append(out, Access{UserID: userID, AccountID: m.AccountID, Reason: r})
+			out = append(out, a)
 		}
 	}
 	return out, "", nil

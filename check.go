@@ -35,6 +35,9 @@ const (
 	ReasonRedelegationOff       = "redelegation_off"
 	ReasonDelegationEnded       = "delegation_ended"
 	ReasonPermissionMissing     = "permission_missing"
+	// ReasonHolds explains an entry of a listing asked without a
+	// permission: the membership holds, with the permissions listed beside it.
+	ReasonHolds = "holds"
 )
 
 // Reason explains a check: which membership, which chain, when it ends.
@@ -75,6 +78,7 @@ var reasonMessages = map[string]string{
 	ReasonRedelegationOff:       "The delegating member may no longer re-delegate.",
 	ReasonDelegationEnded:       "The delegation's end date has passed.",
 	ReasonPermissionMissing:     "The membership does not hold the permission.",
+	ReasonHolds:                 "The membership holds; its permissions are listed with it.",
 }
 
 // ReasonMessage returns the sentence that explains a reason code.
@@ -196,6 +200,20 @@ func (ev *evaluation) reason(perm string) (bool, Reason) {
 	}
 	r.Message = reasonMessages[r.Code]
 	return allowed, r
+}
+
+// holdsReason explains a membership that holds, asked about no particular
+// permission: where its permissions come from.
+func (ev *evaluation) holdsReason() Reason {
+	m := ev.members[0]
+	r := Reason{Code: ReasonHolds, Message: reasonMessages[ReasonHolds], MembershipID: m.ID, Kind: m.Kind, Role: m.Role, Chain: ev.chain, EndsAt: ev.endsAt, Source: "membership"}
+	switch {
+	case m.Role == RoleSuperAdmin:
+		r.Source = RoleSuperAdmin
+	case ev.capped:
+		r.Source = "capped_by_parent"
+	}
+	return r
 }
 
 // Checker answers checks from memory (package authz). It waits for

@@ -88,6 +88,9 @@ type InvitationStore interface {
 	// DueInvitations returns up to limit pending invitations, of any account,
 	// whose lifetime has passed at now, oldest first.
 	DueInvitations(ctx context.Context, now time.Time, limit int) ([]*Invitation, error)
+	// FindPendingInvitationsOf returns the pending invitations, of any
+	// account, addressed to email or sent by the user, in id order.
+	FindPendingInvitationsOf(ctx context.Context, email, userID string) ([]*Invitation, error)
 }
 
 // EmailList is the emails field of an invitation: in JSON either one string

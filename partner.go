@@ -282,6 +282,9 @@ type AssetStore interface {
 	FindAsset(ctx context.Context, accountID, typ, id string) (*Asset, error)
 	// FindAssets pages through an account's assets in (type, id) order.
 	FindAssets(ctx context.Context, f AssetFilter) ([]*Asset, string, error)
+	// FindUserAssets returns every asset the user owns, in any account, in
+	// (account, type, id) order: what a removed user leaves behind.
+	FindUserAssets(ctx context.Context, userID string) ([]*Asset, error)
 	// ReassignAssets gives every asset of the account owned by from to to; it returns how many.
 	ReassignAssets(ctx context.Context, accountID, from, to string, now time.Time) (int, error)
 }

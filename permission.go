@@ -165,6 +165,27 @@ func ParseCatalogue(r io.Reader) ([]Permission, error) {
 // Permissions returns the catalogue in declaration order (system first).
 func (c *Catalogue) Permissions() []Permission { return slices.Clone(c.perms) }
 
+// FindPermissions pages through the catalogue in declaration order; the
+// cursor is the key of the last permission of the previous page (SPEC §4
+// "Listings").
+func (c *Catalogue) FindPermissions(page Page) ([]Permission, string) {
+	page = page.Normalize()
+	start := 0
+	if page.After != "" {
+		i, ok := c.index[page.After]
+		if !ok {
+			return nil, ""
+		}
+		start = i + 1
+	}
+	end := min(start+page.Limit, len(c.perms))
+	out := slices.Clone(c.perms[start:end])
+	if end == len(c.perms) {
+		return out, ""
+	}
+	return out, out[len(out)-1].Key
+}
+
 // All returns every key, sorted. The slice must not be modified.
 func (c *Catalogue) All() []string { return c.all }
 

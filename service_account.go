@@ -301,7 +301,11 @@ func (au *Authenticator) Authenticate(ctx context.Context, token, actAs string) 
 		return nil, err
 	}
 	u, err := au.Store.FindUserByID(ctx, tok.UserID)
-	if err != nil {
+	if ErrorKind(err) == ENOTFOUND {
+		// A deleted user's token answers as an unknown one (SPEC §4
+		// "Removing an internal user").
+		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "The bearer token is not valid.")
+	} else if err != nil {
 		return nil, err
 	}
 	return activeActor(u, false)

@@ -398,32 +398,12 @@ func (s *Service) setUserStatusByOperator(ctx context.Context, userID string, st
 	return u, rev, err
 }
 
-// RemoveMember removes a membership; it lives on in the audit log. A user's
-// home membership cannot be removed (deactivate the user instead). The
-// member's delegates go with it (R-EXT-9).
+// RemoveMember removes a membership; it lives on in the audit log. The
+// member's delegates go with it (R-EXT-9). Removing an internal user from its
+// home account deletes the user (SPEC §4 "Removing an internal user"; see
+// RemoveMemberWith).
 func (s *Service) RemoveMember(ctx context.Context, accountID, userID string) (int64, error) {
-	return s.write(ctx, func(t *txn) error {
-		by, m, err := t.memberFor(accountID, userID, PermUsersManage)
-		if err != nil {
-			return err
-		}
-		if m.Role == RoleSuperAdmin {
-			if err := by.require(PermSuperAdminsManage); err != nil { // R-SUPER-2
-				return err
-			}
-			if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
-				return err
-			}
-		}
-		u, err := t.FindUserByID(t.ctx, m.UserID)
-		if err != nil {
-			return err
-		}
-		if m.Kind == KindInternal && u.HomeAccountID == accountID {
-			return Errorf(ECONFLICT, "home_membership", "A user cannot be removed from its home account; deactivate the user instead.")
-		}
-		return t.removeMembership(by, m, "member.removed")
-	})
+	return s.RemoveMemberWith(ctx, accountID, userID, MemberRemoval{})
 }
 
 // removeMembership deletes m and, first, the delegates that hang on it.

@@ -1,6 +1,9 @@
 package steward
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // RoleInput creates or edits a custom role; nil fields of an edit stay.
 type RoleInput struct {
@@ -8,19 +11,47 @@ type RoleInput struct {
 	Permissions *[]string `json:"permissions,omitempty"`
 }
 
-// FindRoles lists the built-in roles, then the account's custom roles.
+// builtinRoleOrder is the order in which the built-in roles lead every
+// listing of an account's roles.
+var builtinRoleOrder = []string{RoleSuperAdmin, RolePartnerAdmin, RoleMember}
+
+// FindRoles pages through the account's roles in one stable order: the
+// built-in roles first, then the custom roles in id order. The cursor is the
+// id of the last role of the previous page, built-in or custom (SPEC §4
+// "Listings": every list honours limit and cursor, roles included).
 func (s *Service) FindRoles(ctx context.Context, accountID string, page Page) ([]*Role, string, error) {
 	if _, err := s.accessTo(ctx, s.Store, accountID); err != nil {
 		return nil, "", err
 	}
-	var out []*Role
+	page = page.Normalize()
+	start := len(builtinRoleOrder) // a custom role's id: the built-ins are behind
 	if page.After == "" {
-		for _, id := range []string{RoleSuperAdmin, RolePartnerAdmin, RoleMember} {
-			out = append(out, BuiltinRole(s.Catalogue, accountID, id))
-		}
+		start = 0
+	} else if i := slices.Index(builtinRoleOrder, page.After); i >= 0 {
+		start, page.After = i+1, ""
 	}
-	custom, next, err := s.Store.FindRoles(ctx, accountID, page.Normalize())
-	return append(out, custom...), next, err
+	var out []*Role
+	for _, id := range builtinRoleOrder[start:] {
+		if len(out) == page.Limit {
+			return out, out[len(out)-1].ID, nil
+		}
+		out = append(out, BuiltinRole(s.Catalogue, accountID, id))
+	}
+	rest := page.Limit - len(out)
+	if rest == 0 {
+		// The page ends on the last built-in role: it has a next page
+		// only if the account has a custom role.
+		custom, _, err := s.Store.FindRoles(ctx, accountID, Page{Limit: 1})
+		if err != nil || len(custom) == 0 {
+			return out, "", err
+		}
+		return out, out[len(out)-1].ID, nil
+	}
+	custom, next, err := s.Store.FindRoles(ctx, accountID, Page{After: page.After, Limit: rest})
+	if err != nil {
+		return nil, "", err
+	}
+	return append(out, custom...), next, nil
 }
 
 // FindRole returns a role of the account.

@@ -52,6 +52,11 @@ type UserStore interface {
 	FindUserByID(ctx context.Context, id string) (*User, error)
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser removes a user for good and deletes its API tokens: from
+	// then on every lookup of it answers ENOTFOUND and its email can be used
+	// again. The store may keep a tombstone row for the references of assets
+	// and audit events.
+	DeleteUser(ctx context.Context, id string, at time.Time) error
 }
 
 // RoleStore keeps custom roles; built-in roles are not stored.

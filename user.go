@@ -14,6 +14,10 @@ type UserStatus string
 const (
 	UserActive      UserStatus = "active"
 	UserDeactivated UserStatus = "deactivated"
+	// UserDeleted marks the tombstone a removed user leaves in the store
+	// (SPEC §4 "Removing an internal user"); the store answers no lookup of
+	// it, so no service code ever sees this status.
+	UserDeleted UserStatus = "deleted"
 )
 
 // User is a person with exactly one home account.

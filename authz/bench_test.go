@@ -78,6 +78,18 @@ func BenchmarkAllowed(b *testing.B) {
 			}
 		})
 	}
+	// A user's account listing without a permission (SPEC §4 "Listings"):
+	// five accounts, each with its effective permissions.
+	now := time.Now()
+	if items, _ := ix.FindUserAccounts(internalU, "", now, "", steward.DefaultPageLimit); len(items) != 5 {
+		b.Fatalf("FindUserAccounts = %d accounts, want 5", len(items))
+	}
+	b.Run("UserAccounts", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ix.FindUserAccounts(internalU, "", now, "", steward.DefaultPageLimit)
+		}
+	})
 	b.Run("Parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {

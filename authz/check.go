@@ -42,7 +42,9 @@ func (ix *Index) decide(userID, accountID, perm string, at int64) Decision {
 	return ix.decideIn(u, a.num, bit, at)
 }
 
-// decideIn is decide for a known user, account number and permission bit.
+// decideIn is decide for a known user, account number and permission bit;
+// with bit < 0 it asks about no permission, and Allowed then says that the
+// membership holds.
 func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
 	m := u.find(account)
 	if m == nil {
@@ -75,7 +77,7 @@ func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
 			}
 		}
 		// R-PARTNER-1: partner.* is held only through an internal membership.
-		if (!cur.super() && !cur.perms.has(bit)) || (cur.kind != kindInternal && ix.partnerOnly[bit]) {
+		if bit >= 0 && ((!cur.super() && !cur.perms.has(bit)) || (cur.kind != kindInternal && ix.partnerOnly[bit])) {
 			if depth > 0 && has {
 				d.capped = true
 			}

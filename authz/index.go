@@ -46,14 +46,17 @@ const (
 // replaced whole by the one writer (under mu), and the name tables only
 // grow.
 type Index struct {
-	src    Source
-	cat    *steward.Catalogue
-	bits   map[string]int // permission key → bit
+	src  Source
+	cat  *steward.Catalogue
+	bits map[string]int // permission key → bit
+	// allWords has every bit of the catalogue set.
+	allWords []uint64
 	// partnerOnly marks the bits of partner.* permissions, held only
-	// through an internal membership (R-PARTNER-1).
+	// through an internal membership (R-PARTNER-1); partnerMask has them set.
 	partnerOnly []bool
-	words  int
-	logger *slog.Logger
+	partnerMask []uint64
+	words       int
+	logger      *slog.Logger
 
 	users    [nShards]atomic.Pointer[userShard]
 	accounts [nShards]atomic.Pointer[accountShard]
@@ -100,7 +103,7 @@ type relationship struct {
 }
 
 // user is one user: its number, whether it is active in its home account,
-// and its memberships, at most one per account.
+// and its memberships, at most one per account, in account id order.
 type user struct {
 	num    uint32
 	active bool
@@ -171,7 +174,24 @@ func statusOf(s steward.MembershipStatus) uint8 {
 	return statusDeactivated // unknown states hold nothing
 }
 
-type permSet struct{ w []uint64 }
+// permSet is a set of permissions as bits, with its keys in sorted order for
+// the listings, made once when the set is.
+type permSet struct {
+	w    []uint64
+	keys []string
+}
+
+// keysOf returns the sorted keys of the bits set in w: bits follow the
+// catalogue's sorted keys.
+func (ix *Index) keysOf(w []uint64) []string {
+	out := []string{}
+	for i, k := range ix.cat.All() {
+		if w[i>>6]&(1<<(i&63)) != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 func (p *permSet) has(bit int) bool { return p.w[bit>>6]&(1<<(bit&63)) != 0 }
 
@@ -212,6 +232,13 @@ func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
 		ix.partnerOnly = append(ix.partnerOnly, steward.PartnerConsolePermission(k))
 	}
 	ix.words = (len(ix.bits) + 63) / 64
+	ix.allWords, ix.partnerMask = make([]uint64, ix.words), make([]uint64, ix.words)
+	for i := range len(ix.bits) {
+		ix.allWords[i>>6] |= 1 << (i & 63)
+		if ix.partnerOnly[i] {
+			ix.partnerMask[i>>6] |= 1 << (i & 63)
+		}
+	}
 	ix.reset()
 	return ix
 }
@@ -297,6 +324,7 @@ func (ix *Index) permSetOf(keys []string) *permSet {
 			return p
 		}
 		p := &permSet{w: append([]uint64(nil), key[:ix.words]...)}
+		p.keys = ix.keysOf(p.w)
 		ix.small[key] = p
 		return p
 	}
@@ -310,7 +338,7 @@ func (ix *Index) permSetOf(keys []string) *permSet {
 	if p, ok := ix.sets[key]; ok {
 		return p
 	}
-	p := &permSet{w: w}
+	p := &permSet{w: w, keys: ix.keysOf(w)}
 	ix.sets[key] = p
 	return p
 }

@@ -176,6 +176,25 @@ func compare(t *rapid.T, ix *authz.Index, svc *steward.Service, w *world) {
 			}
 		}
 	}
+	// Without a permission, a user's account listing holds where the
+	// membership holds, with the same effective permissions and reason
+	// (SPEC §4 "Listings").
+	for _, at := range times {
+		q := steward.AccessQuery{At: &at, Page: steward.Page{Limit: 2}}
+		for _, u := range w.users {
+			want := collect(t, func(after string) ([]steward.Access, string, error) {
+				q.After = after
+				return svc.FindUserAccounts(op, u, q)
+			})
+			got := collect(t, func(after string) ([]steward.Access, string, error) {
+				items, next := ix.FindUserAccounts(u, "", at, after, 2)
+				return items, next, nil
+			})
+			if !slices.Equal(got, want) {
+				t.Fatalf("FindUserAccounts(%s, any permission, %s): index %v, store %v", u, at, got, want)
+			}
+		}
+	}
 	// The listings agree with the store too, page by page.
 	for _, p := range []string{"reports.view", steward.PermUsersManage} {
 		for _, at := range times {
@@ -210,7 +229,8 @@ func compare(t *rapid.T, ix *authz.Index, svc *steward.Service, w *world) {
 	}
 }
 
-// collect pages through a listing and returns "user@account" for each entry.
+// collect pages through a listing and returns for each entry
+// "user@account", its reason's code, source and end, and its permissions.
 func collect(t *rapid.T, page func(after string) ([]steward.Access, string, error)) []string {
 	var out []string
 	for after := ""; ; {
@@ -222,7 +242,7 @@ func collect(t *rapid.T, page func(after string) ([]steward.Access, string, erro
 			t.Fatalf("page of %d, want at most 2", len(items))
 		}
 		for _, it := range items {
-			out = append(out, it.UserID+"@"+it.AccountID)
+			out = append(out, fmt.Sprintf("%s@%s %s/%s/%v %v", it.UserID, it.AccountID, it.Reason.Code, it.Reason.Source, it.Reason.EndsAt, it.Permissions))
 		}
 		if next == "" {
 			slices.Sort(out)

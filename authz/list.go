@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -43,37 +44,102 @@ func (ix *Index) FindAccess(accountID, perm string, at time.Time, after string, 
 }
 
 // FindUserAccounts lists the accounts in which the user can use perm at the
-// time at, and why, in account id order after the cursor after.
+// time at, and why, in account id order after the cursor after. With perm
+// empty it lists every account in which a membership of the user holds, with
+// its effective permissions (SPEC §4 "Listings"); those slices are shared
+// with the index and must not be modified. The user's memberships are kept
+// in account order, so a page costs no sort and no copy of them.
 func (ix *Index) FindUserAccounts(userID, perm string, at time.Time, after string, limit int) ([]steward.Access, string) {
 	u := ix.user(userID)
-	bit, ok := ix.bits[perm]
-	if u == nil || !ok {
+	if u == nil {
 		return nil, ""
 	}
-	type entry struct {
-		id  string
-		num uint32
-	}
-	accounts := make([]entry, 0, len(u.ms))
-	for _, m := range u.ms {
-		if id := ix.accountNames.get(m.account); id > after {
-			accounts = append(accounts, entry{id, m.account})
+	bit := -1
+	if perm != "" {
+		b, ok := ix.bits[perm]
+		if !ok {
+			return nil, ""
 		}
+		bit = b
 	}
-	slices.SortFunc(accounts, func(x, y entry) int { return strings.Compare(x.id, y.id) })
+	names := *ix.accountNames.list.Load()
+	i, _ := slices.BinarySearchFunc(u.ms, after, func(m membership, a string) int { return strings.Compare(names[m.account], a) })
+	if after != "" && i < len(u.ms) && names[u.ms[i].account] == after {
+		i++
+	}
 	us := at.UnixMicro()
 	var out []steward.Access
-	for _, a := range accounts {
-		d := ix.decideIn(u, a.num, bit, us)
+	for ; i < len(u.ms); i++ {
+		a := names[u.ms[i].account]
+		d := ix.decideIn(u, u.ms[i].account, bit, us)
 		if !d.Allowed {
 			continue
 		}
 		if len(out) == limit {
 			return out, out[len(out)-1].AccountID
 		}
-		out = append(out, steward.Access{UserID: userID, AccountID: a.id, Reason: ix.explain(d, userID, at)})
+		if out == nil {
+			out = make([]steward.Access, 0, min(limit, len(u.ms)-i))
+		}
+		item := steward.Access{UserID: userID, AccountID: a, Reason: ix.explain(d, userID, at)}
+		if bit < 0 {
+			var capped bool
+			item.Permissions, capped = ix.effective(d.m)
+			item.Reason.Code, item.Reason.Message = steward.ReasonHolds, steward.ReasonMessage(steward.ReasonHolds)
+			if capped && !d.m.super() {
+				item.Reason.Source = "capped_by_parent"
+			}
+		}
+		out = append(out, item)
 	}
 	return out, ""
+}
+
+// effective returns the effective permissions of a membership that holds,
+// and whether a delegating parent narrowed them (R-EXT-9). Only a
+// delegate's chain builds a new slice; otherwise the set's own keys serve.
+func (ix *Index) effective(m *membership) ([]string, bool) {
+	own := func(x *membership) []uint64 {
+		if x.super() {
+			return ix.allWords
+		}
+		return x.perms.w
+	}
+	switch {
+	case m.kind == kindInternal && m.super():
+		return ix.cat.All(), false
+	case m.kind == kindInternal:
+		return m.perms.keys, false
+	}
+	// R-PARTNER-1: partner.* is held only through an internal membership.
+	w := slices.Clone(own(m))
+	for i := range w {
+		w[i] &^= ix.partnerMask[i]
+	}
+	n, capped := ones(w), false
+	for cur := m; cur.kind == kindDelegate; {
+		_, parent := ix.parentOf(cur)
+		if parent == nil {
+			break
+		}
+		pw := own(parent)
+		for i := range w {
+			w[i] &= pw[i]
+		}
+		if c := ones(w); c < n {
+			n, capped = c, true
+		}
+		cur = parent
+	}
+	return ix.keysOf(w), capped
+}
+
+func ones(w []uint64) int {
+	n := 0
+	for _, x := range w {
+		n += bits.OnesCount64(x)
+	}
+	return n
 }
 
 // HasUser reports whether the index knows the user.

@@ -128,6 +128,9 @@ func (ix *Index) load(ctx context.Context) error {
 	all, owners = nil, nil
 	names := *ix.userNames.list.Load()
 	for i := range nShards {
+		for _, u := range users[i] {
+			ix.sortByAccount(u.ms)
+		}
 		for _, a := range accounts[i] {
 			slices.SortFunc(a.members, func(x, y uint32) int { return strings.Compare(names[x], names[y]) })
 			a.members = slices.Clip(a.members)
@@ -345,6 +348,7 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 		}
 		u.ms = append(u.ms, ix.entry(m, b.account(m.AccountID).num, partner, parentUser))
 	}
+	ix.sortByAccount(u.ms)
 	shard[id] = u
 	for _, m := range old.memberships() {
 		if u.find(m.account) == nil {
@@ -359,6 +363,13 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// sortByAccount puts a user's memberships in account id order, the order of
+// its account listing (one membership per account).
+func (ix *Index) sortByAccount(ms []membership) {
+	names := *ix.accountNames.list.Load()
+	slices.SortFunc(ms, func(a, b membership) int { return strings.Compare(names[a.account], names[b.account]) })
 }
 
 // findUser returns the user as this batch sees it; nil if unknown.

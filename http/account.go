@@ -77,8 +77,13 @@ func (s *Server) accountRoutes() {
 		}))
 
 	huma.Register(s.api, op(http.MethodGet, "/v1/permissions", "list-permissions", "catalogue", "List the permission catalogue", http.StatusOK),
-		list(func(ctx context.Context, _ *struct{}) ([]steward.Permission, string, error) {
-			return s.svc.Catalogue.Permissions(), "", nil
+		list(func(ctx context.Context, in *struct{ PageQuery }) ([]steward.Permission, string, error) {
+			page, err := in.page()
+			if err != nil {
+				return nil, "", err
+			}
+			items, next := s.svc.Catalogue.FindPermissions(page)
+			return items, next, nil
 		}))
 
 	huma.Register(s.api, op(http.MethodPost, "/v1/check", "check", "checks", "May a user use a permission in an account? Explains itself.", http.StatusOK),

@@ -126,8 +126,10 @@ func TestBadInput(t *testing.T) {
 				body: map[string]any{"name": "Support", "permissions": []string{}}, status: 409, code: "role_name_taken", field: "name"},
 			{name: "ErrAlreadyActive", method: "POST", path: members + "/" + plain + "/reactivate", token: ownerToken,
 				status: 409, code: "already_active"},
-			{name: "ErrRemoveHomeMembership", method: "DELETE", path: members + "/" + plain, token: ownerToken,
-				status: 409, code: "home_membership"},
+			{name: "ErrRemoveLastSuperAdminUser", method: "DELETE", path: members + "/" + owner, token: operatorToken,
+				status: 409, code: "last_super_admin"},
+			{name: "ErrRemoveReassigningElsewhere", method: "DELETE", path: members + "/" + plain, token: ownerToken,
+				body: map[string]any{"reassign_to": map[string]string{other: otherOwner}}, status: 422, code: "invalid_reassignment", field: "reassign_to." + other},
 			{name: "ErrIdempotencyKeyTooLong", method: "POST", path: roles, token: ownerToken, extraHeaders: []string{"Idempotency-Key", strings.Repeat("k", 256)},
 				body: map[string]any{"name": "X", "permissions": []string{}}, status: 400, code: "bad_idempotency_key"},
 		} {

@@ -16,12 +16,28 @@ type AccessQuery struct {
 }
 
 func (q AccessQuery) query() (steward.AccessQuery, error) {
-	page, err := q.page()
+	return accessQuery(q.PageQuery, q.Permission, q.At)
+}
+
+// UserAccountsQuery holds the parameters of a user's account listing, where
+// the permission may be left out (SPEC §4 "Listings").
+type UserAccountsQuery struct {
+	PageQuery
+	Permission string `query:"permission" doc:"Only accounts where the user can use this permission; without it, every account where a membership of the user holds, with its effective permissions." example:"reports.view"`
+	At         string `query:"at" doc:"The time to decide at, RFC 3339; now if unset."`
+}
+
+func (q UserAccountsQuery) query() (steward.AccessQuery, error) {
+	return accessQuery(q.PageQuery, q.Permission, q.At)
+}
+
+func accessQuery(p PageQuery, permission, atText string) (steward.AccessQuery, error) {
+	page, err := p.page()
 	if err != nil {
 		return steward.AccessQuery{}, err
 	}
-	at, err := parseTime("at", q.At)
-	return steward.AccessQuery{Permission: q.Permission, At: at, Page: page}, err
+	at, err := parseTime("at", atText)
+	return steward.AccessQuery{Permission: permission, At: at, Page: page}, err
 }
 
 func (s *Server) checkRoutes() {
@@ -31,10 +47,10 @@ func (s *Server) checkRoutes() {
 			return s.svc.CheckBatch(ctx, in.Body)
 		}))
 	huma.Register(s.api, op(http.MethodGet, "/v1/users/{user}/accounts", "list-user-accounts", "checks",
-		"The accounts in which a user can use a permission, and why", http.StatusOK),
+		"The accounts in which a user can use a permission, and why; without a permission, every account where the user holds, with its effective permissions", http.StatusOK),
 		list(func(ctx context.Context, in *struct {
 			UserPath
-			AccessQuery
+			UserAccountsQuery
 		}) ([]steward.Access, string, error) {
 			q, err := in.query()
 			if err != nil {

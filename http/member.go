@@ -61,8 +61,21 @@ func (s *Server) memberRoutes() {
 		write(func(ctx context.Context, in *MemberPath) (*steward.Membership, int64, error) {
 			return s.svc.ReactivateMember(ctx, in.Account, in.User)
 		}))
-	huma.Register(s.api, op(http.MethodDelete, base+"/{user}", "remove-member", "members", "Remove a member; it lives on in the audit log", http.StatusNoContent),
-		remove(func(ctx context.Context, in *MemberPath) (int64, error) {
-			return s.svc.RemoveMember(ctx, in.Account, in.User)
+	huma.Register(s.api, op(http.MethodGet, base+"/{user}/removal-preview", "preview-member-removal", "members",
+		"Show what removing a member takes away: per account, the membership it leaves and every asset it owns there, and who may receive them. In the user's home account the removal deletes the user, and the preview spans every account; changes nothing", http.StatusOK),
+		read(func(ctx context.Context, in *MemberPath) (*steward.MemberRemovalPreview, error) {
+			return s.svc.PreviewMemberRemoval(ctx, in.Account, in.User)
+		}))
+	huma.Register(s.api, op(http.MethodDelete, base+"/{user}", "remove-member", "members",
+		"Remove a member; it lives on in the audit log. In the user's home account this deletes the user: every membership it holds anywhere ends, its tokens stop working, and each account it leaves records it. An optional body reassigns its assets per account first", http.StatusNoContent),
+		remove(func(ctx context.Context, in *struct {
+			MemberPath
+			Body *steward.MemberRemoval `required:"false"`
+		}) (int64, error) {
+			var removal steward.MemberRemoval
+			if in.Body != nil {
+				removal = *in.Body
+			}
+			return s.svc.RemoveMemberWith(ctx, in.Account, in.User, removal)
 		}))
 }

@@ -68,6 +68,25 @@ func (s *Store) FindAssets(ctx context.Context, f steward.AssetFilter) ([]*stewa
 	return out, next, nil
 }
 
+// FindUserAssets returns every asset the user owns, in any account, in
+// (account, type, id) order.
+func (s *Store) FindUserAssets(ctx context.Context, userID string) ([]*steward.Asset, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+assetColumns+` FROM assets WHERE owner_user_id = $1 ORDER BY account_id, type, asset_id`, userID)
+	if err != nil {
+		return nil, s.wrap(err, "find user assets")
+	}
+	defer rows.Close()
+	var out []*steward.Asset
+	for rows.Next() {
+		a, err := scanAsset(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, s.wrap(rows.Err(), "find user assets")
+}
+
 // ReassignAssets moves every asset of the account owned by from to to.
 func (s *Store) ReassignAssets(ctx context.Context, accountID, from, to string, now time.Time) (int, error) {
 	res, err := s.exec(ctx, "reassign assets", `UPDATE assets SET owner_user_id = $3, updated_at = $4 WHERE account_id = $1 AND owner_user_id = $2`,

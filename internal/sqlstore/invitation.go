@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -91,6 +92,13 @@ func (s *Store) UpdateInvitation(ctx context.Context, inv *steward.Invitation) e
 func (s *Store) DueInvitations(ctx context.Context, now time.Time, limit int) ([]*steward.Invitation, error) {
 	return s.queryInvitations(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE status = $1 AND expires_at <= $2
 		ORDER BY expires_at, id LIMIT $3`, string(steward.InvitationPending), micros(now), limit)
+}
+
+// FindPendingInvitationsOf returns the pending invitations, of any account,
+// addressed to email or sent by the user, in id order.
+func (s *Store) FindPendingInvitationsOf(ctx context.Context, email, userID string) ([]*steward.Invitation, error) {
+	return s.queryInvitations(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE status = $1 AND (email = $2 OR invited_by = $3)
+		ORDER BY id`, string(steward.InvitationPending), strings.ToLower(email), userID)
 }
 
 func (s *Store) queryInvitations(ctx context.Context, query string, args ...any) ([]*steward.Invitation, error) {

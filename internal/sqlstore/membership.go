@@ -149,7 +149,7 @@ func scanMembership(row interface{ Scan(...any) error }) (*steward.Membership, e
 
 // ScanUsers calls fn with every user, for loading the check index.
 func (s *Store) ScanUsers(ctx context.Context, fn func(*steward.User) error) error {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users`)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE status <> $1`, string(steward.UserDeleted))
 	if err != nil {
 		return s.wrap(err, "scan users")
 	}

@@ -246,6 +246,7 @@ func (s *Store) CountPartnerMemberships(ctx context.Context, partnerID, clientID
 func (s *Store) FindEmployees(ctx context.Context, partnerID string, p steward.Page) ([]*steward.Employee, string, error) {
 	var w where
 	w.add(`u.home_account_id = ?`, partnerID)
+	w.add(`u.status <> ?`, string(steward.UserDeleted))
 	if p.After != "" {
 		w.add(`u.id > ?`, p.After)
 	}

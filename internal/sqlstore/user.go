@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"github.com/steward-iam/steward"
 )
@@ -32,7 +33,8 @@ func (s *Store) findUser(ctx context.Context, cond string, arg any, name string)
 	var u steward.User
 	var status string
 	var created, updated int64
-	err := s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+cond, arg).
+	// A deleted user's row is a tombstone: it answers no lookup.
+	err := s.q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+cond+` AND status <> $2`, arg, string(steward.UserDeleted)).
 		Scan(&u.ID, &u.Email, &u.Name, &u.HomeAccountID, &status, &u.PasswordHash, &created, &updated)
 	if err == sql.ErrNoRows {
 		return nil, steward.NotFound("user", name)
@@ -45,8 +47,27 @@ func (s *Store) findUser(ctx context.Context, cond string, arg any, name string)
 
 // UpdateUser writes the user's name, status and password hash.
 func (s *Store) UpdateUser(ctx context.Context, u *steward.User) error {
-	res, err := s.exec(ctx, "update user", `UPDATE users SET name=$2, status=$3, password_hash=$4, updated_at=$5 WHERE id=$1`,
-		u.ID, u.Name, string(u.Status), u.PasswordHash, micros(u.UpdatedAt))
+	res, err := s.exec(ctx, "update user", `UPDATE users SET name=$2, status=$3, password_hash=$4, updated_at=$5 WHERE id=$1 AND status <> $6`,
+		u.ID, u.Name, string(u.Status), u.PasswordHash, micros(u.UpdatedAt), string(steward.UserDeleted))
 	s.feed(u.HomeAccountID, u.ID)
 	return mustAffect(res, err, "user", u.ID)
+}
+
+// DeleteUser turns the user's row into a tombstone: status deleted, the email
+// replaced by one no address can equal (so that it can be used again), no
+// password. The row stays so that assets and audit references keep a user to
+// point at; every lookup answers ENOTFOUND from then on. The user's API
+// tokens are deleted with it.
+func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
+	var home string
+	err := s.q.QueryRowContext(ctx, `UPDATE users SET status=$2, email=$3, password_hash='', updated_at=$4 WHERE id=$1 AND status <> $2
+		RETURNING home_account_id`, id, string(steward.UserDeleted), "deleted:"+id, micros(at)).Scan(&home)
+	if err == sql.ErrNoRows {
+		return steward.NotFound("user", id)
+	} else if err != nil {
+		return s.wrap(err, "delete user")
+	}
+	s.feed(home, id)
+	_, err = s.exec(ctx, "delete user tokens", `DELETE FROM tokens WHERE user_id = $1`, id)
+	return err
 }
