@@ -587,6 +587,10 @@ func (s *Service) UpdateClientAlias(ctx context.Context, partnerID, clientID, al
 			return err
 		}
 		from := r.Alias
+		if a == from {
+			out = r.At(t.now)
+			return errUnchanged // SPEC §4 "No-op writes"
+		}
 		r.Alias, r.UpdatedAt = a, t.now
 		if err := t.UpdateRelationship(t.ctx, r); err != nil {
 			return err

@@ -2,7 +2,6 @@ package steward
 
 import (
 	"context"
-	"strings"
 )
 
 // SCIM provisioning (SCIM 2.0 Users, RFC 7643/7644) creates, lists,
@@ -19,7 +18,7 @@ func (s *Service) ProvisionUser(ctx context.Context, accountID string, in NewMem
 		if err != nil {
 			return err
 		}
-		u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, "")
+		u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, "", "")
 		return err
 	})
 	return u, rev, err
@@ -35,8 +34,15 @@ func (s *Service) ProvisionedUsers(ctx context.Context, accountID, email string,
 	if err := by.require(PermSCIMProvision); err != nil { // R-RESTRICT-1
 		return nil, "", err
 	}
+	if err := checkText("filter", email); err != nil { // SPEC §4 "Text"
+		return nil, "", err
+	}
 	if email != "" {
-		u, err := s.Store.FindUserByEmail(ctx, strings.TrimSpace(email))
+		normal, ok := NormalizeEmail(email)
+		if !ok {
+			return []*User{}, "", nil
+		}
+		u, err := s.Store.FindUserByEmail(ctx, normal)
 		if ErrorKind(err) == ENOTFOUND || (err == nil && u.HomeAccountID != accountID) {
 			return []*User{}, "", nil
 		}
@@ -69,6 +75,9 @@ func (s *Service) ProvisionedUser(ctx context.Context, accountID, userID string)
 		return nil, err
 	}
 	if err := by.require(PermSCIMProvision); err != nil { // R-RESTRICT-1
+		return nil, err
+	}
+	if err := checkText("user", userID); err != nil { // SPEC §4 "Text"
 		return nil, err
 	}
 	u, err := s.Store.FindUserByID(ctx, userID)
