@@ -1050,6 +1050,9 @@ func (s *Service) ReportActivity(ctx context.Context, accountID string, in Activ
 		if _, err := t.FindAccountByID(t.ctx, accountID); err != nil {
 			return err
 		}
+		if err := checkText("user_id", in.UserID, "target", in.Target); err != nil { // SPEC §4 "Text"
+			return err
+		}
 		var bad []FieldError
 		if !activityRE.MatchString(in.Action) {
 			bad = append(bad, FieldError{"action", "must be a lower-case dotted word such as contact.updated"})
@@ -1191,6 +1194,9 @@ func lockOrder(list []string) []string {
 // console acting on clients (R-AUDIT-3). f.AccountID, when set, narrows to
 // one client. It needs account.audit.view in P.
 func (s *Service) FindPartnerEvents(ctx context.Context, partnerID string, f AuditFilter) ([]*Event, string, error) {
+	if err := f.checkText(); err != nil {
+		return nil, "", err
+	}
 	by, _, err := s.partnerAccess(ctx, s.Store, partnerID)
 	if err != nil {
 		return nil, "", err

@@ -218,6 +218,14 @@ func testTextRefused(t *testing.T, open Opener) {
 					_, _, err := w.Svc.PutAsset(w.Op, acc.ID, "report", "r1", steward.AssetInput{Name: bad.s, OwnerUserID: owner.ID})
 					return err
 				}},
+				{"AuditFilter", "action", func() error {
+					_, _, err := w.Svc.FindEvents(as, steward.AuditFilter{AccountID: acc.ID, Action: "member" + bad.s})
+					return err
+				}},
+				{"ActivityTarget", "target", func() error {
+					_, _, err := w.Svc.ReportActivity(w.Op, acc.ID, steward.ActivityReport{UserID: owner.ID, Action: "contact.updated", Target: bad.s})
+					return err
+				}},
 				{"ActAs", "header.Steward-Act-As", func() error {
 					au := &steward.Authenticator{Store: w.Store, OperatorTokenHash: steward.HashSecret("op")}
 					_, err := au.Authenticate(ctx, "op", "usr_"+bad.s)
