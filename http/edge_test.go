@@ -84,6 +84,14 @@ func TestDecision_Text_NULAndInvalidUTF8Are422(t *testing.T) {
 			res := e.Do(t, "GET", "/v1/accounts/"+acc, operatorToken, nil, "Steward-Act-As", "usr_\xff")
 			MustProblem(t, res, http.StatusUnprocessableEntity, "invalid_text", "header.Steward-Act-As")
 		})
+		t.Run("IdempotencyKeyHeader", func(t *testing.T) {
+			rev := e.Revision(t)
+			res := e.Do(t, "POST", "/v1/accounts/"+acc+"/roles", ownerTok, map[string]any{"name": "Keyed", "permissions": []string{}}, "Idempotency-Key", "key\xff")
+			MustProblem(t, res, http.StatusUnprocessableEntity, "invalid_text", "header.Idempotency-Key")
+			if e.Revision(t) != rev {
+				t.Fatal("a refused request changed something")
+			}
+		})
 	})
 }
 
