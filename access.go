@@ -23,6 +23,9 @@ func (s *Service) accessTo(ctx context.Context, st Store, accountID string) (*ac
 	if a == nil {
 		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required.")
 	}
+	if err := checkText("account", accountID); err != nil { // SPEC §4 "Text"
+		return nil, err
+	}
 	if a.IsOperator() {
 		if _, err := st.FindAccountByID(ctx, accountID); err != nil {
 			return nil, err

@@ -56,6 +56,12 @@ type AccountUpdate struct {
 
 // Validate checks the account's fields and normalises its domains.
 func (a *Account) Validate() error {
+	if err := checkText("name", a.Name, "region", a.Region, "billing.plan", a.Billing.Plan); err != nil {
+		return err
+	}
+	if err := checkTexts("verified_domains", a.VerifiedDomains); err != nil {
+		return err
+	}
 	var bad []FieldError
 	a.Name = strings.TrimSpace(a.Name)
 	if a.Name == "" || len(a.Name) > 200 {
@@ -75,7 +81,7 @@ func (a *Account) Validate() error {
 	}
 	domains := make([]string, 0, len(a.VerifiedDomains))
 	for i, d := range a.VerifiedDomains {
-		d = strings.ToLower(strings.TrimSpace(d))
+		d = FoldEmail(strings.TrimSpace(d))
 		if !domainRE.MatchString(d) {
 			bad = append(bad, FieldError{fmt.Sprintf("verified_domains[%d]", i), fmt.Sprintf("%q is not a domain name", d)})
 		}
@@ -110,5 +116,5 @@ func (u AccountUpdate) Apply(a *Account) {
 // HasVerifiedDomain reports whether email's domain is one of a's verified domains.
 func (a *Account) HasVerifiedDomain(email string) bool {
 	_, domain, ok := strings.Cut(email, "@")
-	return ok && Contains(a.VerifiedDomains, strings.ToLower(domain))
+	return ok && Contains(a.VerifiedDomains, FoldEmail(domain))
 }

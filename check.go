@@ -234,6 +234,9 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 	if err := s.requireCheckCaller(ctx, req.UserID); err != nil {
 		return nil, err
 	}
+	if err := checkText("account_id", req.AccountID); err != nil { // SPEC §4 "Text"
+		return nil, err
+	}
 	if s.Checker != nil {
 		if req.MinRevision > 0 { // only a check that may wait needs a deadline
 			wait := s.MinRevisionWait
@@ -244,9 +247,26 @@ func (s *Service) Check(ctx context.Context, req CheckRequest) (*CheckResult, er
 			ctx, cancel = context.WithTimeout(ctx, wait)
 			defer cancel()
 		}
-		return s.Checker.Check(ctx, req, s.now())
+		return hideForeign(ctx, req)(s.Checker.Check(ctx, req, s.now()))
 	}
-	return s.checkFromStore(ctx, req)
+	return hideForeign(ctx, req)(s.checkFromStore(ctx, req))
+}
+
+// hideForeign turns, for a user token, a check in an account the user has
+// no membership in into the answer for an account that does not exist:
+// another tenant's account and an unknown one look alike (SPEC §4 "Unknown
+// and foreign look alike"). The operator, who sees every account, keeps
+// no_membership.
+func hideForeign(ctx context.Context, req CheckRequest) func(*CheckResult, error) (*CheckResult, error) {
+	return func(res *CheckResult, err error) (*CheckResult, error) {
+		if err != nil {
+			return nil, err
+		}
+		if a := ActorFromContext(ctx); a != nil && !a.IsOperator() && res.Reason.Code == ReasonNoMembership {
+			return nil, NotFound("account", req.AccountID)
+		}
+		return res, nil
+	}
 }
 
 // CheckFromStore answers a check by evaluating the store directly: the
@@ -255,10 +275,13 @@ func (s *Service) CheckFromStore(ctx context.Context, req CheckRequest) (*CheckR
 	if err := s.requireCheckCaller(ctx, req.UserID); err != nil {
 		return nil, err
 	}
-	return s.checkFromStore(ctx, req)
+	return hideForeign(ctx, req)(s.checkFromStore(ctx, req))
 }
 
 func (s *Service) checkFromStore(ctx context.Context, req CheckRequest) (*CheckResult, error) {
+	if err := checkText("account_id", req.AccountID); err != nil { // SPEC §4 "Text"
+		return nil, err
+	}
 	if !s.Catalogue.Has(req.Permission) {
 		return nil, Invalid("unknown_permission", "Unknown permission; GET /v1/permissions lists the catalogue.",
 			FieldError{"permission", "unknown permission " + quote(req.Permission)})
@@ -302,6 +325,8 @@ func (s *Service) requireCheckCaller(ctx context.Context, userID string) error {
 	switch {
 	case a == nil:
 		return Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required.")
+	case !ValidText(userID): // SPEC §4 "Text"
+		return TextError("user_id")
 	case a.IsOperator() || a.UserID == userID:
 		return nil
 	}

@@ -4,5 +4,7 @@
 // memberships, audit events, the errors they return, the Store they are kept
 // in, and the Service that enforces the rules of the specification (each rule
 // is cited by its R-… number where it is enforced). It imports only the
-// standard library; storage, HTTP and the command line live in sub-packages.
+// standard library and golang.org/x/text, whose Unicode normalisation folds
+// emails (see NormalizeEmail); storage, HTTP and the command line live in
+// sub-packages.
 package steward

@@ -7,12 +7,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strings"
-	"sync"
 	"time"
 )
 
 // ID prefixes. IDs are opaque to callers; inside, they start with the creation
-// time so that ordering by id is ordering by creation, which cursor pages use.
+// time, so that ordering by id is roughly ordering by creation; cursor pages
+// rely only on ids being unique and totally ordered.
 const (
 	PrefixAccount      = "acc_"
 	PrefixUser         = "usr_"
@@ -28,36 +28,17 @@ const (
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
 // NewID returns a new id with the given prefix: 48 bits of milliseconds then
-// 80 random bits, in lower-case Crockford base32. Within one process ids
-// only grow: in the same millisecond the random part counts up from the
-// last one, so id order is creation order there.
+// 80 fresh random bits, in lower-case Crockford base32. The random part is
+// drawn anew every time, so no id can be derived from another (SPEC §4
+// "Unknown and foreign look alike"). Ids of different milliseconds sort by
+// time; within one millisecond their order is random, which cursor pages
+// do not mind: they need a total order, not creation order.
 func NewID(prefix string, now time.Time) string {
 	var b [16]byte
-	ms := uint64(now.UnixMilli())
-	idMu.Lock()
-	if ms <= idLast.ms {
-		ms, b = idLast.ms, idLast.b
-		for i := 15; i >= 6; i-- { // count up the random part
-			if b[i]++; b[i] != 0 {
-				break
-			}
-		}
-	} else {
-		binary.BigEndian.PutUint64(b[:8], ms<<16)
-		rand.Read(b[6:])
-	}
-	idLast.ms, idLast.b = ms, b
-	idMu.Unlock()
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	rand.Read(b[6:])
 	return prefix + idEncoding.EncodeToString(b[:])
 }
-
-var (
-	idMu   sync.Mutex
-	idLast struct {
-		ms uint64
-		b  [16]byte
-	}
-)
 
 // NewSecret returns a random token of 128+ bits with a readable prefix; only
 // its HashSecret is ever stored.

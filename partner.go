@@ -74,6 +74,9 @@ func (r *Relationship) Shared(now time.Time) *SharedRelationship {
 
 // ValidateAlias trims and checks a client alias.
 func ValidateAlias(alias string) (string, error) {
+	if !ValidText(alias) {
+		return "", TextError("alias")
+	}
 	alias = strings.TrimSpace(alias)
 	if alias == "" || len(alias) > 200 {
 		return "", Invalid("invalid_alias", "The alias is not valid.", FieldError{"alias", "must be 1 to 200 characters"})
@@ -144,6 +147,9 @@ func (a *Asset) Validate() error {
 	}
 	if !assetIDRE.MatchString(a.ID) {
 		bad = append(bad, FieldError{"id", "must be 1 to 200 letters, digits or . _ : @ -"})
+	}
+	if err := checkText("name", a.Name, "owner_user_id", a.OwnerUserID); err != nil {
+		return err
 	}
 	a.Name = strings.TrimSpace(a.Name)
 	if a.Name == "" || len(a.Name) > 300 {

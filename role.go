@@ -48,6 +48,9 @@ func BuiltinRole(cat *Catalogue, accountID, id string) *Role {
 
 // ValidateName trims and checks a role name.
 func ValidateRoleName(name string) (string, error) {
+	if !ValidText(name) {
+		return "", TextError("name")
+	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		return "", Invalid("invalid_role", "The role is not valid.", FieldError{"name", "must be 1 to 100 characters"})

@@ -3,6 +3,7 @@ package steward
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -71,9 +72,16 @@ type txn struct {
 	changes []Change
 }
 
+// errUnchanged is what a write's fn returns when the write would change
+// nothing: write rolls the transaction back, records nothing and answers the
+// current revision (SPEC §4 "No-op writes"). fn returns it only after the
+// actor's permissions were checked as for a real change.
+var errUnchanged = errors.New("write changes nothing")
+
 // write runs fn in a transaction, appends the events and changes fn recorded,
 // and returns the committed revision. A write that records no event is a
-// programming error: nothing changes without its record (R-AUDIT-1).
+// programming error: nothing changes without its record (R-AUDIT-1); a write
+// that changes nothing returns errUnchanged from fn and commits nothing.
 func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, error) {
 	var rev int64
 	err := s.Store.InTx(ctx, func(tx Store) error {
@@ -97,6 +105,9 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 		rev, err = tx.AppendChanges(ctx, t.changes)
 		return err
 	})
+	if errors.Is(err, errUnchanged) {
+		return s.Store.CurrentRevision(ctx)
+	}
 	if err == nil && s.OnCommit != nil {
 		s.OnCommit(rev)
 	}

@@ -3,6 +3,8 @@ package steward
 import (
 	"context"
 	"crypto/subtle"
+	"slices"
+	"strings"
 )
 
 // PasswordHasher hashes and verifies console passwords.
@@ -57,6 +59,13 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (*Account, i
 	if err := s.requireOperator(ctx); err != nil {
 		return nil, 0, err
 	}
+	var ownerHash string
+	if in.Owner != nil {
+		var err error
+		if ownerHash, err = s.hashPassword(in.Owner.Password, "owner."); err != nil {
+			return nil, 0, err
+		}
+	}
 	var acc *Account
 	rev, err := s.write(ctx, func(t *txn) error {
 		acc = &Account{
@@ -74,7 +83,7 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (*Account, i
 		}
 		t.record(acc.ID, nil, "account.created", "account", acc.ID, acc)
 		if in.Owner != nil {
-			owner, err := t.createUser(nil, NewUser{Email: in.Owner.Email, Name: in.Owner.Name, Password: in.Owner.Password, HomeAccountID: acc.ID, Role: RoleSuperAdmin}, "owner.")
+			owner, err := t.createUser(nil, NewUser{Email: in.Owner.Email, Name: in.Owner.Name, Password: in.Owner.Password, HomeAccountID: acc.ID, Role: RoleSuperAdmin}, ownerHash, "owner.")
 			acc.Owner = owner
 			return err
 		}
@@ -104,6 +113,15 @@ func (s *Service) UpdateAccount(ctx context.Context, id string, upd AccountUpdat
 			return err
 		}
 		if by.user != nil {
+			if upd == (AccountUpdate{}) {
+				// SPEC §4 "No-op writes": an empty change needs one of the
+				// permissions that change something.
+				if !by.holds(PermBillingManage) {
+					if err := by.require(PermSuperAdminsManage); err != nil {
+						return err
+					}
+				}
+			}
 			if upd.Billing != nil {
 				if err := by.require(PermBillingManage); err != nil {
 					return err
@@ -121,9 +139,13 @@ func (s *Service) UpdateAccount(ctx context.Context, id string, upd AccountUpdat
 		if acc, err = t.FindAccountByID(t.ctx, id); err != nil {
 			return err
 		}
+		before := *acc
 		upd.Apply(acc)
 		if err := acc.Validate(); err != nil {
 			return err
+		}
+		if sameAccount(&before, acc) { // SPEC §4 "No-op writes"
+			return errUnchanged
 		}
 		acc.UpdatedAt = t.now
 		if err := t.UpdateAccount(t.ctx, acc); err != nil {
@@ -135,10 +157,20 @@ func (s *Service) UpdateAccount(ctx context.Context, id string, upd AccountUpdat
 	return acc, rev, err
 }
 
+// sameAccount reports whether an update left every field of the account as it was.
+func sameAccount(a, b *Account) bool {
+	return a.Name == b.Name && a.Kind == b.Kind && a.Region == b.Region && a.Billing == b.Billing &&
+		slices.Equal(a.VerifiedDomains, b.VerifiedDomains) && a.DelegationPolicy == b.DelegationPolicy
+}
+
 // CreateUser creates a user in its home account with a role there (default
 // member). Operator only.
 func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, int64, error) {
 	if err := s.requireOperator(ctx); err != nil {
+		return nil, 0, err
+	}
+	hash, err := s.hashPassword(in.Password, "")
+	if err != nil {
 		return nil, 0, err
 	}
 	var u *User
@@ -153,16 +185,35 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, int64, err
 		if err != nil {
 			return err
 		}
-		u, err = t.createUser(by, in, "")
+		u, err = t.createUser(by, in, hash, "")
 		return err
 	})
 	return u, rev, err
 }
 
+// hashPassword checks a new user's password and hashes it ("" for none). It
+// runs before the write's transaction opens: argon2id takes tens of
+// milliseconds and 64 MiB, and a write transaction holds SQLite's single
+// writer (and PostgreSQL's row locks) for as long as it runs, so hashing
+// inside one would stall every other tenant's writes.
+func (s *Service) hashPassword(password, fieldPrefix string) (string, error) {
+	if password == "" {
+		return "", nil
+	}
+	if len(password) < 8 || len(password) > 200 {
+		return "", Invalid("invalid_user", "The user is not valid.", FieldError{fieldPrefix + "password", "must be 8 to 200 characters"})
+	}
+	if s.Passwords == nil {
+		return "", Errorf(EINTERNAL, "internal", "no password hasher configured")
+	}
+	return s.Passwords.Hash(password)
+}
+
 // createUser creates a user and its internal membership in the home account
 // with the requested role, filtered by what by holds (R-GRANT-1). by is nil
-// when the account itself is being created.
-func (t *txn) createUser(by *access, in NewUser, fieldPrefix string) (*User, error) {
+// when the account itself is being created. passwordHash comes from
+// hashPassword, run before the transaction.
+func (t *txn) createUser(by *access, in NewUser, passwordHash, fieldPrefix string) (*User, error) {
 	u := &User{ID: NewID(PrefixUser, t.now), Email: in.Email, Name: in.Name, HomeAccountID: in.HomeAccountID, Status: UserActive, CreatedAt: t.now, UpdatedAt: t.now}
 	if err := u.Validate(); err != nil {
 		for i := range err.(*Error).Fields {
@@ -170,18 +221,11 @@ func (t *txn) createUser(by *access, in NewUser, fieldPrefix string) (*User, err
 		}
 		return nil, err
 	}
-	if in.Password != "" {
-		if len(in.Password) < 8 || len(in.Password) > 200 {
-			return nil, Invalid("invalid_user", "The user is not valid.", FieldError{fieldPrefix + "password", "must be 8 to 200 characters"})
-		}
-		if t.s.Passwords == nil {
-			return nil, Errorf(EINTERNAL, "internal", "no password hasher configured")
-		}
-		h, err := t.s.Passwords.Hash(in.Password)
-		if err != nil {
+	u.PasswordHash = passwordHash
+	if by != nil && by.user != nil {
+		if err := t.domainFree(u, fieldPrefix); err != nil {
 			return nil, err
 		}
-		u.PasswordHash = h
 	}
 	if err := t.CreateUser(t.ctx, u); err != nil {
 		if ErrorKind(err) == ECONFLICT {
@@ -215,12 +259,34 @@ func (t *txn) createUser(by *access, in NewUser, fieldPrefix string) (*User, err
 	return u, nil
 }
 
+// domainFree refuses a new user whose email is in a domain that an account
+// other than the user's home account verified (SPEC §4 "Verified domains"):
+// such an address becomes a user only with that account as its home, or by
+// the operator, who is not asked. Addresses are compared NFKC case folded
+// (NormalizeEmail), so look-alike forms of a claimed domain are claimed too.
+func (t *txn) domainFree(u *User, fieldPrefix string) error {
+	_, domain, _ := strings.Cut(u.Email, "@")
+	owners, err := t.FindAccountsByVerifiedDomain(t.ctx, domain)
+	if err != nil {
+		return err
+	}
+	if len(owners) == 0 || slices.Contains(owners, u.HomeAccountID) {
+		return nil
+	}
+	return &Error{Kind: ECONFLICT, Code: "domain_claimed",
+		Message: "The email's domain is a verified domain of another account; only that account can create users with it.",
+		Fields:  []FieldError{{fieldPrefix + "email", "is in a verified domain of another account"}}}
+}
+
 // FindUser returns a user visible to the actor: the operator sees everyone, a
 // user itself and, with account.users.manage, the users of its account.
 func (s *Service) FindUser(ctx context.Context, id string) (*User, error) {
 	a := ActorFromContext(ctx)
 	if a == nil {
 		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required.")
+	}
+	if err := checkText("user", id); err != nil { // SPEC §4 "Text"
+		return nil, err
 	}
 	u, err := s.Store.FindUserByID(ctx, id)
 	if err != nil {
@@ -275,6 +341,9 @@ type Authenticator struct {
 func (au *Authenticator) Authenticate(ctx context.Context, token, actAs string) (*Actor, error) {
 	if token == "" {
 		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "A bearer token is required: Authorization: Bearer <token>.")
+	}
+	if err := checkText("header.Steward-Act-As", actAs); err != nil { // SPEC §4 "Text"
+		return nil, err
 	}
 	hash := HashSecret(token)
 	if subtle.ConstantTimeCompare([]byte(hash), []byte(au.OperatorTokenHash)) == 1 {

@@ -36,6 +36,9 @@ func (s *Service) PutAsset(ctx context.Context, accountID, typ, id string, in As
 		case ErrorKind(err) == ENOTFOUND:
 		case err != nil:
 			return err
+		case old.OwnerUserID == a.OwnerUserID && old.Name == a.Name:
+			a = old
+			return errUnchanged // SPEC §4 "No-op writes"
 		case old.OwnerUserID != a.OwnerUserID:
 			action, details["from"], a.CreatedAt = "asset.reassigned", old.OwnerUserID, old.CreatedAt
 		default:

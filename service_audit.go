@@ -8,6 +8,9 @@ import (
 // FindEvents pages through an account's audit log; it needs account.audit.view
 // there (R-AUDIT-3).
 func (s *Service) FindEvents(ctx context.Context, f AuditFilter) ([]*Event, string, error) {
+	if err := f.checkText(); err != nil {
+		return nil, "", err
+	}
 	by, err := s.accessTo(ctx, s.Store, f.AccountID)
 	if err != nil {
 		return nil, "", err
@@ -19,6 +22,12 @@ func (s *Service) FindEvents(ctx context.Context, f AuditFilter) ([]*Event, stri
 		f.Limit = Page{Limit: f.Limit}.Normalize().Limit
 	}
 	return s.Store.FindEvents(ctx, f)
+}
+
+// checkText refuses filter values that are not text both stores keep alike
+// (SPEC §4 "Text"), named as the query parameters that carry them.
+func (f AuditFilter) checkText() error {
+	return checkText("actor", f.ActorUserID, "partner", f.ActorPartnerID, "action", f.Action, "cursor", f.After)
 }
 
 // VerifyAudit walks an account's hash chain and names the first event that

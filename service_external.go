@@ -572,10 +572,15 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		if upd.AllowRedelegation != nil {
 			m.AllowRedelegation = *upd.AllowRedelegation
 		}
-		m.EndsAt, m.DelegatesEndAt, m.UpdatedAt = endsAt, delegatesEndAt, t.now
+		m.EndsAt, m.DelegatesEndAt = endsAt, delegatesEndAt
 		if m.Status == StatusExpired && !m.EndedAt(t.now) && (upd.EndsAt != nil || upd.ClearEndsAt) {
 			m.Status = StatusActive
 		}
+		if m.AllowRedelegation == before.AllowRedelegation && m.Status == before.Status &&
+			sameTime(m.EndsAt, before.EndsAt) && sameTime(m.DelegatesEndAt, before.DelegatesEndAt) {
+			return errUnchanged // SPEC §4 "No-op writes"
+		}
+		m.UpdatedAt = t.now
 		if err := t.UpdateMembership(t.ctx, m); err != nil {
 			return err
 		}
@@ -606,6 +611,14 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		return nil, 0, err
 	}
 	return s.present(ctx, s.Store, m), rev, nil
+}
+
+// sameTime reports whether two optional times are both unset or equal.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
 
 // later reports whether the end date to is later than from (no end is latest).

@@ -47,6 +47,9 @@ func (s *Service) grantableRole(ctx context.Context, st Store, by *access, accou
 
 // findRole returns a built-in or custom role of the account.
 func (s *Service) findRole(ctx context.Context, st Store, accountID, id string) (*Role, error) {
+	if err := checkText("role", id); err != nil { // SPEC §4 "Text"
+		return nil, err
+	}
 	if r := BuiltinRole(s.Catalogue, accountID, id); r != nil {
 		return r, nil
 	}
@@ -91,6 +94,9 @@ func (t *txn) memberFor(accountID, userID string, perms ...string) (*access, *Me
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkText("user", userID); err != nil { // SPEC §4 "Text"
+		return nil, nil, err
+	}
 	m, err := t.FindMembership(t.ctx, accountID, userID)
 	if ErrorKind(err) == ENOTFOUND {
 		return nil, nil, NotFound("member", userID)
@@ -101,6 +107,20 @@ func (t *txn) memberFor(accountID, userID string, perms ...string) (*access, *Me
 // AddMember creates an internal user of the account with a role. The user
 // gets the role's permissions that the actor holds (R-GRANT-1).
 func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember) (*Membership, int64, error) {
+	if in.Password != "" {
+		// Hashing is costly: only someone who may add members gets it done.
+		by, err := s.accessTo(ctx, s.Store, accountID)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := by.require(PermUsersManage); err != nil {
+			return nil, 0, err
+		}
+	}
+	hash, err := s.hashPassword(in.Password, "")
+	if err != nil {
+		return nil, 0, err
+	}
 	var m *Membership
 	rev, err := s.write(ctx, func(t *txn) error {
 		by, err := t.lockedActor(accountID, PermUsersManage)
@@ -110,7 +130,7 @@ func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember)
 		if in.Role == "" {
 			return Invalid("invalid_member", "The member is not valid.", FieldError{"role", "is required"})
 		}
-		u, err := t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: in.Role, Password: in.Password}, "")
+		u, err := t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: in.Role, Password: in.Password}, hash, "")
 		if err != nil {
 			return err
 		}
@@ -126,6 +146,9 @@ func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember)
 // FindMember returns a membership of the account; any member who holds there may read.
 func (s *Service) FindMember(ctx context.Context, accountID, userID string) (*Membership, error) {
 	if _, err := s.accessTo(ctx, s.Store, accountID); err != nil {
+		return nil, err
+	}
+	if err := checkText("user", userID); err != nil { // SPEC §4 "Text"
 		return nil, err
 	}
 	m, err := s.Store.FindMembership(ctx, accountID, userID)
@@ -206,6 +229,9 @@ func (t *txn) applyRole(by *access, m *Membership, roleID, action string) (*Memb
 	before := m.OwnEffective(t.s.Catalogue)
 	after := ApplySet(before, r.Permissions, by.held) // R-GRANT-2
 	from := m.Role
+	if from == r.ID && slices.Equal(m.Permissions, after) {
+		return m, errUnchanged // SPEC §4 "No-op writes": the same role again changes nothing
+	}
 	if len(Minus(after, before)) > 0 {
 		// R-GRANT-5: an actor whose access ends cannot add to access that
 		// lasts longer. Only a change that adds is a grant and records its

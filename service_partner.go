@@ -643,6 +643,10 @@ func (s *Service) UpdateClientAlias(ctx context.Context, partnerID, clientID, al
 		if err != nil {
 			return err
 		}
+		if a == r.Alias {
+			out = r.At(t.now)
+			return errUnchanged // SPEC §4 "No-op writes"
+		}
 		r.Alias, r.UpdatedAt = a, t.now
 		if err := t.UpdateRelationship(t.ctx, r); err != nil {
 			return err
@@ -1130,6 +1134,9 @@ func (s *Service) ReportActivity(ctx context.Context, accountID string, in Activ
 		if _, err := t.FindAccountByID(t.ctx, accountID); err != nil {
 			return err
 		}
+		if err := checkText("user_id", in.UserID, "target", in.Target); err != nil { // SPEC §4 "Text"
+			return err
+		}
 		var bad []FieldError
 		if !activityRE.MatchString(in.Action) {
 			bad = append(bad, FieldError{"action", "must be a lower-case dotted word such as contact.updated"})
@@ -1271,6 +1278,9 @@ func lockOrder(list []string) []string {
 // console acting on clients (R-AUDIT-3). f.AccountID, when set, narrows to
 // one client. It needs account.audit.view in P.
 func (s *Service) FindPartnerEvents(ctx context.Context, partnerID string, f AuditFilter) ([]*Event, string, error) {
+	if err := f.checkText(); err != nil {
+		return nil, "", err
+	}
 	by, _, err := s.partnerAccess(ctx, s.Store, partnerID)
 	if err != nil {
 		return nil, "", err

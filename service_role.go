@@ -130,11 +130,13 @@ func (s *Service) UpdateRole(ctx context.Context, accountID, id string, in RoleI
 			return err
 		}
 		details := map[string]any{}
+		renamed := false
 		if in.Name != nil {
 			name, err := ValidateRoleName(*in.Name)
 			if err != nil {
 				return err
 			}
+			renamed = name != r.Name
 			details["name"], r.Name = name, name
 		}
 		var added, removed []string
@@ -154,6 +156,9 @@ func (s *Service) UpdateRole(ctx context.Context, accountID, id string, in RoleI
 			}
 			r.Permissions = perms
 			details["added"], details["removed"] = added, removed
+		}
+		if !renamed && len(added)+len(removed) == 0 { // SPEC §4 "No-op writes"
+			return errUnchanged
 		}
 		r.UpdatedAt = t.now
 		if err := t.UpdateRole(t.ctx, r); err != nil {

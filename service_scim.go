@@ -2,8 +2,6 @@ package steward
 
 import (
 	"context"
-	"errors"
-	"strings"
 )
 
 // SCIM provisioning (SCIM 2.0 Users, RFC 7643/7644) creates, lists,
@@ -20,7 +18,7 @@ func (s *Service) ProvisionUser(ctx context.Context, accountID string, in NewMem
 		if err != nil {
 			return err
 		}
-		u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, "")
+		u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, "", "")
 		return err
 	})
 	return u, rev, err
@@ -36,8 +34,15 @@ func (s *Service) ProvisionedUsers(ctx context.Context, accountID, email string,
 	if err := by.require(PermSCIMProvision); err != nil { // R-RESTRICT-1
 		return nil, "", err
 	}
+	if err := checkText("filter", email); err != nil { // SPEC §4 "Text"
+		return nil, "", err
+	}
 	if email != "" {
-		u, err := s.Store.FindUserByEmail(ctx, strings.TrimSpace(email))
+		normal, ok := NormalizeEmail(email)
+		if !ok {
+			return []*User{}, "", nil
+		}
+		u, err := s.Store.FindUserByEmail(ctx, normal)
 		if ErrorKind(err) == ENOTFOUND || (err == nil && u.HomeAccountID != accountID) {
 			return []*User{}, "", nil
 		}
@@ -70,6 +75,9 @@ func (s *Service) ProvisionedUser(ctx context.Context, accountID, userID string)
 		return nil, err
 	}
 	if err := by.require(PermSCIMProvision); err != nil { // R-RESTRICT-1
+		return nil, err
+	}
+	if err := checkText("user", userID); err != nil { // SPEC §4 "Text"
 		return nil, err
 	}
 	u, err := s.Store.FindUserByID(ctx, userID)
@@ -113,14 +121,8 @@ func (s *Service) SetProvisionedActive(ctx context.Context, accountID, userID st
 		u, err = t.FindUserByID(t.ctx, userID)
 		return err
 	})
-	if errors.Is(err, errUnchanged) {
-		return u, 0, nil
-	} else if err != nil {
+	if err != nil {
 		return nil, 0, err
 	}
 	return u, rev, nil
 }
-
-// errUnchanged ends a write that would change nothing once its rules have
-// passed; nothing is written.
-var errUnchanged = errors.New("unchanged")

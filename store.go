@@ -43,6 +43,10 @@ type AccountStore interface {
 	// LockAccount holds the account's row until the transaction ends, so that
 	// invariants over its memberships (R-SUPER-1) hold under races.
 	LockAccount(ctx context.Context, id string) error
+	// FindAccountsByVerifiedDomain returns the ids of the accounts that list
+	// domain (lower case, as Account.Validate keeps it) among their verified
+	// domains, in id order; none is an empty list.
+	FindAccountsByVerifiedDomain(ctx context.Context, domain string) ([]string, error)
 }
 
 // UserStore keeps users.

@@ -5,6 +5,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // UserStatus is the user's standing in its home account.
@@ -38,9 +41,15 @@ var (
 )
 
 // NormalizeEmail validates an address and returns it in its canonical form:
-// trimmed, lower-cased. Emails are unique case-insensitively.
+// trimmed, then Unicode NFKC case folded, so that addresses that differ only
+// by letter case or by compatibility forms (the Kelvin sign "\u212a" and
+// "k", full-width letters and their ASCII) are one address. Emails are
+// unique in this form (SPEC §1, SPEC §4 "Verified domains").
 func NormalizeEmail(email string) (string, bool) {
-	email = strings.TrimSpace(email)
+	if !ValidText(email) {
+		return "", false
+	}
+	email = FoldEmail(strings.TrimSpace(email))
 	if email == "" || len(email) > 254 {
 		return "", false
 	}
@@ -49,14 +58,26 @@ func NormalizeEmail(email string) (string, bool) {
 		return "", false
 	}
 	local, domain, ok := strings.Cut(email, "@")
-	if !ok || local == "" || !domainRE.MatchString(strings.ToLower(domain)) {
+	if !ok || local == "" || !domainRE.MatchString(domain) {
 		return "", false
 	}
-	return strings.ToLower(email), true
+	return email, true
+}
+
+// emailFold is Unicode NFKC case folding (NFKC_Casefold, as in Unicode
+// §3.13): fold the case of the compatibility decomposition, then compose.
+var emailFold = cases.Fold()
+
+// FoldEmail returns s in the form emails are compared in: NFKC case folded.
+func FoldEmail(s string) string {
+	return norm.NFKC.String(emailFold.String(norm.NFKD.String(s)))
 }
 
 // Validate checks the user's fields and normalises its email.
 func (u *User) Validate() error {
+	if err := checkText("email", u.Email, "name", u.Name, "home_account_id", u.HomeAccountID); err != nil {
+		return err
+	}
 	var bad []FieldError
 	email, ok := NormalizeEmail(u.Email)
 	if !ok {

@@ -133,13 +133,55 @@ func levelFor(kind string) slog.Level {
 	return slog.LevelDebug
 }
 
-// logProblem logs a failed request once, at the edge. Paths that carry a
-// secret (an access link's or an invitation's token) are logged by their
-// route pattern instead, so that no token reaches the log.
-func (s *Server) logProblem(ctx context.Context, method, path, pattern string, p *Problem) {
-	if strings.Contains(pattern, "{token}") {
-		path = pattern
+// secretParents are the path segments after /v1 whose next segment is a
+// secret: an access link's or an invitation's token.
+var secretParents = map[string]bool{"access-links": true, "invitations": true}
+
+// secretPrefixes start every secret Steward hands out (API tokens,
+// invitation and access link tokens); a path segment that starts with one
+// is a secret wherever it appears.
+var secretPrefixes = []string{"stw_", "stwi_", steward.AccessLinkTokenPrefix}
+
+// redactPath returns path with every secret-bearing segment replaced by
+// {token}, whether or not the path matched a route: a near miss (a trailing
+// slash, a wrong method, another letter case, an extra slash) still carries
+// the token. It is what the log sees of a path, at every level; metrics
+// label requests by route pattern only.
+func redactPath(path string) string {
+	segs := strings.Split(path, "/")
+	v1 := false // a /v1 segment came before
+	for i := 0; i < len(segs); i++ {
+		seg := strings.ToLower(segs[i])
+		switch {
+		case seg == "":
+			continue
+		case seg == "v1":
+			v1 = true
+			continue
+		case v1 && secretParents[seg]:
+			for j := i + 1; j < len(segs); j++ { // the next non-empty segment
+				if segs[j] != "" {
+					segs[j] = "{token}"
+					i = j
+					break
+				}
+			}
+		}
+		for _, sp := range secretPrefixes {
+			if strings.HasPrefix(seg, sp) {
+				segs[i] = "{token}"
+			}
+		}
+		v1 = false
 	}
+	return strings.Join(segs, "/")
+}
+
+// logProblem logs a failed request once, at the edge. Paths that carry a
+// secret (an access link's or an invitation's token) are redacted, so that
+// no token reaches the log.
+func (s *Server) logProblem(ctx context.Context, method, path string, p *Problem) {
+	path = redactPath(path)
 	var err error = p
 	if p.err != nil {
 		err = p.err
@@ -152,8 +194,7 @@ func (s *Server) logProblem(ctx context.Context, method, path, pattern string, p
 
 // writeProblem answers with p from outside huma (middleware, unknown routes).
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
-	_, pattern := s.mux.Handler(r)
-	s.logProblem(r.Context(), r.Method, r.URL.Path, pattern, p)
+	s.logProblem(r.Context(), r.Method, r.URL.Path, p)
 	for k, vs := range p.header {
 		w.Header()[k] = vs
 	}
@@ -168,7 +209,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *Problem
 func (s *Server) logTransform(ctx huma.Context, _ string, v any) (any, error) {
 	if p, ok := v.(*Problem); ok {
 		u := ctx.URL()
-		s.logProblem(ctx.Context(), ctx.Method(), u.Path, ctx.Operation().Path, p)
+		s.logProblem(ctx.Context(), ctx.Method(), u.Path, p)
 	}
 	return v, nil
 }

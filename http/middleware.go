@@ -2,11 +2,17 @@ package http
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/steward-iam/steward"
 )
@@ -155,4 +161,165 @@ func bearer(h string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// refuseBadText answers 422 invalid_text, naming the fields, for a request
+// whose path segments, query parameters, Steward-Act-As or Idempotency-Key
+// header, or JSON body strings hold NUL bytes or invalid UTF-8: PostgreSQL
+// refuses such text and SQLite would keep it, so neither store sees it
+// (SPEC §4 "Text").
+func (s *Server) refuseBadText(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := s.mux.Handler(r)
+		bad := badPathText(r.URL.Path, pattern)
+		bad = append(bad, badQueryText(r.URL.RawQuery)...)
+		for _, h := range []string{"Steward-Act-As", "Idempotency-Key"} {
+			for _, v := range r.Header.Values(h) {
+				if !steward.ValidText(v) {
+					bad = append(bad, "header."+h)
+				}
+			}
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(r.Body) // limitBody already holds it in memory
+			if err != nil {
+				p := newProblem(steward.EBADREQUEST, "body_unreadable", "The request body could not be read.")
+				p.err = err
+				s.writeProblem(w, r, p)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			bad = append(bad, badBodyText(body)...)
+		}
+		if len(bad) > 0 {
+			err := steward.TextError(slices.Compact(bad)...)
+			if strings.HasPrefix(r.URL.Path, "/scim/") {
+				s.scimFail(w, r, err) // SCIM clients read SCIM's error format
+				return
+			}
+			s.writeProblem(w, r, problemOf(err))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// badPathText names the path parameters of pattern ("GET
+// /v1/accounts/{account}") whose segments of path are not valid text.
+func badPathText(path, pattern string) []string {
+	if steward.ValidText(path) {
+		return nil
+	}
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		pattern = p
+	}
+	names := strings.Split(pattern, "/")
+	var bad []string
+	for i, seg := range strings.Split(path, "/") {
+		if steward.ValidText(seg) {
+			continue
+		}
+		name := "path"
+		if i < len(names) {
+			name = names[i]
+		} else if n := len(names); n > 0 && strings.HasSuffix(names[n-1], "...}") {
+			name = names[n-1]
+		}
+		if strings.HasPrefix(name, "{") {
+			name = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "{"), "}"), "...")
+		} else {
+			name = "path"
+		}
+		bad = append(bad, name)
+	}
+	return bad
+}
+
+// badQueryText names the query parameters that are not valid text once decoded.
+func badQueryText(raw string) []string {
+	if raw == "" {
+		return nil
+	}
+	q, _ := url.ParseQuery(raw) // what does not parse reaches nothing
+	var bad []string
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		ok := steward.ValidText(k)
+		for _, v := range q[k] {
+			ok = ok && steward.ValidText(v)
+		}
+		if !ok {
+			if !steward.ValidText(k) {
+				k = "query"
+			}
+			bad = append(bad, k)
+		}
+	}
+	return bad
+}
+
+// badBodyText names the strings of a JSON body (by their JSON path, as
+// "owner.email" or "checks[1].user_id") that are not valid text. A body
+// that is not JSON is named whole if it is not valid text; huma refuses it
+// anyway.
+func badBodyText(body []byte) []string {
+	if utf8.Valid(body) && !bytes.Contains(body, []byte(`\u0000`)) && bytes.IndexByte(body, 0) < 0 {
+		return nil
+	}
+	// Invalid bytes can only stand inside JSON strings; the decoder would
+	// quietly make them U+FFFD, so they become NUL escapes first, which the
+	// walk below finds with their field.
+	var marked []byte
+	for i := 0; i < len(body); {
+		r, size := utf8.DecodeRune(body[i:])
+		if r == utf8.RuneError && size == 1 {
+			marked = append(marked, `\u0000`...)
+		} else {
+			marked = append(marked, body[i:i+size]...)
+		}
+		i += size
+	}
+	dec := json.NewDecoder(bytes.NewReader(marked))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		if !steward.ValidText(string(body)) {
+			return []string{"body"}
+		}
+		return nil
+	}
+	var bad []string
+	walkText(v, "", &bad)
+	return bad
+}
+
+// walkText adds to bad the JSON path of every string in v that is not valid text.
+func walkText(v any, path string, bad *[]string) {
+	at := func(p string) string {
+		if p == "" {
+			return "body"
+		}
+		return p
+	}
+	switch v := v.(type) {
+	case string:
+		if !steward.ValidText(v) {
+			*bad = append(*bad, at(path))
+		}
+	case []any:
+		for i, e := range v {
+			walkText(e, fmt.Sprintf("%s[%d]", path, i), bad)
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if !steward.ValidText(k) {
+				*bad = append(*bad, at(path))
+				continue
+			}
+			child := k
+			if path != "" {
+				child = path + "." + k
+			}
+			walkText(v[k], child, bad)
+		}
+	}
 }

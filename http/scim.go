@@ -93,14 +93,14 @@ func (s *Server) scimWrite(w http.ResponseWriter, status int, rev int64, v any) 
 // scimType where SCIM has none of its own, and logs it once.
 func (s *Server) scimFail(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemOf(err)
-	s.logProblem(r.Context(), r.Method, r.URL.Path, "", p)
+	s.logProblem(r.Context(), r.Method, r.URL.Path, p)
 	scimType := p.Code
 	switch p.Code {
-	case "email_taken":
+	case "email_taken", "domain_claimed":
 		scimType = "uniqueness"
 	case "bad_filter":
 		scimType = "invalidFilter"
-	case "wrong_type", "malformed_json", "invalid_user", "invalid_value":
+	case "wrong_type", "malformed_json", "invalid_user", "invalid_value", "invalid_text":
 		scimType = "invalidValue"
 	}
 	detail := p.Detail

@@ -99,7 +99,7 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 	s.metrics = newMetrics()
 	s.mux.Handle("GET "+pathMetrics, s.metrics.handler())
 
-	s.handler = s.limitBody(s.authenticate(s.idempotent(s.mux)))
+	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.idempotent(s.mux))))
 	return s
 }
 

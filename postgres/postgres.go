@@ -73,6 +73,10 @@ func translate(err error) error {
 			return &steward.Error{Kind: steward.ECONFLICT, Code: "duplicate", Message: "It already exists."}
 		case "23503": // foreign_key_violation
 			return &steward.Error{Kind: steward.EINVALID, Code: "unknown_reference", Message: "It refers to something that does not exist."}
+		case "22021", "22P05": // character_not_in_repertoire (NUL, invalid UTF-8), untranslatable_character
+			// The service refuses such text first (SPEC §4 "Text"); should
+			// any slip through, it is still the caller's bad input, not a 500.
+			return steward.TextError("body")
 		}
 	}
 	return nil

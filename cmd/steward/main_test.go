@@ -150,12 +150,15 @@ func testEndToEnd(t *testing.T, db string) {
 	if userToken == "" {
 		t.Fatalf("POST /v1/tokens=%v, want a token", tok)
 	}
-	// A user token asks about its own user.
+	// A user token asks about its own user; another tenant's account looks
+	// like one that does not exist (SPEC §4 "Unknown and foreign look alike").
 	res := mustCall(t, http.StatusOK, "POST", base+"/v1/check", userToken,
-		map[string]any{"user_id": owner, "account_id": other["id"], "permission": "crm.contacts.view"})
-	if res["allowed"] != false {
-		t.Errorf("check(owner of Acme in Globex)=%v, want denied", res)
+		map[string]any{"user_id": owner, "account_id": accID, "permission": "crm.contacts.view"})
+	if res["allowed"] != true {
+		t.Errorf("check(owner of Acme in Acme)=%v, want allowed", res)
 	}
+	mustCall(t, http.StatusNotFound, "POST", base+"/v1/check", userToken,
+		map[string]any{"user_id": owner, "account_id": other["id"], "permission": "crm.contacts.view"})
 
 	// The command line: 0 allowed, 1 denied, 2 error.
 	code, out, errOut := runCLI(t, "check", "--server", base, "--token", testOperatorToken, owner, accID, "crm.contacts.edit")
@@ -164,7 +167,11 @@ func testEndToEnd(t *testing.T, db string) {
 	}
 	t.Setenv("STEWARD_SERVER", base)
 	t.Setenv("STEWARD_TOKEN", userToken)
-	code, out, errOut = runCLI(t, "check", owner, other["id"].(string), "crm.contacts.edit", "--at", "2030-01-01T00:00:00Z")
+	code, out, errOut = runCLI(t, "check", owner, accID, "crm.contacts.edit", "--at", "2030-01-01T00:00:00Z")
+	if code != exitOK || !strings.HasPrefix(out, "allowed\n") {
+		t.Errorf("steward check (user token from the environment): code=%d, want 0; stdout %q stderr %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "check", "--token", testOperatorToken, owner, other["id"].(string), "crm.contacts.edit", "--at", "2030-01-01T00:00:00Z")
 	if code != exitFailed || !strings.HasPrefix(out, "denied\n") || !strings.Contains(out, `"code": "no_membership"`) {
 		t.Errorf("steward check (denied): code=%d, want 1; stdout %q stderr %q", code, out, errOut)
 	}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 
 	"github.com/steward-iam/steward"
 )
@@ -49,6 +50,34 @@ func (s *Store) LockAccount(ctx context.Context, id string) error {
 		return steward.NotFound("account", id)
 	}
 	return s.wrap(err, "lock account")
+}
+
+// FindAccountsByVerifiedDomain returns the ids of the accounts that verified
+// domain. The domains are kept as a JSON list; a LIKE on the quoted name
+// narrows the rows (a domain name holds no LIKE wildcards) and the list
+// itself decides.
+func (s *Store) FindAccountsByVerifiedDomain(ctx context.Context, domain string) ([]string, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT id, verified_domains FROM accounts WHERE verified_domains LIKE $1 ORDER BY id`,
+		"%"+jsonText(domain)+"%")
+	if err != nil {
+		return nil, s.wrap(err, "find accounts by domain")
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id, raw string
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, err
+		}
+		domains, err := strings2(raw)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(domains, domain) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
 }
 
 // ListAccountIDs returns every account id in id order.
