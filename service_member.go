@@ -114,13 +114,17 @@ func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember)
 		if err != nil {
 			return err
 		}
-		m, err = t.FindMembership(t.ctx, accountID, u.ID)
-		return err
+		if m, err = t.FindMembership(t.ctx, accountID, u.ID); err != nil {
+			return err
+		}
+		m = t.s.present(t.ctx, t, m)
+		t.answer(m)
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.present(ctx, s.Store, m), rev, nil
+	return m, rev, nil
 }
 
 // FindMember returns a membership of the account; any member who holds there may read.
@@ -247,18 +251,24 @@ func (s *Service) setMemberStatus(ctx context.Context, accountID, userID string,
 			return err
 		}
 		if m.Kind == KindInternal && u.HomeAccountID == accountID {
-			return t.setUserStatus(by, u, status)
+			err = t.setUserStatus(by, u, status)
+		} else {
+			err = t.setStatus(by, m, status)
 		}
-		return t.setStatus(by, m, status)
+		if err != nil {
+			return err
+		}
+		if m, err = t.FindMembership(t.ctx, accountID, userID); err != nil {
+			return err
+		}
+		m = t.s.present(t.ctx, t, m)
+		t.answer(m)
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err = s.Store.FindMembership(ctx, accountID, userID)
-	if err != nil {
-		return nil, 0, err
-	}
-	return s.present(ctx, s.Store, m), rev, nil
+	return m, rev, nil
 }
 
 // setStatus moves a membership that is not a home membership between active and deactivated.
@@ -361,7 +371,11 @@ func (s *Service) setUserStatusByOperator(ctx context.Context, userID string, st
 		if err != nil {
 			return err
 		}
-		return t.setUserStatus(by, u, status)
+		if err := t.setUserStatus(by, u, status); err != nil {
+			return err
+		}
+		t.answer(u)
+		return nil
 	})
 	return u, rev, err
 }

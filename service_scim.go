@@ -19,8 +19,11 @@ func (s *Service) ProvisionUser(ctx context.Context, accountID string, in NewMem
 		if err != nil {
 			return err
 		}
-		u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, "")
-		return err
+		if u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, ""); err != nil {
+			return err
+		}
+		t.answer(u)
+		return nil
 	})
 	return u, rev, err
 }
@@ -101,7 +104,11 @@ func (s *Service) SetProvisionedActive(ctx context.Context, accountID, userID st
 		if u, err = t.FindUserByID(t.ctx, userID); err != nil {
 			return err
 		}
-		return t.setUserStatus(by, u, status)
+		if err := t.setUserStatus(by, u, status); err != nil {
+			return err
+		}
+		t.answer(u)
+		return nil
 	})
 	return u, rev, err
 }
