@@ -292,7 +292,9 @@ func testIdempotencyAnswerWithChange(t *testing.T, open Opener) {
 		// The answer and the change commit together: no answer, no change.
 		other := "Other"
 		c, k := withKey(as, "k-2")
-		k.Render = func(any, int64) (map[string]string, []byte, error) { return nil, nil, steward.Errorf(steward.EINTERNAL, "internal", "cannot render") }
+		k.Render = func(any, int64) (map[string]string, []byte, error) {
+			return nil, nil, steward.Errorf(steward.EINTERNAL, "internal", "cannot render")
+		}
 		_, _, err := w.Svc.CreateRole(c, acc.ID, steward.RoleInput{Name: &other, Permissions: &perms})
 		WantCode(t, err, steward.EINTERNAL, "")
 		if roles() != nRoles+1 || w.Events(acc.ID) != events+1 {
