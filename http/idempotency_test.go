@@ -68,17 +68,53 @@ func TestIdempotencyKey(t *testing.T) {
 			e.MustOK(t, http.StatusCreated, "POST", roles, token, map[string]any{"name": "Sales", "permissions": []string{}}, nil, "Idempotency-Key", "k-2")
 		})
 		t.Run("ErrInProgress", func(t *testing.T) {
-			// A first request that is still being answered holds the key.
+			// A first request whose transaction is still running holds the key.
 			data, _ := json.Marshal(map[string]any{"name": "Slow", "permissions": []string{}})
-			_, reserved, err := e.Store.ReserveIdempotencyKey(context.Background(), &steward.IdempotentResponse{
-				Key: "k-3", Scope: owner, RequestHash: stewardhttp.RequestHash("POST", roles, data), CreatedAt: time.Now().UTC(),
-			})
-			if err != nil || !reserved {
-				t.Fatalf("ReserveIdempotencyKey = %v, %v", reserved, err)
-			}
+			locked, release, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			answer := []byte(`{"id":"rol_first"}`)
+			go func() {
+				first <- e.Store.InTx(context.Background(), func(tx steward.Store) error {
+					if _, err := tx.LockIdempotencyKey(context.Background(), owner, "k-3"); err != nil {
+						return err
+					}
+					close(locked)
+					<-release
+					return tx.SaveIdempotentResponse(context.Background(), &steward.IdempotentResponse{Key: "k-3", Scope: owner,
+						RequestHash: stewardhttp.RequestHash("POST", roles, data), Status: http.StatusCreated,
+						Header: map[string]string{"Content-Type": "application/json"}, Body: answer, CreatedAt: time.Now().UTC()})
+				})
+			}()
+			<-locked
 			rev := e.Revision(t)
-			res := e.Do(t, "POST", roles, token, data, "Idempotency-Key", "k-3")
-			MustProblem(t, res, http.StatusConflict, "idempotency_in_progress", "")
+			dup := make(chan Response, 1)
+			go func() {
+				res, err := e.Send("POST", roles, token, data, "Idempotency-Key", "k-3")
+				if err != nil {
+					res.Body = []byte(err.Error())
+				}
+				dup <- res
+			}()
+			if d, ok := e.Store.(interface{ Dialect() string }); ok && d.Dialect() == "sqlite" {
+				// One write at a time: the retry waits for the first, then replays it.
+				close(release)
+				if err := <-first; err != nil {
+					t.Fatal(err)
+				}
+				res := <-dup
+				if res.Status != http.StatusCreated || !bytes.Equal(res.Body, answer) || res.Header.Get("Idempotent-Replayed") != "true" {
+					t.Errorf("retry = %d %s, want the first answer replayed", res.Status, res.Body)
+				}
+			} else {
+				res := <-dup
+				MustProblem(t, res, http.StatusConflict, "idempotency_in_progress", "")
+				if res.Header.Get("Retry-After") == "" {
+					t.Error("409 idempotency_in_progress without Retry-After")
+				}
+				close(release)
+				if err := <-first; err != nil {
+					t.Fatal(err)
+				}
+			}
 			if e.Revision(t) != rev {
 				t.Error("a request in progress ran twice")
 			}
