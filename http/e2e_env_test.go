@@ -50,7 +50,8 @@ func serveWithMail(tb testing.TB, st steward.Store, clock *extClock, smtpURL str
 		e.Svc.Checker, e.Svc.OnCommit = ix, func(int64) { kick.Kick(); sender.Kick() }
 		wg.Go(func() { ix.Follow(ctx, kick, 50*time.Millisecond) })
 	}
-	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
+	// Tokens expire by the same clock that issues them.
+	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken), Now: clock.Now}
 	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(stewardhttp.NewServer(e.Svc, auth, logger))
 	tb.Cleanup(srv.Close)
