@@ -24,7 +24,9 @@ const e2eBaseURL = "https://steward.example.com"
 // adjusts the Service first.
 func serveWithMail(tb testing.TB, st steward.Store, clock *extClock, smtpURL string, index bool, configure func(*steward.Service)) *Env {
 	tb.Helper()
-	e := &Env{Store: st, Logs: &syncBuffer{}}
+	// Every successful POST of these tests is retried with its
+	// Idempotency-Key, and must replay.
+	e := &Env{Store: st, Logs: &syncBuffer{}, ReplayPOSTs: true}
 	cat := steward.MustCatalogue(steward.DefaultProductPermissions())
 	e.Svc = steward.NewService(st, cat, nil)
 	e.Svc.BaseURL, e.Svc.Now = e2eBaseURL, clock.Now
