@@ -175,7 +175,7 @@ func op(method, path, id, tag, summary string, status int) huma.Operation {
 	if method == http.MethodPost {
 		o.Parameters = append(o.Parameters, &huma.Param{
 			Name: "Idempotency-Key", In: "header",
-			Description: "A retry with the same key and request returns the first answer and changes nothing again.",
+			Description: "A retry with the same key and request returns the first answer, without any secret it carried (Idempotent-Replayed: true), and changes nothing again.",
 			Schema:      &huma.Schema{Type: huma.TypeString, MaxLength: ptr(maxIdempotencyKey)},
 		})
 	}
