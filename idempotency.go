@@ -49,8 +49,9 @@ func IdempotencyKeyFromContext(ctx context.Context) *IdempotencyKey {
 // errAnswered ends a write whose key turned out to be answered already.
 var errAnswered = Errorf(ECONFLICT, "idempotency_key_answered", "A request with this Idempotency-Key was answered already.")
 
-// keepAnswer stores the answer of the write's request with its change.
-// R-AUDIT-1: the answer commits or rolls back with the change it describes.
+// keepAnswer stores the answer of the write's request with its change, in
+// its transaction: the answer commits or rolls back with the change it
+// describes.
 func (t *txn) keepAnswer(k *IdempotencyKey, rev int64) error {
 	if k.Render == nil {
 		return Errorf(EINTERNAL, "internal", "this operation cannot keep its answer for an Idempotency-Key")
