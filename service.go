@@ -36,6 +36,11 @@ type Service struct {
 	// last partner activity (default 1440h).
 	RelationshipGrace time.Duration
 
+	// API tokens (SPEC §3): the lifetime of a token issued without
+	// expires_in (default DefaultTokenTTL) and the longest one may ask for
+	// (default DefaultTokenMaxTTL).
+	TokenTTL, TokenMaxTTL time.Duration
+
 	// External users (R-EXT-…); zero values take the defaults of SPEC §5.
 	// BaseURL is the public URL that links in mail start with.
 	BaseURL string
@@ -70,6 +75,7 @@ type txn struct {
 	actor   *Actor
 	events  []*Event
 	changes []Change
+	result  any // what the write's request answers (see answer)
 }
 
 // errUnchanged is what a write's fn returns when the write would change
@@ -82,10 +88,32 @@ var errUnchanged = errors.New("write changes nothing")
 // and returns the committed revision. A write that records no event is a
 // programming error: nothing changes without its record (R-AUDIT-1); a write
 // that changes nothing returns errUnchanged from fn and commits nothing.
+//
+// With an Idempotency-Key in ctx the transaction first holds the key: if an
+// earlier request answered it, nothing changes and the key says so; if
+// another request is running with it, the write fails with 409
+// idempotency_in_progress. After the change it keeps the answer in the same
+// transaction, so that a crash on either side of the commit leaves either
+// both or neither.
 func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, error) {
 	var rev int64
+	key := IdempotencyKeyFromContext(ctx)
+	if key != nil && key.Kept != nil {
+		return 0, Errorf(EINTERNAL, "internal", "a second write for one Idempotency-Key")
+	}
 	err := s.Store.InTx(ctx, func(tx Store) error {
 		t := &txn{Store: tx, s: s, ctx: ctx, now: s.now(), actor: ActorFromContext(ctx)}
+		if key != nil {
+			key.Answered, key.Kept = nil, nil // a retried transaction starts again
+			first, err := tx.LockIdempotencyKey(ctx, key.Scope, key.Key)
+			if err != nil {
+				return err
+			}
+			if first != nil {
+				key.Answered = first
+				return errAnswered
+			}
+		}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -102,8 +130,13 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 			t.changes = append(t.changes, Change{AccountID: e.AccountID, Entity: e.TargetType, EntityID: e.TargetID, Time: t.now})
 		}
 		var err error
-		rev, err = tx.AppendChanges(ctx, t.changes)
-		return err
+		if rev, err = tx.AppendChanges(ctx, t.changes); err != nil {
+			return err
+		}
+		if key != nil {
+			return t.keepAnswer(key, rev)
+		}
+		return nil
 	})
 	if errors.Is(err, errUnchanged) {
 		return s.Store.CurrentRevision(ctx)

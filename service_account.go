@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"slices"
 	"strings"
+	"time"
 )
 
 // PasswordHasher hashes and verifies console passwords.
@@ -84,9 +85,12 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (*Account, i
 		t.record(acc.ID, nil, "account.created", "account", acc.ID, acc)
 		if in.Owner != nil {
 			owner, err := t.createUser(nil, NewUser{Email: in.Owner.Email, Name: in.Owner.Name, Password: in.Owner.Password, HomeAccountID: acc.ID, Role: RoleSuperAdmin}, ownerHash, "owner.")
+			if err != nil {
+				return err
+			}
 			acc.Owner = owner
-			return err
 		}
+		t.answer(acc)
 		return nil
 	})
 	return acc, rev, err
@@ -185,8 +189,11 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*User, int64, err
 		if err != nil {
 			return err
 		}
-		u, err = t.createUser(by, in, hash, "")
-		return err
+		if u, err = t.createUser(by, in, hash, ""); err != nil {
+			return err
+		}
+		t.answer(u)
+		return nil
 	})
 	return u, rev, err
 }
@@ -301,39 +308,13 @@ func (s *Service) FindUser(ctx context.Context, id string) (*User, error) {
 	return nil, NotFound("user", id)
 }
 
-// CreateToken issues an API token for a user and returns its secret, which is
-// shown once and stored only as a hash. Operator only.
-func (s *Service) CreateToken(ctx context.Context, userID string) (string, int64, error) {
-	if err := s.requireOperator(ctx); err != nil {
-		return "", 0, err
-	}
-	secret := NewSecret("stw_")
-	rev, err := s.write(ctx, func(t *txn) error {
-		u, err := t.FindUserByID(t.ctx, userID)
-		if err != nil {
-			if ErrorKind(err) == ENOTFOUND {
-				return Invalid("invalid_token_request", "The token request is not valid.", FieldError{"user_id", "no user " + quote(userID)})
-			}
-			return err
-		}
-		tok := &Token{ID: NewID(PrefixToken, t.now), Hash: HashSecret(secret), UserID: u.ID, CreatedAt: t.now}
-		if err := t.CreateToken(t.ctx, tok); err != nil {
-			return err
-		}
-		t.record(u.HomeAccountID, nil, "token.created", "user", u.ID, map[string]any{"token_id": tok.ID})
-		return nil
-	})
-	if err != nil {
-		return "", 0, err
-	}
-	return secret, rev, nil
-}
-
 // Authenticator resolves bearer tokens to actors.
 type Authenticator struct {
 	Store Store
 	// OperatorTokenHash is the SHA-256 of the operator token.
 	OperatorTokenHash string
+	// Now is the clock tokens expire by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Authenticate returns the actor of a bearer token and optional act-as user.
@@ -364,10 +345,17 @@ func (au *Authenticator) Authenticate(ctx context.Context, token, actAs string) 
 	// The lookup is by the hash of the secret, so the comparison that decides
 	// happens on a digest the caller cannot steer byte by byte.
 	tok, err := au.Store.FindTokenByHash(ctx, hash)
-	if ErrorKind(err) == ENOTFOUND {
+	if ErrorKind(err) == ENOTFOUND { // unknown, or revoked
 		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "The bearer token is not valid.")
 	} else if err != nil {
 		return nil, err
+	}
+	now := time.Now
+	if au.Now != nil {
+		now = au.Now
+	}
+	if !now().Before(tok.ExpiresAt) {
+		return nil, Errorf(EUNAUTHENTICATED, "token_expired", "The bearer token has expired; ask for a new one.")
 	}
 	u, err := au.Store.FindUserByID(ctx, tok.UserID)
 	if ErrorKind(err) == ENOTFOUND {

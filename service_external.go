@@ -198,6 +198,7 @@ func (s *Service) Invite(ctx context.Context, accountID, roleID string, in NewIn
 			}
 			out = append(out, inv)
 		}
+		t.answer(out)
 		return nil
 	})
 	if err != nil {
@@ -443,12 +444,14 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string) (*Membersh
 			"home_account_id": u.HomeAccountID, "invitation_id": inv.ID, "ends_at": m.EndsAt,
 			"allow_redelegation": m.AllowRedelegation, "delegates_end_at": m.DelegatesEndAt,
 		})
+		m = t.s.present(t.ctx, t, m)
+		t.answer(m)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.present(ctx, s.Store, m), rev, nil
+	return m, rev, nil
 }
 
 // checkDelegateBilling applies the account's policy of R-EXT-7: when it
@@ -750,13 +753,14 @@ func (s *Service) AddDelegates(ctx context.Context, accountID, parentUserID stri
 			})
 			out = append(out, d)
 		}
+		for i, d := range out {
+			out[i] = t.s.present(t.ctx, t, d)
+		}
+		t.answer(out)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
-	}
-	for i, d := range out {
-		out[i] = s.present(ctx, s.Store, d)
 	}
 	return out, rev, nil
 }

@@ -134,13 +134,17 @@ func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember)
 		if err != nil {
 			return err
 		}
-		m, err = t.FindMembership(t.ctx, accountID, u.ID)
-		return err
+		if m, err = t.FindMembership(t.ctx, accountID, u.ID); err != nil {
+			return err
+		}
+		m = t.s.present(t.ctx, t, m)
+		t.answer(m)
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.present(ctx, s.Store, m), rev, nil
+	return m, rev, nil
 }
 
 // FindMember returns a membership of the account; any member who holds there may read.
@@ -273,16 +277,20 @@ func (s *Service) setMemberStatus(ctx context.Context, accountID, userID string,
 			return err
 		}
 		m = target
-		return t.changeMemberStatus(by, m, status)
+		if err := t.changeMemberStatus(by, m, status); err != nil {
+			return err
+		}
+		if m, err = t.FindMembership(t.ctx, accountID, userID); err != nil {
+			return err
+		}
+		m = t.s.present(t.ctx, t, m)
+		t.answer(m)
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err = s.Store.FindMembership(ctx, accountID, userID)
-	if err != nil {
-		return nil, 0, err
-	}
-	return s.present(ctx, s.Store, m), rev, nil
+	return m, rev, nil
 }
 
 // mayChangeStatus refuses an actor who may not move m to status, whichever
@@ -419,7 +427,11 @@ func (s *Service) setUserStatusByOperator(ctx context.Context, userID string, st
 		if err != nil {
 			return err
 		}
-		return t.setUserStatus(by, u, status)
+		if err := t.setUserStatus(by, u, status); err != nil {
+			return err
+		}
+		t.answer(u)
+		return nil
 	})
 	return u, rev, err
 }

@@ -267,10 +267,19 @@ func (t *txn) partnerMembershipLeft(m *Membership) error {
 // NewAccessLink is the answer to CreateAccessLink: the URL, ending with the
 // token, that the partner copies and sends. The token is shown only here.
 type NewAccessLink struct {
-	ID        string    `json:"id"`
-	URL       string    `json:"url"`
-	UserID    string    `json:"user_id"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ID             string    `json:"id"`
+	URL            string    `json:"url,omitempty" doc:"The link, ending with its token; shown once: only the token's hash is kept."`
+	UserID         string    `json:"user_id"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	SecretWithheld bool      `json:"secret_withheld,omitempty" doc:"True in a replay (Idempotency-Key): the URL was shown once, in the first answer, and is not shown again."`
+}
+
+// Redacted is the answer without the URL, which holds the token, as a
+// replay carries it (SPEC §4 "Secrets are shown once").
+func (n *NewAccessLink) Redacted() any {
+	c := *n
+	c.URL, c.SecretWithheld = "", true
+	return &c
 }
 
 // CreateAccessLink issues a personal, single-use access link for a user of
@@ -310,6 +319,7 @@ func (s *Service) CreateAccessLink(ctx context.Context, partnerID, userID string
 		}
 		t.record(partnerID, by, "access_link.created", "access_link", l.ID, map[string]any{"user_id": u.ID, "expires_at": l.ExpiresAt})
 		out = &NewAccessLink{ID: l.ID, URL: t.s.accessLinkURL(token), UserID: u.ID, ExpiresAt: l.ExpiresAt}
+		t.answer(out)
 		return nil
 	})
 	if err != nil {
@@ -453,6 +463,7 @@ func (s *Service) ApproveAccessLink(ctx context.Context, token, clientID string)
 			return err
 		}
 		out = Approval{Relationship: rel.Shared(t.now), Membership: t.s.present(t.ctx, t, m)}
+		t.answer(&out)
 		return nil
 	})
 	if err != nil {
@@ -729,6 +740,7 @@ func (s *Service) AddEmployees(ctx context.Context, partnerID, clientID string, 
 			}
 			out = append(out, t.s.present(t.ctx, t, m))
 		}
+		t.answer(out)
 		return nil
 	})
 	if err != nil {
@@ -841,12 +853,14 @@ func (s *Service) LinkEmployee(ctx context.Context, partnerID, userID, clientID 
 		mark := len(t.events)
 		t.record(clientID, by.asUser(), "partner_member.linked", "membership", m.ID, map[string]any{"user_id": userID, "partner_id": partnerID})
 		t.creditPartner(mark, partnerID)
+		m = t.s.present(t.ctx, t, m)
+		t.answer(m)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.present(ctx, s.Store, m), rev, nil
+	return m, rev, nil
 }
 
 // ---- conversion (R-PARTNER-9) ----
@@ -917,12 +931,14 @@ func (s *Service) ConvertToPartnerAdmin(ctx context.Context, partnerID, clientID
 		}
 		t.record(clientID, by, "partner_member.converted", "membership", m.ID, map[string]any{"user_id": userID, "partner_id": partnerID,
 			"from_role": RoleSuperAdmin, "from_kind": from, "to_role": RolePartnerAdmin, "retain_billing": retainBilling, "granted_by": m.GrantedBy})
+		m = t.s.present(t.ctx, t, m)
+		t.answer(m)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	return s.present(ctx, s.Store, m), rev, nil
+	return m, rev, nil
 }
 
 // ---- the client side (R-PARTNER-11) ----
@@ -1173,6 +1189,7 @@ func (s *Service) ReportActivity(ctx context.Context, accountID string, in Activ
 		}
 		t.record(accountID, by, "product."+in.Action, "activity", target, map[string]any{"user_id": u.ID, "target": in.Target})
 		e = t.events[len(t.events)-1]
+		t.answer(e)
 		return nil
 	})
 	if err != nil {

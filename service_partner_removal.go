@@ -290,6 +290,7 @@ func (s *Service) RemoveEmployees(ctx context.Context, partnerID string, sel Emp
 		if res.Removed == 0 {
 			return Errorf(ECONFLICT, "nothing_to_remove", "No employee of this partner is a member of these clients.")
 		}
+		t.answer(&res)
 		return nil
 	})
 	if err != nil {
@@ -387,6 +388,7 @@ func (s *Service) DeactivateEmployees(ctx context.Context, partnerID string, sel
 		if res.Changed == 0 {
 			return Errorf(ECONFLICT, "already_deactivated", "Every selected membership is deactivated already.")
 		}
+		t.answer(&res)
 		return nil
 	})
 	if err != nil {
@@ -450,6 +452,7 @@ func (s *Service) ReactivateEmployees(ctx context.Context, partnerID string, sel
 		if res.Changed == 0 {
 			return Errorf(ECONFLICT, "already_active", "No selected membership is deactivated.")
 		}
+		t.answer(&res)
 		return nil
 	})
 	if err != nil {

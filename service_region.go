@@ -33,6 +33,7 @@ func (s *Service) MigrateRegion(ctx context.Context, accountID string, in Region
 			return err
 		}
 		t.record(accountID, by, "account.region_migrated", "account", accountID, map[string]string{"from": from, "to": in.Region})
+		t.answer(acc)
 		return nil
 	})
 	return acc, rev, err

@@ -104,6 +104,7 @@ func (s *Service) CreateRole(ctx context.Context, accountID string, in RoleInput
 			return err
 		}
 		t.record(accountID, by, "role.created", "role", r.ID, map[string]any{"name": r.Name, "permissions": r.Permissions})
+		t.answer(r)
 		return nil
 	})
 	return r, rev, err

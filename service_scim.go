@@ -18,8 +18,11 @@ func (s *Service) ProvisionUser(ctx context.Context, accountID string, in NewMem
 		if err != nil {
 			return err
 		}
-		u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, "", "")
-		return err
+		if u, err = t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: RoleMember}, "", ""); err != nil {
+			return err
+		}
+		t.answer(u)
+		return nil
 	})
 	return u, rev, err
 }
@@ -118,8 +121,11 @@ func (s *Service) SetProvisionedActive(ctx context.Context, accountID, userID st
 		if err := t.changeMemberStatus(by, m, status); err != nil {
 			return err
 		}
-		u, err = t.FindUserByID(t.ctx, userID)
-		return err
+		if u, err = t.FindUserByID(t.ctx, userID); err != nil {
+			return err
+		}
+		t.answer(u)
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err

@@ -104,12 +104,14 @@ type MembershipStore interface {
 	CountActiveSuperAdmins(ctx context.Context, accountID string, now time.Time) (int, error)
 }
 
-// Token is a user's API token. Only the hash of the secret is kept.
+// Token is a user's API token. Only the hash of the secret is kept; a
+// token stops working at ExpiresAt.
 type Token struct {
 	ID        string    `json:"id"`
 	Hash      string    `json:"-"`
 	UserID    string    `json:"user_id"`
 	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // TokenStore keeps API tokens.
@@ -117,6 +119,12 @@ type TokenStore interface {
 	CreateToken(ctx context.Context, t *Token) error
 	// FindTokenByHash returns ENOTFOUND for an unknown hash.
 	FindTokenByHash(ctx context.Context, hash string) (*Token, error)
+	// FindTokenByID returns ENOTFOUND for an unknown id.
+	FindTokenByID(ctx context.Context, id string) (*Token, error)
+	// FindTokens pages through a user's tokens in id order.
+	FindTokens(ctx context.Context, userID string, page Page) ([]*Token, string, error)
+	// DeleteToken forgets a token; ENOTFOUND for an unknown id.
+	DeleteToken(ctx context.Context, id string) error
 }
 
 // AuditStore keeps the audit log.
@@ -160,24 +168,31 @@ type ChangeStore interface {
 	PruneChanges(ctx context.Context, before time.Time) (int, error)
 }
 
-// IdempotentResponse is the first answer to a POST with an Idempotency-Key.
+// IdempotentResponse is the first answer to a POST with an Idempotency-Key,
+// kept with the change it answers (see IdempotencyKey).
 type IdempotentResponse struct {
 	Key         string
 	Scope       string // who sent it: a retry from someone else is another request
 	RequestHash string // method, path and body: the same key with another request is refused
-	Status      int    // 0 while the first request is still being answered
+	Status      int
 	Header      map[string]string
-	Body        []byte
+	Body        []byte // without the secrets the first answer carried (SPEC §4)
 	CreatedAt   time.Time
 }
 
 // IdempotencyStore keeps the answers to POSTs with an Idempotency-Key.
 type IdempotencyStore interface {
-	// ReserveIdempotencyKey records r as in progress; if the key is known it
-	// returns the stored record and false instead.
-	ReserveIdempotencyKey(ctx context.Context, r *IdempotentResponse) (*IdempotentResponse, bool, error)
-	CompleteIdempotencyKey(ctx context.Context, r *IdempotentResponse) error
-	ReleaseIdempotencyKey(ctx context.Context, scope, key string) error
+	// FindIdempotentResponse returns the answer kept for scope and key, or
+	// ENOTFOUND.
+	FindIdempotentResponse(ctx context.Context, scope, key string) (*IdempotentResponse, error)
+	// LockIdempotencyKey holds scope and key until the transaction ends; it
+	// must run inside InTx. It returns the answer kept for them, if another
+	// transaction committed one, and ECONFLICT idempotency_in_progress at
+	// once, without waiting, while another transaction holds them.
+	LockIdempotencyKey(ctx context.Context, scope, key string) (*IdempotentResponse, error)
+	// SaveIdempotentResponse keeps r; it must run inside InTx, in the
+	// transaction of the change r answers. ECONFLICT if the key is kept.
+	SaveIdempotentResponse(ctx context.Context, r *IdempotentResponse) error
 	// PruneIdempotencyKeys forgets the keys created before before.
 	PruneIdempotencyKeys(ctx context.Context, before time.Time) (int, error)
 }

@@ -19,15 +19,11 @@ type UserPath struct {
 }
 
 // TokenRequest is the body of POST /v1/tokens.
-type TokenRequest struct {
-	UserID string `json:"user_id" doc:"The user the token acts as."`
-}
+type TokenRequest = steward.TokenRequest
 
 // TokenResponse is the answer of POST /v1/tokens. The token is shown once;
 // only its hash is kept.
-type TokenResponse struct {
-	Token string `json:"token"`
-}
+type TokenResponse = steward.NewToken
 
 func (s *Server) accountRoutes() {
 	huma.Register(s.api, op(http.MethodPost, "/v1/accounts", "create-account", "accounts", "Create an account, optionally with its first super admin (operator)", http.StatusCreated),
@@ -70,10 +66,29 @@ func (s *Server) accountRoutes() {
 		write(func(ctx context.Context, in *UserPath) (*steward.User, int64, error) {
 			return s.svc.ReactivateUser(ctx, in.User)
 		}))
-	huma.Register(s.api, op(http.MethodPost, "/v1/tokens", "create-token", "users", "Issue an API token for a user (operator)", http.StatusCreated),
-		write(func(ctx context.Context, in *struct{ Body TokenRequest }) (TokenResponse, int64, error) {
-			token, rev, err := s.svc.CreateToken(ctx, in.Body.UserID)
-			return TokenResponse{Token: token}, rev, err
+	huma.Register(s.api, op(http.MethodPost, "/v1/tokens", "create-token", "users",
+		"Issue an API token for a user (operator); it expires after expires_in seconds or the server's default", http.StatusCreated),
+		write(func(ctx context.Context, in *struct{ Body TokenRequest }) (*TokenResponse, int64, error) {
+			return s.svc.CreateToken(ctx, in.Body)
+		}))
+	huma.Register(s.api, op(http.MethodGet, "/v1/users/{user}/tokens", "list-tokens", "users",
+		"List a user's API tokens, without their secrets (the operator, or the user itself)", http.StatusOK),
+		list(func(ctx context.Context, in *struct {
+			UserPath
+			PageQuery
+		}) ([]*steward.Token, string, error) {
+			page, err := in.page()
+			if err != nil {
+				return nil, "", err
+			}
+			return s.svc.FindTokens(ctx, in.User, page)
+		}))
+	huma.Register(s.api, op(http.MethodDelete, "/v1/tokens/{token_id}", "revoke-token", "users",
+		"Revoke an API token: it stops working at once (the operator, or the token's user)", http.StatusNoContent),
+		remove(func(ctx context.Context, in *struct {
+			TokenID string `path:"token_id" doc:"Token id (tok_…)."`
+		}) (int64, error) {
+			return s.svc.RevokeToken(ctx, in.TokenID)
 		}))
 
 	huma.Register(s.api, op(http.MethodGet, "/v1/permissions", "list-permissions", "catalogue", "List the permission catalogue", http.StatusOK),

@@ -24,7 +24,9 @@ const e2eBaseURL = "https://steward.example.com"
 // adjusts the Service first.
 func serveWithMail(tb testing.TB, st steward.Store, clock *extClock, smtpURL string, index bool, configure func(*steward.Service)) *Env {
 	tb.Helper()
-	e := &Env{Store: st, Logs: &syncBuffer{}}
+	// Every successful POST of these tests is retried with its
+	// Idempotency-Key, and must replay.
+	e := &Env{Store: st, Logs: &syncBuffer{}, ReplayPOSTs: true}
 	cat := steward.MustCatalogue(steward.DefaultProductPermissions())
 	e.Svc = steward.NewService(st, cat, nil)
 	e.Svc.BaseURL, e.Svc.Now = e2eBaseURL, clock.Now
@@ -50,7 +52,8 @@ func serveWithMail(tb testing.TB, st steward.Store, clock *extClock, smtpURL str
 		e.Svc.Checker, e.Svc.OnCommit = ix, func(int64) { kick.Kick(); sender.Kick() }
 		wg.Go(func() { ix.Follow(ctx, kick, 50*time.Millisecond) })
 	}
-	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
+	// Tokens expire by the same clock that issues them.
+	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken), Now: clock.Now}
 	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(stewardhttp.NewServer(e.Svc, auth, logger))
 	tb.Cleanup(srv.Close)

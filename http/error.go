@@ -54,7 +54,7 @@ func kindOf(status int) string {
 // itself goes to the log.
 const internalDetail = "Internal error."
 
-// retryAfter is the Retry-After of a 503, in seconds.
+// retryAfter is the Retry-After of a 503 and of a 409 idempotency_in_progress, in seconds.
 const retryAfter = "1"
 
 // Problem is the RFC 9457 problem document of every error response, served
@@ -97,7 +97,7 @@ func (p *Problem) ContentType(ct string) string {
 func newProblem(kind, code, detail string, fields ...steward.FieldError) *Problem {
 	status := statusOf(kind)
 	p := &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Code: code, Errors: fields, kind: kind}
-	if kind == steward.EUNAVAILABLE {
+	if kind == steward.EUNAVAILABLE || code == "idempotency_in_progress" {
 		p.header = http.Header{"Retry-After": {retryAfter}}
 	}
 	return p

@@ -89,22 +89,21 @@ func (s *Server) externalRoutes() {
 		}))
 	huma.Register(s.api, op(http.MethodPost, "/v1/accounts/{account}/roles/{role}/invitations", "invite-external-users", "external users",
 		"Invite external users by email into a role; all or none (R-EXT-1 … R-EXT-5)", http.StatusCreated),
-		write(func(ctx context.Context, in *struct {
+		writeAs(func(ctx context.Context, in *struct {
 			RolePath
 			Body InvitationRequest
-		}) (InvitationsCreated, int64, error) {
+		}) ([]*steward.Invitation, int64, error) {
 			b := in.Body
 			emails, err := b.Emails.emailList()
 			if err != nil {
-				return InvitationsCreated{}, 0, err
+				return nil, 0, err
 			}
 			req := steward.NewInvitations{Emails: emails, AllowRedelegation: b.AllowRedelegation, EndsAt: b.EndsAt, DelegatesEndAt: b.DelegatesEndAt}
 			if b.Consent != nil {
 				req.Consent = steward.ConsentInput{Accepted: b.Consent.Accepted, Version: b.Consent.Version}
 			}
-			invs, rev, err := s.svc.Invite(ctx, in.Account, in.Role, req)
-			return InvitationsCreated{Items: invs}, rev, err
-		}))
+			return s.svc.Invite(ctx, in.Account, in.Role, req)
+		}, func(invs []*steward.Invitation) InvitationsCreated { return InvitationsCreated{Items: invs} }))
 	huma.Register(s.api, op(http.MethodGet, "/v1/accounts/{account}/roles/{role}/invitations", "list-role-invitations", "external users",
 		"List the pending invitations into a role: its members to be (R-EXT-5)", http.StatusOK),
 		list(func(ctx context.Context, in *struct {
@@ -161,13 +160,12 @@ func (s *Server) externalRoutes() {
 		}))
 	huma.Register(s.api, op(http.MethodPost, "/v1/accounts/{account}/external-users/{user}/delegates", "add-delegates", "external users",
 		"Re-delegate: the external user hands its permissions, or fewer, to users of its own account (R-EXT-9)", http.StatusCreated),
-		write(func(ctx context.Context, in *struct {
+		writeAs(func(ctx context.Context, in *struct {
 			ExternalUserPath
 			Body steward.NewDelegates
-		}) (List[*steward.Membership], int64, error) {
-			ds, rev, err := s.svc.AddDelegates(ctx, in.Account, in.User, in.Body)
-			return List[*steward.Membership]{Items: ds}, rev, err
-		}))
+		}) ([]*steward.Membership, int64, error) {
+			return s.svc.AddDelegates(ctx, in.Account, in.User, in.Body)
+		}, listOf[*steward.Membership]))
 	huma.Register(s.api, op(http.MethodGet, "/v1/accounts/{account}/external-users/{user}/delegates", "list-delegates", "external users",
 		"List an external user's delegates", http.StatusOK),
 		list(func(ctx context.Context, in *struct {

@@ -2,7 +2,6 @@ package http
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -14,15 +13,17 @@ import (
 // maxIdempotencyKey is the longest Idempotency-Key accepted.
 const maxIdempotencyKey = 255
 
-// replayedHeaders are the headers of a first answer that a retry gets back.
-var replayedHeaders = []string{"Content-Type", "Steward-Revision", "Location"}
-
-// idempotent makes a POST with an Idempotency-Key happen once: the first
-// answer is stored, a retry with the same key and request gets it back and
-// changes nothing, the same key with another request is refused (422), and
-// a retry while the first is still running is a 409. Only successful
-// answers are kept: a failed request changed nothing (R-AUDIT-1), so its
-// key is released and a retry runs again.
+// idempotent makes a POST with an Idempotency-Key happen once. The answer
+// of a successful write is kept in the write's own transaction (see
+// steward.IdempotencyKey): a retry with the same key and request gets it
+// back and changes nothing, also after a crash between the commit and the
+// answer; the same key with another request is refused (422). A request
+// that failed, or whose process died before its commit, changed nothing
+// and kept nothing, so its retry runs again. While the first request's
+// transaction runs, a retry gets 409 idempotency_in_progress (PostgreSQL;
+// SQLite runs one write at a time, so there the retry waits for the first
+// and replays its answer). POSTs that change nothing (checks, previews)
+// keep no answer: a retry asks again.
 func (s *Server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
@@ -44,70 +45,49 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 
 		ctx := r.Context()
-		rec := &steward.IdempotentResponse{
+		_, pattern := s.mux.Handler(r)
+		k := &steward.IdempotencyKey{
 			Key:         key,
 			Scope:       scopeOf(steward.ActorFromContext(ctx)),
 			RequestHash: requestHash(r.Method, r.URL.Path, body),
-			CreatedAt:   s.now(),
+			Status:      s.statuses[pattern],
 		}
-		first, reserved, err := s.store.ReserveIdempotencyKey(ctx, rec)
-		if err != nil {
-			s.writeProblem(w, r, problemOf(err))
+		first, err := s.store.FindIdempotentResponse(ctx, k.Scope, k.Key)
+		if err == nil {
+			s.replay(w, r, k, first)
 			return
-		}
-		if !reserved {
-			s.replay(w, r, rec, first)
+		} else if steward.ErrorKind(err) != steward.ENOTFOUND {
+			s.writeProblem(w, r, problemOf(err))
 			return
 		}
 
 		buf := &bufferedResponse{header: http.Header{}}
-		done := false
-		defer func() {
-			// Whatever went wrong before the answer was kept, a retry must
-			// be able to run: the request changed nothing.
-			if !done {
-				if err := s.store.ReleaseIdempotencyKey(context.WithoutCancel(ctx), rec.Scope, rec.Key); err != nil {
-					s.logger.ErrorContext(ctx, "release idempotency key", "err", err)
-				}
-			}
-		}()
-		next.ServeHTTP(buf, r)
-
-		if buf.status >= 200 && buf.status < 300 {
-			rec.Status, rec.Body, rec.Header = buf.status, buf.body.Bytes(), map[string]string{}
-			for _, h := range replayedHeaders {
-				if v := buf.header.Get(h); v != "" {
-					rec.Header[h] = v
-				}
-			}
-			if err := s.store.CompleteIdempotencyKey(context.WithoutCancel(ctx), rec); err != nil {
-				// The change is made and its answer is here: give it. A retry
-				// finds the key in progress until the reservation lapses.
-				s.logger.ErrorContext(ctx, "complete idempotency key", "err", err)
-			}
-			done = true
+		next.ServeHTTP(buf, r.WithContext(steward.NewContextWithIdempotencyKey(ctx, k)))
+		if k.Answered != nil {
+			// Another request with the key committed first: its answer is ours.
+			s.replay(w, r, k, k.Answered)
+			return
+		}
+		if k.Kept != nil && s.afterCommit != nil {
+			s.afterCommit(r)
 		}
 		buf.copyTo(w)
 	})
 }
 
-// replay answers a request whose key is known.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, rec, first *steward.IdempotentResponse) {
-	switch {
-	case first.RequestHash != rec.RequestHash:
+// replay answers a request whose key is answered already.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, k *steward.IdempotencyKey, first *steward.IdempotentResponse) {
+	if first.RequestHash != k.RequestHash {
 		s.writeProblem(w, r, problemOf(steward.Invalid("idempotency_key_reused", "This Idempotency-Key was used for another request; use a new key for a new request.",
 			steward.FieldError{Field: "header.Idempotency-Key", Message: "was used for another request"})))
-	case first.Status == 0:
-		w.Header().Set("Retry-After", retryAfter)
-		s.writeProblem(w, r, problemOf(steward.Errorf(steward.ECONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is still being answered; retry shortly.")))
-	default:
-		for k, v := range first.Header {
-			w.Header().Set(k, v)
-		}
-		w.Header().Set("Idempotent-Replayed", "true")
-		w.WriteHeader(first.Status)
-		w.Write(first.Body)
+		return
 	}
+	for h, v := range first.Header {
+		w.Header().Set(h, v)
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.WriteHeader(first.Status)
+	w.Write(first.Body)
 }
 
 // scopeOf is who sent a request, for Idempotency-Key: the same key from

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,17 +69,53 @@ func TestIdempotencyKey(t *testing.T) {
 			e.MustOK(t, http.StatusCreated, "POST", roles, token, map[string]any{"name": "Sales", "permissions": []string{}}, nil, "Idempotency-Key", "k-2")
 		})
 		t.Run("ErrInProgress", func(t *testing.T) {
-			// A first request that is still being answered holds the key.
+			// A first request whose transaction is still running holds the key.
 			data, _ := json.Marshal(map[string]any{"name": "Slow", "permissions": []string{}})
-			_, reserved, err := e.Store.ReserveIdempotencyKey(context.Background(), &steward.IdempotentResponse{
-				Key: "k-3", Scope: owner, RequestHash: stewardhttp.RequestHash("POST", roles, data), CreatedAt: time.Now().UTC(),
-			})
-			if err != nil || !reserved {
-				t.Fatalf("ReserveIdempotencyKey = %v, %v", reserved, err)
-			}
+			locked, release, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			answer := []byte(`{"id":"rol_first"}`)
+			go func() {
+				first <- e.Store.InTx(context.Background(), func(tx steward.Store) error {
+					if _, err := tx.LockIdempotencyKey(context.Background(), owner, "k-3"); err != nil {
+						return err
+					}
+					close(locked)
+					<-release
+					return tx.SaveIdempotentResponse(context.Background(), &steward.IdempotentResponse{Key: "k-3", Scope: owner,
+						RequestHash: stewardhttp.RequestHash("POST", roles, data), Status: http.StatusCreated,
+						Header: map[string]string{"Content-Type": "application/json"}, Body: answer, CreatedAt: time.Now().UTC()})
+				})
+			}()
+			<-locked
 			rev := e.Revision(t)
-			res := e.Do(t, "POST", roles, token, data, "Idempotency-Key", "k-3")
-			MustProblem(t, res, http.StatusConflict, "idempotency_in_progress", "")
+			dup := make(chan Response, 1)
+			go func() {
+				res, err := e.Send("POST", roles, token, data, "Idempotency-Key", "k-3")
+				if err != nil {
+					res.Body = []byte(err.Error())
+				}
+				dup <- res
+			}()
+			if d, ok := e.Store.(interface{ Dialect() string }); ok && d.Dialect() == "sqlite" {
+				// One write at a time: the retry waits for the first, then replays it.
+				close(release)
+				if err := <-first; err != nil {
+					t.Fatal(err)
+				}
+				res := <-dup
+				if res.Status != http.StatusCreated || !bytes.Equal(res.Body, answer) || res.Header.Get("Idempotent-Replayed") != "true" {
+					t.Errorf("retry = %d %s, want the first answer replayed", res.Status, res.Body)
+				}
+			} else {
+				res := <-dup
+				MustProblem(t, res, http.StatusConflict, "idempotency_in_progress", "")
+				if res.Header.Get("Retry-After") == "" {
+					t.Error("409 idempotency_in_progress without Retry-After")
+				}
+				close(release)
+				if err := <-first; err != nil {
+					t.Fatal(err)
+				}
+			}
 			if e.Revision(t) != rev {
 				t.Error("a request in progress ran twice")
 			}
@@ -111,4 +148,47 @@ func TestScopeOf(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIdempotencyKey_EveryWriteReplays sends the POST writes that the
+// end-to-end tests do not, each with an Idempotency-Key and once more: every
+// retry replays the first answer and changes nothing (Env.ReplayPOSTs).
+func TestIdempotencyKey_EveryWriteReplays(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *Env) {
+		e.ReplayPOSTs = true
+		acc, owner := e.Account(t, steward.AccountStandard)
+		token := e.Token(t, owner)
+		base := "/v1/accounts/" + acc
+
+		var m steward.Membership
+		e.MustOK(t, http.StatusCreated, "POST", base+"/members", token, map[string]any{"email": "m@example.com", "name": "M", "role": "member"}, &m)
+		e.MustOK(t, http.StatusOK, "POST", base+"/members/"+m.UserID+"/deactivate", token, nil, nil)
+		e.MustOK(t, http.StatusOK, "POST", base+"/members/"+m.UserID+"/reactivate", token, nil, nil)
+		e.MustOK(t, http.StatusOK, "POST", "/v1/users/"+m.UserID+"/deactivate", operatorToken, nil, nil)
+		e.MustOK(t, http.StatusOK, "POST", "/v1/users/"+m.UserID+"/reactivate", operatorToken, nil, nil)
+		e.MustOK(t, http.StatusOK, "POST", base+"/region-migrations", token, map[string]any{"region": "eu"}, nil)
+		e.MustOK(t, http.StatusCreated, "POST", "/scim/v2/"+acc+"/Users", token, map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "s@example.com", "displayName": "S"}, nil)
+		e.MustOK(t, http.StatusCreated, "POST", "/scim/v2/"+acc+"/Users", token, map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "off@example.com", "displayName": "Off", "active": false}, nil)
+
+		// The partner side: a link declined, another approved; employees
+		// deactivated, reactivated, and one converted to partner admin.
+		partner, powner := e.Account(t, steward.AccountPartner)
+		ptoken := e.Token(t, powner)
+		var link steward.NewAccessLink
+		e.MustOK(t, http.StatusCreated, "POST", "/v1/partners/"+partner+"/access-links", ptoken, map[string]any{}, &link)
+		e.MustOK(t, http.StatusNoContent, "POST", "/v1/access-links/"+link.URL[strings.LastIndex(link.URL, "/")+1:]+"/decline", token, nil, nil)
+		e.MustOK(t, http.StatusCreated, "POST", "/v1/partners/"+partner+"/access-links", ptoken, map[string]any{}, &link)
+		e.MustOK(t, http.StatusOK, "POST", "/v1/access-links/"+link.URL[strings.LastIndex(link.URL, "/")+1:]+"/approve", token, map[string]any{"account_id": acc}, nil)
+		emp := e.User(t, partner, steward.RoleMember)
+		empToken := e.Token(t, emp)
+		pc := "/v1/partners/" + partner
+		e.MustOK(t, http.StatusCreated, "POST", pc+"/clients/"+acc+"/employees", ptoken, map[string]any{"user_ids": []string{emp}, "role": "member"}, nil)
+		sel := map[string]any{"user_ids": []string{emp}, "account_ids": []string{acc}}
+		e.MustOK(t, http.StatusOK, "POST", pc+"/deactivations", ptoken, sel, nil)
+		e.MustOK(t, http.StatusOK, "POST", pc+"/reactivations", ptoken, sel, nil)
+		e.MustOK(t, http.StatusOK, "PUT", base+"/members/"+emp+"/role", token, map[string]any{"role": steward.RoleSuperAdmin}, nil)
+		e.MustOK(t, http.StatusOK, "POST", pc+"/clients/"+acc+"/convert-to-partner-admin", empToken, map[string]any{"user_id": emp}, nil)
+	})
 }

@@ -149,13 +149,12 @@ func (s *Server) partnerRoutes() {
 		}))
 	huma.Register(s.api, op(http.MethodPost, partners+"/clients/{client}/employees", "add-employees", tag,
 		"Add employees of the partner to a client with a role, as a partner admin there (R-PARTNER-4, R-GRANT-1)", http.StatusCreated),
-		write(func(ctx context.Context, in *struct {
+		writeAs(func(ctx context.Context, in *struct {
 			ClientPath
 			Body EmployeesRequest
-		}) (List[*steward.Membership], int64, error) {
-			ms, rev, err := s.svc.AddEmployees(ctx, in.Partner, in.Client, in.Body.UserIDs, in.Body.Role)
-			return List[*steward.Membership]{Items: ms}, rev, err
-		}))
+		}) ([]*steward.Membership, int64, error) {
+			return s.svc.AddEmployees(ctx, in.Partner, in.Client, in.Body.UserIDs, in.Body.Role)
+		}, listOf[*steward.Membership]))
 	huma.Register(s.api, op(http.MethodPut, partners+"/clients/{client}/employees/{user}/role", "change-employee-role", tag,
 		"Apply a role to a partner employee in a client (R-PARTNER-5, R-GRANT-2)", http.StatusOK),
 		write(func(ctx context.Context, in *struct {
@@ -275,14 +274,10 @@ func (s *Server) partnerRoutes() {
 		}))
 	huma.Register(s.api, op(http.MethodPost, "/v1/accounts/{account}/activity", "report-activity", "assets & activity",
 		"Record product activity of a user in the account (operator); a partner user's keeps the relationship alive (R-PARTNER-10)", http.StatusCreated),
-		write(func(ctx context.Context, in *struct {
+		writeAs(func(ctx context.Context, in *struct {
 			AccountPath
 			Body steward.ActivityReport
-		}) (ActivityRecorded, int64, error) {
-			e, rev, err := s.svc.ReportActivity(ctx, in.Account, in.Body)
-			if err != nil {
-				return ActivityRecorded{}, 0, err
-			}
-			return ActivityRecorded{EventID: e.ID, Action: e.Action}, rev, nil
-		}))
+		}) (*steward.Event, int64, error) {
+			return s.svc.ReportActivity(ctx, in.Account, in.Body)
+		}, func(e *steward.Event) ActivityRecorded { return ActivityRecorded{EventID: e.ID, Action: e.Action} }))
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -174,13 +175,35 @@ func (s *Server) scimCreateUser(w http.ResponseWriter, r *http.Request) {
 			name = strings.TrimSpace(in.Name.GivenName + " " + in.Name.FamilyName)
 		}
 	}
-	u, rev, err := s.svc.ProvisionUser(r.Context(), r.PathValue("account"), steward.NewMember{Email: in.UserName, Name: name})
+	// With an Idempotency-Key the write that gives the answer keeps it: the
+	// creation, or the deactivation of a user created inactive.
+	ctx := r.Context()
+	if k := steward.IdempotencyKeyFromContext(ctx); k != nil {
+		k.Status = http.StatusCreated
+		k.Render = func(result any, rev int64) (map[string]string, []byte, error) {
+			u, ok := result.(*steward.User)
+			if !ok {
+				return nil, nil, fmt.Errorf("idempotency key: the write answered %T, SCIM renders a user", result)
+			}
+			var b bytes.Buffer
+			if err := json.NewEncoder(&b).Encode(scimResource(r, u)); err != nil { // as scimWrite
+				return nil, nil, err
+			}
+			return map[string]string{"Content-Type": scimMimeType, "Steward-Revision": strconv.FormatInt(rev, 10)}, b.Bytes(), nil
+		}
+	}
+	inactive := in.Active != nil && !*in.Active
+	createCtx := ctx
+	if inactive {
+		createCtx = steward.NewContextWithIdempotencyKey(ctx, nil)
+	}
+	u, rev, err := s.svc.ProvisionUser(createCtx, r.PathValue("account"), steward.NewMember{Email: in.UserName, Name: name})
 	if err != nil {
 		s.scimFail(w, r, err)
 		return
 	}
-	if in.Active != nil && !*in.Active {
-		if u, rev, err = s.svc.SetProvisionedActive(r.Context(), r.PathValue("account"), u.ID, false); err != nil {
+	if inactive {
+		if u, rev, err = s.svc.SetProvisionedActive(ctx, r.PathValue("account"), u.ID, false); err != nil {
 			s.scimFail(w, r, err)
 			return
 		}

@@ -1,11 +1,13 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -38,6 +40,9 @@ type Server struct {
 	handler http.Handler // the middleware chain around mux
 	metrics *metrics
 	openapi []byte
+	// statuses is the success status of every POST operation, by route.
+	statuses    map[string]int
+	afterCommit func(*http.Request)
 }
 
 // Option configures a Server.
@@ -52,6 +57,14 @@ func WithReadiness(probe func(ctx context.Context) error) Option {
 // WithVersion sets the version reported by /healthz and the OpenAPI document.
 func WithVersion(version string) Option {
 	return func(s *Server) { s.version = version }
+}
+
+// WithAfterCommit sets a function called when a POST with an
+// Idempotency-Key has committed its change with the answer kept, before the
+// answer is written. Tests stop the process there, to show that a retry gets
+// the answer.
+func WithAfterCommit(fn func(r *http.Request)) Option {
+	return func(s *Server) { s.afterCommit = fn }
 }
 
 // NewServer returns the API over svc. Bearer tokens are resolved by auth;
@@ -90,6 +103,12 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 	s.api = humago.New(s.mux, config)
 
 	s.routes()
+	s.statuses = map[string]int{}
+	for path, item := range s.api.OpenAPI().Paths {
+		if item.Post != nil {
+			s.statuses[http.MethodPost+" "+path] = item.Post.DefaultStatus
+		}
+	}
 
 	var err error
 	if s.openapi, err = json.Marshal(s.api.OpenAPI()); err != nil {
@@ -156,7 +175,7 @@ func op(method, path, id, tag, summary string, status int) huma.Operation {
 	if method == http.MethodPost {
 		o.Parameters = append(o.Parameters, &huma.Param{
 			Name: "Idempotency-Key", In: "header",
-			Description: "A retry with the same key and request returns the first answer and changes nothing again.",
+			Description: "A retry with the same key and request returns the first answer, without any secret it carried (Idempotent-Replayed: true), and changes nothing again.",
 			Schema:      &huma.Schema{Type: huma.TypeString, MaxLength: ptr(maxIdempotencyKey)},
 		})
 	}
@@ -202,20 +221,51 @@ func read[I, T any](fn func(context.Context, *I) (T, error)) func(context.Contex
 }
 
 // write adapts a Service write to a huma handler: the answer carries the
-// revision in Steward-Revision.
+// revision in Steward-Revision and the write's result as its body.
 func write[I, T any](fn func(context.Context, *I) (T, int64, error)) func(context.Context, *I) (*writeOutput[T], error) {
+	return writeAs(fn, func(v T) T { return v })
+}
+
+// writeAs is write for an answer whose body shape makes of the write's result.
+func writeAs[I, R, T any](fn func(context.Context, *I) (R, int64, error), shape func(R) T) func(context.Context, *I) (*writeOutput[T], error) {
 	return func(ctx context.Context, in *I) (*writeOutput[T], error) {
+		keepAs(ctx, func(result any, rev int64) (map[string]string, []byte, error) {
+			v, ok := result.(R)
+			if !ok {
+				return nil, nil, fmt.Errorf("idempotency key: the write answered %T, the operation renders %T", result, v)
+			}
+			var b bytes.Buffer
+			if err := huma.DefaultJSONFormat.Marshal(&b, shape(v)); err != nil { // as huma renders the answer
+				return nil, nil, err
+			}
+			return map[string]string{"Content-Type": "application/json", "Steward-Revision": strconv.FormatInt(rev, 10)}, b.Bytes(), nil
+		})
 		v, rev, err := fn(ctx, in)
 		if err != nil {
 			return nil, problemOf(err)
 		}
-		return &writeOutput[T]{Revision: rev, Body: v}, nil
+		return &writeOutput[T]{Revision: rev, Body: shape(v)}, nil
+	}
+}
+
+// listOf is the shape of a write that answers a list.
+func listOf[T any](items []T) List[T] { return List[T]{Items: items} }
+
+// keepAs tells the write of a request with an Idempotency-Key how the
+// operation renders its answer, so that the answer kept for a retry is the
+// one sent.
+func keepAs(ctx context.Context, render func(result any, rev int64) (map[string]string, []byte, error)) {
+	if k := steward.IdempotencyKeyFromContext(ctx); k != nil {
+		k.Render = render
 	}
 }
 
 // remove adapts a Service write that answers no body (204).
 func remove[I any](fn func(context.Context, *I) (int64, error)) func(context.Context, *I) (*revisionOutput, error) {
 	return func(ctx context.Context, in *I) (*revisionOutput, error) {
+		keepAs(ctx, func(_ any, rev int64) (map[string]string, []byte, error) {
+			return map[string]string{"Steward-Revision": strconv.FormatInt(rev, 10)}, nil, nil
+		})
 		rev, err := fn(ctx, in)
 		if err != nil {
 			return nil, problemOf(err)

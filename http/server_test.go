@@ -33,6 +33,9 @@ type Env struct {
 	URL   string
 	Logs  *syncBuffer
 	seq   atomic.Int64
+	// ReplayPOSTs sends every POST with an Idempotency-Key and, when it
+	// succeeds, once more: the retry must replay the first answer.
+	ReplayPOSTs bool
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's concurrent logging.
@@ -134,6 +137,50 @@ func (e *Env) Do(tb testing.TB, method, path, token string, body any, headers ..
 
 // Send is Do for goroutines other than the test's, which may not call Fatal.
 func (e *Env) Send(method, path, token string, body any, headers ...string) (Response, error) {
+	if e.ReplayPOSTs && method == http.MethodPost && !slices.Contains(headers, "Idempotency-Key") {
+		return e.sendTwice(path, token, body, headers)
+	}
+	return e.send(method, path, token, body, headers...)
+}
+
+// sendTwice sends a POST with a new Idempotency-Key and, if it wrote
+// something (its answer has a Steward-Revision), retries it: the retry must
+// replay the answer (without its secret, if it carried one) and change
+// nothing. POSTs that only read (checks, previews) keep no answer.
+func (e *Env) sendTwice(path, token string, body any, headers []string) (Response, error) {
+	headers = append(slices.Clip(headers), "Idempotency-Key", fmt.Sprintf("replay-%d", e.seq.Add(1)))
+	first, err := e.send(http.MethodPost, path, token, body, headers...)
+	if err != nil || first.Status/100 != 2 || first.Header.Get("Steward-Revision") == "" {
+		return first, err
+	}
+	rev, err := e.Store.CurrentRevision(context.Background())
+	if err != nil {
+		return first, err
+	}
+	retry, err := e.send(http.MethodPost, path, token, body, headers...)
+	if err != nil {
+		return first, err
+	}
+	after, err := e.Store.CurrentRevision(context.Background())
+	if err != nil {
+		return first, err
+	}
+	same := retry.Status == first.Status && retry.Header.Get("Steward-Revision") == first.Header.Get("Steward-Revision") &&
+		retry.Header.Get("Content-Type") == first.Header.Get("Content-Type") && retry.Header.Get("Idempotent-Replayed") == "true"
+	if same && !bytes.Equal(retry.Body, first.Body) {
+		var withheld struct {
+			SecretWithheld bool `json:"secret_withheld"`
+		}
+		same = json.Unmarshal(retry.Body, &withheld) == nil && withheld.SecretWithheld
+	}
+	if !same || after != rev {
+		return first, fmt.Errorf("POST %s: the retry with its Idempotency-Key answered %d %v %s (revision %d → %d), want the replay of %d %v %s",
+			path, retry.Status, retry.Header, retry.Body, rev, after, first.Status, first.Header, first.Body)
+	}
+	return first, nil
+}
+
+func (e *Env) send(method, path, token string, body any, headers ...string) (Response, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:

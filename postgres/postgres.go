@@ -54,6 +54,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		Translate: translate,
 		Retryable: retryable,
 		Notify:    `SELECT pg_notify('` + ChangesChannel + `', $1)`,
+		TryLock:   `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`,
 	})
 	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db}, nil
 }

@@ -366,12 +366,12 @@ func testRemovingInternalUser(t *testing.T, open Opener) {
 	if _, _, err := w.Svc.Invite(w.As(thirdOwner.ID), third.ID, steward.RoleMember, steward.NewInvitations{Emails: []string{u.Email}, Consent: x.consent()}); err != nil {
 		t.Fatal(err)
 	}
-	secret, _, err := w.Svc.CreateToken(w.Op, u.ID)
+	tok, _, err := w.Svc.CreateToken(w.Op, steward.TokenRequest{UserID: u.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := &steward.Authenticator{Store: w.Store, OperatorTokenHash: steward.HashSecret("stw_operator")}
-	if _, err := auth.Authenticate(ctx, secret, ""); err != nil {
+	if _, err := auth.Authenticate(ctx, tok.Token, ""); err != nil {
 		t.Fatalf("Authenticate before: %v", err)
 	}
 	var ix *authz.Index
@@ -438,7 +438,7 @@ func testRemovingInternalUser(t *testing.T, open Opener) {
 	if _, err := w.Store.FindUserByEmail(ctx, u.Email); steward.ErrorKind(err) != steward.ENOTFOUND {
 		t.Errorf("FindUserByEmail = %v, want not found", err)
 	}
-	if _, err := auth.Authenticate(ctx, secret, ""); steward.ErrorKind(err) != steward.EUNAUTHENTICATED {
+	if _, err := auth.Authenticate(ctx, tok.Token, ""); steward.ErrorKind(err) != steward.EUNAUTHENTICATED {
 		t.Errorf("Authenticate with the deleted user's token = %v, want unauthenticated", err)
 	}
 	if _, err := auth.Authenticate(ctx, "stw_operator", u.ID); steward.ErrorCode(err) != "act_as_unknown" {

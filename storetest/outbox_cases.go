@@ -63,7 +63,7 @@ func testPruning(t *testing.T, open Opener) {
 		t.Errorf("after pruning the feed holds %+v, want only revision %d", changes, last)
 	}
 	r := &steward.IdempotentResponse{Scope: "operator", Key: "old", RequestHash: "h", CreatedAt: time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Microsecond)}
-	if _, _, err := w.Store.ReserveIdempotencyKey(ctx, r); err != nil {
+	if err := w.Store.InTx(ctx, func(tx steward.Store) error { return tx.SaveIdempotentResponse(ctx, r) }); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := w.Store.PruneIdempotencyKeys(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 1 {

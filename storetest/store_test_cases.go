@@ -240,27 +240,56 @@ func testConcurrentRevisions(t *testing.T, open Opener) {
 func testIdempotency(t *testing.T, open Opener) {
 	st := open(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	r := &steward.IdempotentResponse{Scope: "operator", Key: "k1", RequestHash: "h1", CreatedAt: now}
-	if _, ok, err := st.ReserveIdempotencyKey(ctx, r); err != nil || !ok {
-		t.Fatalf("first reserve = %v, %v; want reserved", ok, err)
+	if _, err := st.FindIdempotentResponse(ctx, "operator", "k1"); steward.ErrorKind(err) != steward.ENOTFOUND {
+		t.Fatalf("FindIdempotentResponse(unknown) err = %v, want ENOTFOUND", err)
 	}
-	got, ok, err := st.ReserveIdempotencyKey(ctx, &steward.IdempotentResponse{Scope: "operator", Key: "k1", RequestHash: "h1", CreatedAt: now})
-	if err != nil || ok || got.Status != 0 {
-		t.Fatalf("second reserve = %+v, %v, %v; want in progress", got, ok, err)
+	if _, err := st.LockIdempotencyKey(ctx, "operator", "k1"); steward.ErrorKind(err) != steward.EINTERNAL {
+		t.Errorf("LockIdempotencyKey outside a transaction err = %v, want an internal error", err)
 	}
-	r.Status, r.Header, r.Body = 201, map[string]string{"Steward-Revision": "7"}, []byte(`{"id":"acc_1"}`)
-	if err := st.CompleteIdempotencyKey(ctx, r); err != nil {
+	r := &steward.IdempotentResponse{Scope: "operator", Key: "k1", RequestHash: "h1", Status: 201,
+		Header: map[string]string{"Steward-Revision": "7"}, Body: []byte(`{"id":"acc_1"}`), CreatedAt: now}
+	err := st.InTx(ctx, func(tx steward.Store) error {
+		first, err := tx.LockIdempotencyKey(ctx, "operator", "k1")
+		if err != nil || first != nil {
+			t.Fatalf("LockIdempotencyKey(free key) = %+v, %v; want nothing", first, err)
+		}
+		return tx.SaveIdempotentResponse(ctx, r)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err = st.ReserveIdempotencyKey(ctx, &steward.IdempotentResponse{Scope: "operator", Key: "k1", RequestHash: "h1", CreatedAt: now})
-	if err != nil || ok || got.Status != 201 || string(got.Body) != `{"id":"acc_1"}` || got.Header["Steward-Revision"] != "7" {
-		t.Fatalf("replay = %+v, %v, %v", got, ok, err)
+	want := func(got *steward.IdempotentResponse, err error) {
+		t.Helper()
+		if err != nil || got == nil || got.Status != 201 || string(got.Body) != `{"id":"acc_1"}` || got.Header["Steward-Revision"] != "7" ||
+			got.RequestHash != "h1" || !got.CreatedAt.Equal(now) {
+			t.Fatalf("kept answer = %+v, %v", got, err)
+		}
 	}
-	if _, ok, _ := st.ReserveIdempotencyKey(ctx, &steward.IdempotentResponse{Scope: "usr_other", Key: "k1", RequestHash: "h1", CreatedAt: now}); !ok {
+	want(st.FindIdempotentResponse(ctx, "operator", "k1"))
+	err = st.InTx(ctx, func(tx steward.Store) error {
+		want(tx.LockIdempotencyKey(ctx, "operator", "k1"))
+		return tx.SaveIdempotentResponse(ctx, r)
+	})
+	if steward.ErrorKind(err) != steward.ECONFLICT {
+		t.Errorf("a second answer for the key err = %v, want ECONFLICT", err)
+	}
+	if _, err := st.FindIdempotentResponse(ctx, "usr_other", "k1"); steward.ErrorKind(err) != steward.ENOTFOUND {
 		t.Error("the same key from another scope is another request")
 	}
-	if err := st.ReleaseIdempotencyKey(ctx, "usr_other", "k1"); err != nil {
-		t.Fatal(err)
+	// An answer saved in a transaction that rolls back is not kept.
+	errRollback := steward.Errorf(steward.ECONFLICT, "rollback", "roll back")
+	err = st.InTx(ctx, func(tx steward.Store) error {
+		if err := tx.SaveIdempotentResponse(ctx, &steward.IdempotentResponse{Scope: "operator", Key: "k2", RequestHash: "h", Status: 200,
+			Header: map[string]string{}, CreatedAt: now}); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if err != errRollback {
+		t.Fatalf("InTx = %v", err)
+	}
+	if _, err := st.FindIdempotentResponse(ctx, "operator", "k2"); steward.ErrorKind(err) != steward.ENOTFOUND {
+		t.Error("an answer of a rolled back transaction was kept")
 	}
 }
 
@@ -283,11 +312,12 @@ func testSettings(t *testing.T, open Opener) {
 func testTokens(t *testing.T, open Opener) {
 	w := NewWorld(t, open(t))
 	_, owner := w.Account(steward.AccountStandard)
-	secret, _, err := w.Svc.CreateToken(w.Op, owner.ID)
+	tok, _, err := w.Svc.CreateToken(w.Op, steward.TokenRequest{UserID: owner.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := &steward.Authenticator{Store: w.Store, OperatorTokenHash: steward.HashSecret("op-secret")}
+	secret := tok.Token
+	auth := &steward.Authenticator{Store: w.Store, OperatorTokenHash: steward.HashSecret("op-secret"), Now: func() time.Time { return w.Now }}
 	a, err := auth.Authenticate(ctx, secret, "")
 	if err != nil || a.UserID != owner.ID || a.Operator {
 		t.Fatalf("Authenticate(user token) = %+v, %v", a, err)

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"DelegationExpiry", testDelegationExpiry},
 	}
 	tests = append(tests, outboxCases...)
+	tests = append(tests, idemCases...)
 	tests = append(tests, partnerCases...)
 	tests = append(tests, externalCases...)
 	tests = append(tests, contractCases...)

@@ -46,6 +46,8 @@ func newParser(stdout, stderr io.Writer, exit func(int)) (*kong.Kong, *cli, erro
 			"access_link_ttl_default":    hours(def.AccessLinkTTL),
 			"invitation_ttl_default":     hours(def.InvitationTTL),
 			"relationship_grace_default": hours(def.RelationshipGrace),
+			"token_ttl_default":          hours(def.TokenTTL),
+			"token_max_ttl_default":      hours(def.TokenMaxTTL),
 			"auto_migrate_default":       fmt.Sprint(def.AutoMigrate),
 			"server_default":             "http://" + def.Listen,
 			"mail_dir_default":           def.MailDir,
@@ -77,6 +79,8 @@ type serveCmd struct {
 	AccessLinkTTL     time.Duration `name:"access-link-ttl" help:"Lifetime of partner access links." default:"${access_link_ttl_default}" env:"STEWARD_ACCESS_LINK_TTL"`
 	InvitationTTL     time.Duration `name:"invitation-ttl" help:"Lifetime of invitations of external users." default:"${invitation_ttl_default}" env:"STEWARD_INVITATION_TTL"`
 	RelationshipGrace time.Duration `name:"relationship-grace" help:"How long an ending partner relationship lasts after the last partner activity." default:"${relationship_grace_default}" env:"STEWARD_RELATIONSHIP_GRACE"`
+	TokenTTL          time.Duration `name:"token-ttl" help:"Lifetime of an API token issued without expires_in." default:"${token_ttl_default}" env:"STEWARD_TOKEN_TTL"`
+	TokenMaxTTL       time.Duration `name:"token-max-ttl" help:"Longest lifetime an API token may ask for with expires_in." default:"${token_max_ttl_default}" env:"STEWARD_TOKEN_MAX_TTL"`
 	Permissions       string        `help:"Product permission catalogue: a JSON array of {\"key\", \"description\"} or one key per line (default: a demo CRM catalogue)." env:"STEWARD_PERMISSIONS" placeholder:"FILE" type:"existingfile"`
 	MinRevisionWait   time.Duration `name:"min-revision-wait" help:"How long a check waits for its min_revision before a retryable 503." default:"${min_revision_wait_default}" env:"STEWARD_MIN_REVISION_WAIT"`
 	ConsentFile       string        `name:"consent-file" help:"The delegated account management agreement invitations must accept (R-EXT-2), as plain text; needs --consent-version (default: the built-in agreement)." env:"STEWARD_CONSENT_FILE" placeholder:"FILE" type:"existingfile"`
@@ -98,6 +102,8 @@ func (c *serveCmd) config() Config {
 		AccessLinkTTL:     c.AccessLinkTTL,
 		InvitationTTL:     c.InvitationTTL,
 		RelationshipGrace: c.RelationshipGrace,
+		TokenTTL:          c.TokenTTL,
+		TokenMaxTTL:       c.TokenMaxTTL,
 		PermissionsFile:   c.Permissions,
 		MinRevisionWait:   c.MinRevisionWait,
 		ConsentFile:       c.ConsentFile,

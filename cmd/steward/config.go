@@ -44,6 +44,9 @@ type Config struct {
 	// RelationshipGrace is how long an ending partner relationship lasts after
 	// the last partner activity (R-PARTNER-10).
 	RelationshipGrace time.Duration
+	// TokenTTL is the lifetime of an API token issued without expires_in;
+	// TokenMaxTTL the longest one may ask for (SPEC §3 "API tokens").
+	TokenTTL, TokenMaxTTL time.Duration
 	// PermissionsFile declares the product permissions; empty means the demo
 	// CRM catalogue.
 	PermissionsFile string
@@ -67,6 +70,8 @@ func DefaultConfig() Config {
 		AccessLinkTTL:     720 * time.Hour,
 		InvitationTTL:     720 * time.Hour,
 		RelationshipGrace: 1440 * time.Hour,
+		TokenTTL:          steward.DefaultTokenTTL,
+		TokenMaxTTL:       steward.DefaultTokenMaxTTL,
 		AutoMigrate:       true,
 		MailDir:           mail.DefaultDir,
 		MinRevisionWait:   steward.DefaultMinRevisionWait,
@@ -114,10 +119,18 @@ func (c Config) Validate() error {
 		{"--access-link-ttl", c.AccessLinkTTL},
 		{"--invitation-ttl", c.InvitationTTL},
 		{"--relationship-grace", c.RelationshipGrace},
+		{"--token-ttl", c.TokenTTL},
+		{"--token-max-ttl", c.TokenMaxTTL},
 	} {
 		if d.v <= 0 {
 			bad("%s must be a positive duration such as 720h", d.flag)
 		}
+	}
+	if c.TokenTTL > c.TokenMaxTTL {
+		bad("--token-ttl %s is longer than --token-max-ttl %s: the default lifetime must be allowed", hours(c.TokenTTL), hours(c.TokenMaxTTL))
+	}
+	if c.TokenMaxTTL%time.Second != 0 || c.TokenTTL%time.Second != 0 {
+		bad("--token-ttl and --token-max-ttl are whole seconds, e.g. 2160h")
 	}
 	return errors.Join(errs...)
 }

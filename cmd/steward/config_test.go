@@ -45,6 +45,22 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
+// APITokens: the lifetimes of API tokens are flags of serve (SPEC §3).
+func TestConfigAPITokens_Flags(t *testing.T) {
+	clearEnv(t)
+	got, err := parseServe(t, "--token-ttl", "1h", "--token-max-ttl", "48h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TokenTTL != time.Hour || got.TokenMaxTTL != 48*time.Hour {
+		t.Errorf("token lifetimes = %s, %s; want 1h, 48h", got.TokenTTL, got.TokenMaxTTL)
+	}
+	t.Setenv("STEWARD_TOKEN_MAX_TTL", "72h")
+	if got, _ := parseServe(t); got.TokenMaxTTL != 72*time.Hour {
+		t.Errorf("STEWARD_TOKEN_MAX_TTL: TokenMaxTTL = %s, want 72h", got.TokenMaxTTL)
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	clearEnv(t)
 	got, err := parseServe(t)
@@ -159,6 +175,9 @@ func TestConfigValidate(t *testing.T) {
 		{"ErrBaseURL", func(c *Config) { c.BaseURL = "steward.example" }, "--base-url"},
 		{"ErrTTL", func(c *Config) { c.InvitationTTL = 0 }, "--invitation-ttl"},
 		{"ErrGrace", func(c *Config) { c.RelationshipGrace = -time.Hour }, "--relationship-grace"},
+		{"ErrTokenTTL", func(c *Config) { c.TokenTTL = 0 }, "--token-ttl"},
+		{"ErrTokenTTLAboveMax", func(c *Config) { c.TokenTTL, c.TokenMaxTTL = 48*time.Hour, 24*time.Hour }, "--token-max-ttl"},
+		{"ErrTokenTTLFraction", func(c *Config) { c.TokenMaxTTL = time.Hour + time.Millisecond }, "whole seconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

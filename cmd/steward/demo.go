@@ -187,11 +187,11 @@ func (d *demo) seed() error {
 		{"Brightside employee in Acme", sam}, {"Globex's super admin", grace}, {"consultant, external in Acme", carol},
 		{"Carol's colleague, her delegate in Acme", dave},
 	} {
-		token, _, err := d.svc.CreateToken(d.op(), l.u.ID)
+		tok, _, err := d.svc.CreateToken(d.op(), steward.TokenRequest{UserID: l.u.ID})
 		if err != nil {
 			return err
 		}
-		d.tokens = append(d.tokens, demoLogin{l.who, l.u.Email, l.u.ID, token})
+		d.tokens = append(d.tokens, demoLogin{l.who, l.u.Email, l.u.ID, tok.Token})
 	}
 	return nil
 }

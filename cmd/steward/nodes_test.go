@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/steward-iam/steward"
+	stewardhttp "github.com/steward-iam/steward/http"
 	"github.com/steward-iam/steward/internal/pgtest"
 )
 
@@ -25,6 +26,14 @@ import (
 // tests can start real `steward serve` processes.
 func TestMain(m *testing.M) {
 	if os.Getenv("STEWARD_TEST_RUN_AS_STEWARD") == "1" {
+		if os.Getenv("STEWARD_TEST_KILL_AFTER_COMMIT") == "1" {
+			// The process dies the moment a POST with an Idempotency-Key has
+			// committed, before its answer is written.
+			testServerOptions = append(testServerOptions, stewardhttp.WithAfterCommit(func(*http.Request) {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}))
+		}
 		main()
 		return
 	}
@@ -39,12 +48,14 @@ type node struct {
 
 var listeningRE = regexp.MustCompile(`is listening on (http://\S+)`)
 
-// startNode starts `steward serve` on a free loopback port over dsn and
-// waits until it listens. It is stopped with SIGTERM when the test ends.
-func startNode(t *testing.T, dsn string) *node {
+// startNode starts `steward serve` on a free loopback port over dsn, with
+// env added to its environment, and waits until it listens. It is stopped
+// with SIGTERM when the test ends.
+func startNode(t *testing.T, dsn string, env ...string) *node {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0", "--mail-dir", filepath.Join(t.TempDir(), "mail"))
 	cmd.Env = append(os.Environ(), "STEWARD_TEST_RUN_AS_STEWARD=1", "STEWARD_DB="+dsn, "STEWARD_OPERATOR_TOKEN="+testOperatorToken)
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,7 @@ func (m *Main) Run(ctx context.Context) error {
 	svc.AccessLinkTTL = cfg.AccessLinkTTL
 	svc.InvitationTTL = cfg.InvitationTTL
 	svc.RelationshipGrace = cfg.RelationshipGrace
+	svc.TokenTTL, svc.TokenMaxTTL = cfg.TokenTTL, cfg.TokenMaxTTL
 	if cfg.ConsentFile != "" {
 		text, err := os.ReadFile(cfg.ConsentFile)
 		if err != nil {
@@ -172,11 +173,12 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	m.Logger.Info("outgoing mail", slog.String("to", sender.Describe()))
 
-	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash}
-	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"),
+	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now}
+	opts := append([]stewardhttp.Option{
 		stewardhttp.WithVersion(m.Version),
 		stewardhttp.WithReadiness(m.db.CheckSchema),
-	)
+	}, testServerOptions...)
+	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"), opts...)
 
 	m.server = &http.Server{
 		Handler:           handler,
@@ -193,6 +195,10 @@ func (m *Main) Run(ctx context.Context) error {
 		slog.String("db", redactDSN(cfg.DB)), slog.String("base_url", m.baseURL), slog.Int("permissions", cat.Len()))
 	return nil
 }
+
+// testServerOptions are added to the API server's options. Only tests set
+// them, before the program starts (see TestMain).
+var testServerOptions []stewardhttp.Option
 
 func (m *Main) goBackground(fn func()) {
 	m.bg.Add(1)

@@ -9,57 +9,55 @@ import (
 	"github.com/steward-iam/steward"
 )
 
-// abandonAfter is how long a reservation may stay unanswered before a retry
-// may take it over (its first request died with its process).
-const abandonAfter = time.Minute
-
-// ReserveIdempotencyKey records r as in progress, or returns the known record.
-func (s *Store) ReserveIdempotencyKey(ctx context.Context, r *steward.IdempotentResponse) (*steward.IdempotentResponse, bool, error) {
-	res, err := s.exec(ctx, "reserve idempotency key", `INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
-		VALUES ($1,$2,$3,0,'{}','',$4) ON CONFLICT (scope, key) DO NOTHING`, r.Scope, r.Key, r.RequestHash, micros(r.CreatedAt))
-	if err != nil {
-		return nil, false, err
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return r, true, nil
-	}
-	var got steward.IdempotentResponse
+// FindIdempotentResponse returns the answer kept for scope and key.
+func (s *Store) FindIdempotentResponse(ctx context.Context, scope, key string) (*steward.IdempotentResponse, error) {
+	got := steward.IdempotentResponse{}
 	var header, body string
 	var created int64
-	err = s.q.QueryRowContext(ctx, `SELECT scope, key, request_hash, status, header, body, created_at FROM idempotency_keys
-		WHERE scope = $1 AND key = $2`, r.Scope, r.Key).Scan(&got.Scope, &got.Key, &got.RequestHash, &got.Status, &header, &body, &created)
-	if err == sql.ErrNoRows { // released in between: try once more
-		return s.ReserveIdempotencyKey(ctx, r)
+	err := s.q.QueryRowContext(ctx, `SELECT scope, key, request_hash, status, header, body, created_at FROM idempotency_keys
+		WHERE scope = $1 AND key = $2`, scope, key).Scan(&got.Scope, &got.Key, &got.RequestHash, &got.Status, &header, &body, &created)
+	if err == sql.ErrNoRows {
+		return nil, steward.NotFound("idempotency key", "")
 	} else if err != nil {
-		return nil, false, s.wrap(err, "find idempotency key")
+		return nil, s.wrap(err, "find idempotency key")
 	}
 	got.Body, got.CreatedAt = []byte(body), fromMicros(created)
 	if err := json.Unmarshal([]byte(header), &got.Header); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if got.Status == 0 && r.CreatedAt.Sub(got.CreatedAt) > abandonAfter {
-		res, err := s.exec(ctx, "take over idempotency key", `UPDATE idempotency_keys SET created_at = $3, request_hash = $4
-			WHERE scope = $1 AND key = $2 AND status = 0 AND created_at = $5`, r.Scope, r.Key, micros(r.CreatedAt), r.RequestHash, created)
-		if err != nil {
-			return nil, false, err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			return r, true, nil
-		}
-	}
-	return &got, false, nil
+	return &got, nil
 }
 
-// CompleteIdempotencyKey stores the answer of a reserved key.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, r *steward.IdempotentResponse) error {
-	res, err := s.exec(ctx, "complete idempotency key", `UPDATE idempotency_keys SET status = $3, header = $4, body = $5
-		WHERE scope = $1 AND key = $2`, r.Scope, r.Key, r.Status, jsonText(r.Header), string(r.Body))
-	return mustAffect(res, err, "idempotency key", r.Key)
+// LockIdempotencyKey holds scope and key for the rest of the transaction.
+// Where the dialect has a lock for it (PostgreSQL: an advisory lock of the
+// transaction, released by commit, rollback or a lost connection), a second
+// holder is refused at once; SQLite runs one write transaction at a time, so
+// the holder is alone already. Then it reads the answer a committed holder
+// kept.
+func (s *Store) LockIdempotencyKey(ctx context.Context, scope, key string) (*steward.IdempotentResponse, error) {
+	if !s.inTx {
+		return nil, steward.Errorf(steward.EINTERNAL, "internal", "LockIdempotencyKey outside a transaction")
+	}
+	if s.dialect.TryLock != "" {
+		var got bool
+		if err := s.q.QueryRowContext(ctx, s.dialect.TryLock, "idempotency\x1f"+scope+"\x1f"+key).Scan(&got); err != nil {
+			return nil, s.wrap(err, "lock idempotency key")
+		}
+		if !got {
+			return nil, steward.Errorf(steward.ECONFLICT, "idempotency_in_progress", "A request with this Idempotency-Key is still being answered; retry shortly.")
+		}
+	}
+	r, err := s.FindIdempotentResponse(ctx, scope, key)
+	if steward.ErrorKind(err) == steward.ENOTFOUND {
+		return nil, nil
+	}
+	return r, err
 }
 
-// ReleaseIdempotencyKey forgets a key whose request did not complete.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, scope, key string) error {
-	_, err := s.exec(ctx, "release idempotency key", `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key)
+// SaveIdempotentResponse keeps the answer of a key with the change it answers.
+func (s *Store) SaveIdempotentResponse(ctx context.Context, r *steward.IdempotentResponse) error {
+	_, err := s.exec(ctx, "save idempotency key", `INSERT INTO idempotency_keys (scope, key, request_hash, status, header, body, created_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7)`, r.Scope, r.Key, r.RequestHash, r.Status, jsonText(r.Header), string(r.Body), micros(r.CreatedAt))
 	return err
 }
 

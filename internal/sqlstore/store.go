@@ -28,6 +28,9 @@ type Dialect struct {
 	// Notify, when set, is run in every write transaction after its changes
 	// with the revision as $1; PostgreSQL delivers the notification on commit.
 	Notify string
+	// TryLock, when set, takes a lock named by $1 (text) until the
+	// transaction ends and answers whether it got it, without waiting.
+	TryLock string
 	// BulkPragma and NormalPragma, when set, are run around a bulk insert.
 	BulkPragma, NormalPragma string
 	// SerializeWrites makes the process run one write transaction at a time,
