@@ -81,7 +81,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	if m.db, err = openDatabase(ctx, cfg.DB); err != nil {
+	if m.db, err = openDatabaseTimeout(ctx, cfg.DB, cfg.DBTimeout); err != nil {
 		return err
 	}
 	if cfg.AutoMigrate {
