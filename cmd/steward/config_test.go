@@ -94,6 +94,12 @@ func TestConfigPrecedence(t *testing.T) {
 			[]string{"--db", "sqlite:flag.db", "--no-auto-migrate"}, func(c *Config) {
 				c.DB, c.AutoMigrate = "sqlite:flag.db", false
 			}},
+		{"DBTimeout", map[string]string{"STEWARD_DB_TIMEOUT": "5s"}, []string{"--db-timeout", "750ms"}, func(c *Config) {
+			c.DBTimeout = 750 * time.Millisecond
+		}},
+		{"DBTimeoutFromEnv", map[string]string{"STEWARD_DB_TIMEOUT": "5s"}, nil, func(c *Config) {
+			c.DBTimeout = 5 * time.Second
+		}},
 		{"OperatorTokenFromEnv", map[string]string{"STEWARD_OPERATOR_TOKEN": "stw_op_from_the_environment"}, nil, func(c *Config) {
 			c.OperatorToken = "stw_op_from_the_environment"
 		}},
@@ -159,6 +165,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ErrBaseURL", func(c *Config) { c.BaseURL = "steward.example" }, "--base-url"},
 		{"ErrTTL", func(c *Config) { c.InvitationTTL = 0 }, "--invitation-ttl"},
 		{"ErrGrace", func(c *Config) { c.RelationshipGrace = -time.Hour }, "--relationship-grace"},
+		{"ErrDBTimeout", func(c *Config) { c.DBTimeout = 0 }, "--db-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
