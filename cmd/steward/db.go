@@ -56,6 +56,25 @@ func openDatabaseTimeout(ctx context.Context, dsn string, timeout time.Duration)
 	}
 }
 
+// singleProcess reports a store that one process uses at a time: SQLite.
+func singleProcess(db database) bool {
+	_, ok := db.(*sqlite.DB)
+	return ok
+}
+
+// hostOf returns the host name of a URL as a Message-ID can end with it
+// (an IPv6 address in brackets), or "" when it has none.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if h := u.Hostname(); strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return u.Hostname()
+}
+
 // redactDSN hides the password of a database URL, for logs and messages.
 func redactDSN(dsn string) string {
 	u, err := url.Parse(dsn)

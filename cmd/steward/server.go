@@ -134,7 +134,10 @@ func (m *Main) Run(ctx context.Context) error {
 	kick := authz.NewKicker()
 	svc.Checker, svc.Lister = index, index
 	svc.MinRevisionWait = cfg.MinRevisionWait
-	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir}, m.Logger.With("component", "mail"))
+	// On SQLite this process is the database's only one: the outbox lease
+	// a predecessor left is taken over at once instead of lapsing.
+	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir,
+		TakeOver: singleProcess(m.db), MessageIDHost: hostOf(m.baseURL)}, m.Logger.With("component", "mail"))
 	if err != nil {
 		return fmt.Errorf("outgoing mail: %w", err)
 	}
