@@ -178,7 +178,11 @@ func (m *Main) Run(ctx context.Context) error {
 	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash}
 	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"),
 		stewardhttp.WithVersion(m.Version),
-		stewardhttp.WithReadiness(m.db.CheckSchema),
+		stewardhttp.WithReadiness(func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.DBTimeout)
+			defer cancel()
+			return m.db.CheckSchema(ctx)
+		}),
 	)
 
 	m.server = &http.Server{
