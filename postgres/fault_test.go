@@ -27,6 +27,7 @@ func readAndWrite(db *postgres.DB) (readErr, writeErr error) {
 // wantUnavailable fails unless err is the store's retryable EUNAVAILABLE.
 func wantUnavailable(t *testing.T, what string, err error) {
 	t.Helper()
+	t.Logf("%s: %v", what, err)
 	if steward.ErrorKind(err) != steward.EUNAVAILABLE || steward.ErrorCode(err) != "database_unavailable" {
 		t.Errorf("%s: kind=%s code=%s (%v), want unavailable database_unavailable", what, steward.ErrorKind(err), steward.ErrorCode(err), err)
 	}

@@ -164,6 +164,10 @@ func (s *Store) wrap(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return &steward.Error{Kind: steward.ENOTFOUND, Code: "not_found", Message: "Not found."}
 	}
+	var ue *unavailableError
+	if errors.As(err, &ue) {
+		return &unavailableError{cause: fmt.Errorf("%s: %w", what, ue.cause)}
+	}
 	var se *steward.Error
 	if errors.As(err, &se) {
 		return err
