@@ -326,7 +326,7 @@ func (s *Sender) deliverBeating(ctx context.Context, m *steward.Message) error {
 			case <-stop:
 				return
 			case <-t.C:
-				if ok, err := s.lease(ctx, s.Now().UTC()); err != nil || !ok {
+				if ok, err := s.lease(ctx, s.Now().UTC()); (err != nil || !ok) && ctx.Err() == nil {
 					s.logger.Warn("mail lease not renewed during a delivery", slog.Bool("held", ok), slog.Any("err", err))
 				}
 			}

@@ -154,21 +154,21 @@ func (r *row) Scan(dest ...any) error {
 // outlive them. arm starts the clock and disarm stops it; when it runs out,
 // the transaction's context ends with errWaitTimeout as its cause.
 type txTimer struct {
-	t *time.Timer
-	d time.Duration
+	t      *time.Timer
+	d      time.Duration
+	cancel context.CancelCauseFunc
 }
 
 func newTxTimer(cancel context.CancelCauseFunc, d time.Duration) *txTimer {
-	if d <= 0 {
-		return &txTimer{}
-	}
-	t := time.AfterFunc(time.Hour, func() { cancel(errWaitTimeout) })
-	t.Stop()
-	return &txTimer{t: t, d: d}
+	return &txTimer{d: d, cancel: cancel}
 }
 
 func (t *txTimer) arm() {
-	if t.t != nil {
+	switch {
+	case t.d <= 0:
+	case t.t == nil:
+		t.t = time.AfterFunc(t.d, func() { t.cancel(errWaitTimeout) })
+	default:
 		t.t.Reset(t.d)
 	}
 }
