@@ -115,7 +115,7 @@ func stallingSMTP(t *testing.T) (url string, release func()) {
 func TestHeartbeatKeepsLeaseDuringDelivery(t *testing.T) {
 	db := MustOpen(t)
 	url, release := stallingSMTP(t)
-	const lease = 600 * time.Millisecond
+	const lease = time.Second
 	a, err := mail.NewSender(db, mail.Config{SMTP: url, Poll: 100 * time.Millisecond, Lease: lease, Timeout: time.Minute}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestHeartbeatKeepsLeaseDuringDelivery(t *testing.T) {
 	}()
 	// While the first node is stuck in its conversation for several
 	// leases, the second never gets the outbox.
-	for range 5 * int(lease/(100*time.Millisecond)) {
+	for range 3 * int(lease/(100*time.Millisecond)) {
 		time.Sleep(100 * time.Millisecond)
 		if n, err := b.SendDue(ctx); err != nil || n != 0 {
 			t.Fatalf("second node during the first's delivery: SendDue = %d, %v, want 0", n, err)

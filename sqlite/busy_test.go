@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // answered the retryable EUNAVAILABLE instead of waiting on or failing as
 // an internal error; the database works again once the lock is free.
 func TestBusyIsUnavailable(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+	const timeout = 500 * time.Millisecond
 	path := filepath.Join(t.TempDir(), "steward.db")
 	ctx := context.Background()
 	open := func() *sqlite.DB {
@@ -69,8 +70,8 @@ func TestBusyIsUnavailable(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("holder: %v", err)
 	}
-	for _, db := range []*sqlite.DB{other, holder} {
-		if err := write(db, "after"+time.Now().String()); err != nil {
+	for i, db := range []*sqlite.DB{other, holder} {
+		if err := write(db, fmt.Sprint("after ", i)); err != nil {
 			t.Errorf("write after the lock is free: %v", err)
 		}
 	}
