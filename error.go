@@ -15,7 +15,7 @@ const (
 	ECONFLICT        = "conflict"        // state conflict
 	EGONE            = "gone"            // expired link or invitation
 	ETOOLARGE        = "too_large"       // body over the limit
-	EUNAVAILABLE     = "unavailable"     // retryable: the node is behind or shutting down
+	EUNAVAILABLE     = "unavailable"     // retryable: the node is behind or shutting down, or its database does not answer
 	EINTERNAL        = "internal"        // anything else
 )
 

@@ -53,7 +53,17 @@ func (ix *Index) OnCommit(rev int64) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ownWriteWait)
 	defer cancel()
-	if err := ix.CatchUp(ctx); err != nil {
-		ix.logger.Warn("check index catch-up after a write failed; the follower will retry", slog.Any("err", err))
+	// The bound covers the wait for the index's lock too, which a catch-up
+	// of the follower may hold while the database hangs: the catch-up runs
+	// aside, and gives up on its own once it has the lock and ctx is over.
+	done := make(chan error, 1)
+	go func() { done <- ix.CatchUp(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			ix.logger.Warn("check index catch-up after a write failed; the follower will retry", slog.Any("err", err))
+		}
+	case <-ctx.Done():
+		ix.logger.Warn("check index catch-up after a write did not finish in time; the follower will retry", slog.Duration("waited", ownWriteWait))
 	}
 }

@@ -63,6 +63,14 @@ func TestProblemOf(t *testing.T) {
 			status: 503, code: "behind", detail: "Try again.", retryAfter: true,
 		},
 		{
+			// What a store returns for a database that does not answer:
+			// the cause stays for the log, the caller sees neither it nor a 500.
+			name: "DatabaseUnavailable", err: fmt.Errorf("find token: %w", errors.Join(
+				steward.Errorf(steward.EUNAVAILABLE, "database_unavailable", "The database is not answering; retry shortly."),
+				errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"))),
+			status: 503, code: "database_unavailable", detail: "The database is not answering; retry shortly.", retryAfter: true,
+		},
+		{
 			name: "InternalKind", err: steward.Errorf(steward.EINTERNAL, "internal", "write without audit event"),
 			status: 500, code: "internal", detail: "Internal error.",
 		},

@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -51,6 +51,24 @@ type Config struct {
 	Timeout time.Duration
 	// TLSConfig, when set, is used for STARTTLS and smtps (tests trust their own certificate with it).
 	TLSConfig *tls.Config
+	// Lease is how long the sender's claim on the outbox lasts unless
+	// renewed (default 10s, at least three polls). The sender renews it at
+	// every pass and, while a message is on its way, on a heartbeat of a
+	// third of it; so another node takes over within about a Lease of
+	// this one's death, and never while it lives.
+	Lease time.Duration
+	// TakeOver makes the sender take the lease at its first pass whoever
+	// holds it, for a store that one process uses at a time (SQLite): the
+	// holder can only be a process that stopped, and a restart should not
+	// wait for its lease to lapse. A predecessor still running loses the
+	// lease and stops at its next message.
+	TakeOver bool
+	// MessageIDHost is the right-hand side of each message's Message-ID,
+	// <outbox-id@host>, which stays the same on every attempt and every
+	// node, so that a receiver can drop a message delivered twice (a node
+	// that died between sending and recording it). Default "localhost";
+	// the server gives the host of its public base URL.
+	MessageIDHost string
 }
 
 // Defaults.
@@ -63,6 +81,8 @@ const (
 	DefaultBackoff     = 30 * time.Second
 	DefaultMaxBackoff  = time.Hour
 	DefaultTimeout     = 30 * time.Second
+	DefaultLease       = 10 * time.Second
+	DefaultMessageHost = "localhost"
 )
 
 // leaseName is the job lease that lets one node of several send at a time.
@@ -75,6 +95,8 @@ type Sender struct {
 	logger *slog.Logger
 	holder string
 	kick   chan struct{}
+	// takeOver is set until the first lease of a TakeOver sender.
+	takeOver atomic.Bool
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
@@ -118,9 +140,17 @@ func NewSender(out Outbox, cfg Config, logger *slog.Logger) (*Sender, error) {
 	if cfg.Dir == "" {
 		cfg.Dir = DefaultDir
 	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	cfg.Lease = max(cfg.Lease, 3*cfg.Poll)
+	if cfg.MessageIDHost == "" {
+		cfg.MessageIDHost = DefaultMessageHost
+	}
 	host, _ := os.Hostname()
 	s := &Sender{out: out, cfg: cfg, logger: logger, kick: make(chan struct{}, 1), Now: time.Now,
 		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), steward.NewID("snd_", time.Now()))}
+	s.takeOver.Store(cfg.TakeOver)
 	if cfg.SMTP != "" {
 		t, err := ParseSMTP(cfg.SMTP)
 		if err != nil {
@@ -241,7 +271,7 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 				return sent, err
 			}
 		}
-		err := s.deliver(ctx, m)
+		err := s.deliverBeating(ctx, m)
 		now := s.Now().UTC()
 		m.Attempts++
 		if err == nil {
@@ -267,9 +297,43 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	return sent, nil
 }
 
-// lease takes or renews the sender's lease for long enough to send one message.
+// lease takes or renews the sender's lease for Lease from now. The first
+// lease of a TakeOver sender judges the holder's lease as of the end of
+// time, when every lease has lapsed, and so takes it whoever holds it.
 func (s *Sender) lease(ctx context.Context, now time.Time) (bool, error) {
-	return s.out.AcquireJobLease(ctx, leaseName, s.holder, now, now.Add(s.cfg.Poll*3+s.cfg.Timeout*2))
+	judged := now
+	if s.takeOver.Load() {
+		judged = GiveUp
+	}
+	ok, err := s.out.AcquireJobLease(ctx, leaseName, s.holder, judged, now.Add(s.cfg.Lease))
+	if ok {
+		s.takeOver.Store(false)
+	}
+	return ok, err
+}
+
+// deliverBeating delivers m while renewing the lease on a heartbeat: an
+// SMTP conversation may outlast the lease, and another node must not take
+// the outbox over from a sender that is alive.
+func (s *Sender) deliverBeating(ctx context.Context, m *steward.Message) error {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if ok, err := s.lease(ctx, s.Now().UTC()); (err != nil || !ok) && ctx.Err() == nil {
+					s.logger.Warn("mail lease not renewed during a delivery", slog.Bool("held", ok), slog.Any("err", err))
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	return s.deliver(ctx, m)
 }
 
 // GiveUp is the next attempt time of a message given up on: never.
@@ -296,7 +360,7 @@ func (s *Sender) Compose(m *steward.Message) (*gomail.Msg, error) {
 	}
 	msg.Subject(m.Subject)
 	msg.SetDateWithValue(m.CreatedAt)
-	msg.SetMessageIDWithValue(strings.TrimPrefix(m.ID, "msg_") + "@steward")
+	msg.SetMessageIDWithValue(m.ID + "@" + s.cfg.MessageIDHost)
 	msg.SetGenHeader(gomail.Header("X-Steward-Kind"), m.Kind)
 	msg.SetGenHeader(gomail.Header("X-Steward-Account"), m.AccountID)
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)

@@ -10,6 +10,10 @@ import (
 // transaction announces its revision when it commits.
 const ChangesChannel = "steward_changes"
 
+// maxListenBackoff bounds the wait between reconnections, so that the node
+// follows other nodes' writes again soon after the database is back.
+const maxListenBackoff = time.Second
+
 // Listen calls onNotify whenever another node (or this one) commits a write,
 // until ctx ends. A connection inside a transaction receives nothing, so it
 // holds a connection of its own. After a lost connection it reconnects with
@@ -33,12 +37,20 @@ func (db *DB) Listen(ctx context.Context, logger *slog.Logger, onNotify, onRecon
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		backoff = min(2*backoff, maxListenBackoff)
 	}
 }
 
 func (db *DB) listenOnce(ctx context.Context, onNotify, onListening func()) error {
-	pooled, err := db.Pool.Acquire(ctx)
+	// Connecting and LISTEN wait no longer than any statement; waiting for
+	// a notification has no bound, and a dead server ends it through the
+	// connection's TCP keepalives.
+	setup, cancel := ctx, context.CancelFunc(func() {})
+	if db.timeout > 0 {
+		setup, cancel = context.WithTimeout(ctx, db.timeout)
+	}
+	defer cancel()
+	pooled, err := db.Pool.Acquire(setup)
 	if err != nil {
 		return err
 	}
@@ -46,9 +58,10 @@ func (db *DB) listenOnce(ctx context.Context, onNotify, onListening func()) erro
 	// the pool for good.
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+ChangesChannel); err != nil {
+	if _, err := conn.Exec(setup, "LISTEN "+ChangesChannel); err != nil {
 		return err
 	}
+	cancel()
 	onListening()
 	onNotify() // anything committed before LISTEN took effect
 	for {

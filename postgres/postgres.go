@@ -5,6 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,16 +25,37 @@ import (
 type DB struct {
 	*sqlstore.Store
 	*sqlstore.Migrator
-	Pool *pgxpool.Pool
-	db   *sql.DB
+	Pool    *pgxpool.Pool
+	db      *sql.DB
+	timeout time.Duration
 }
 
 var _ steward.Store = (*DB)(nil)
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ timeout time.Duration }
+
+// WithTimeout bounds every wait for the database: a pooled connection, a new
+// connection, each statement's answer, BEGIN and COMMIT. A wait that runs out,
+// like a database that refuses connections or shuts down, answers a
+// retryable EUNAVAILABLE. Zero (the default) sets no bound.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
 // Open connects to the database at dsn (a postgres:// URL). It does not
 // migrate; call Migrate or CheckSchema.
-func Open(ctx context.Context, dsn string) (*DB, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	configure(cfg, o.timeout)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
@@ -49,14 +76,37 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	store := sqlstore.New(db, sqlstore.Dialect{
-		Name:      "postgres",
-		ForUpdate: " FOR UPDATE",
-		Translate: translate,
-		Retryable: retryable,
-		Notify:    `SELECT pg_notify('` + ChangesChannel + `', $1)`,
-		TryLock:   `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`,
-	})
-	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db}, nil
+		Name:        "postgres",
+		ForUpdate:   " FOR UPDATE",
+		Translate:   translate,
+		Retryable:   retryable,
+		Unavailable: unavailable,
+		Notify:      `SELECT pg_notify('` + ChangesChannel + `', $1)`,
+		TryLock:     `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`,
+	}, o.timeout)
+	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db, timeout: o.timeout}, nil
+}
+
+// configure makes the pool notice a dead or hung server within the timeout:
+// new connections give up after it, TCP keepalives find a peer that is gone
+// without a word, and the pool checks its idle connections often, so that
+// those a restart broke are replaced before a request gets them.
+func configure(cfg *pgxpool.Config, timeout time.Duration) {
+	if timeout <= 0 {
+		return
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > timeout {
+		cfg.ConnConfig.ConnectTimeout = timeout
+	}
+	dialer := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: max(timeout, time.Second), Interval: max(timeout/2, time.Second), Count: 3}}
+	cfg.ConnConfig.DialFunc = dialer.DialContext
+	// A session left inside a transaction by a node that hung holds its
+	// locks against every other node: the server ends it.
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(max(10*timeout, 30*time.Second).Milliseconds(), 10)
+	}
+	cfg.HealthCheckPeriod = max(timeout, time.Second)
 }
 
 // Close closes the connections.
@@ -81,6 +131,26 @@ func translate(err error) error {
 		}
 	}
 	return nil
+}
+
+// unavailable reports the errors of a server that cannot be reached (refused,
+// reset, timed out, a failed connect), that is shutting down or starting up
+// (SQLSTATE class 08, 57P01-57P03), that has no connection left (53300), or
+// that cancelled a statement (57014); the request may succeed on retry.
+func unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" ||
+			pe.Code == "53300" || pe.Code == "57014"
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		pgconn.Timeout(err)
 }
 
 // retryable reports serialisation failures and deadlocks, which a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/steward-iam/steward"
@@ -22,11 +23,30 @@ type DB struct {
 
 var _ steward.Store = (*DB)(nil)
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ timeout time.Duration }
+
+// WithTimeout bounds every wait for the database: the process's writer lock,
+// the file lock another process holds (SQLite's busy timeout) and each
+// statement. A wait that runs out answers a retryable EUNAVAILABLE. Zero
+// (the default) sets no bound of the store's own and a busy timeout of 5 s.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
 // Open opens, creating if needed, the SQLite database at path. It does not
 // migrate; call Migrate or CheckSchema.
-func Open(path string) (*DB, error) {
+func Open(path string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	busy := 5 * time.Second
+	if o.timeout > 0 {
+		busy = o.timeout
+	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(5000)", "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-32768)"} {
+	for _, p := range []string{"journal_mode(WAL)", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()), "foreign_keys(1)", "synchronous(NORMAL)", "cache_size(-32768)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers queue for the lock instead of failing with SQLITE_BUSY
@@ -47,15 +67,29 @@ func Open(path string) (*DB, error) {
 		Name:            "sqlite",
 		Translate:       translate,
 		Retryable:       func(error) bool { return false },
+		Unavailable:     unavailable,
 		SerializeWrites: true,
 		BulkPragma:      "PRAGMA cache_size = -1048576", // 1 GiB
 		NormalPragma:    "PRAGMA cache_size = -32768",
-	})
+	}, o.timeout)
 	return &DB{Store: store, Migrator: migrator, db: db}, nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error { return db.db.Close() }
+
+// unavailable reports a database file that stayed locked by another process
+// beyond the busy timeout, or a statement interrupted because its wait ran out.
+func unavailable(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+			return true
+		}
+	}
+	return false
+}
 
 func translate(err error) error {
 	var e *sqlite.Error

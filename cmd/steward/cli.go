@@ -52,6 +52,7 @@ func newParser(stdout, stderr io.Writer, exit func(int)) (*kong.Kong, *cli, erro
 			"server_default":             "http://" + def.Listen,
 			"mail_dir_default":           def.MailDir,
 			"min_revision_wait_default":  def.MinRevisionWait.String(),
+			"db_timeout_default":         def.DBTimeout.String(),
 		},
 	)
 	return p, c, err
@@ -86,6 +87,7 @@ type serveCmd struct {
 	ConsentFile       string        `name:"consent-file" help:"The delegated account management agreement invitations must accept (R-EXT-2), as plain text; needs --consent-version (default: the built-in agreement)." env:"STEWARD_CONSENT_FILE" placeholder:"FILE" type:"existingfile"`
 	ConsentVersion    string        `name:"consent-version" help:"The version of --consent-file, e.g. 2026-11; invitations naming another version are refused as outdated." env:"STEWARD_CONSENT_VERSION"`
 	Demo              bool          `help:"Seed the demo world first if the database holds no account (see steward demo), and print how to log in." env:"STEWARD_DEMO"`
+	DBTimeout         time.Duration `name:"db-timeout" help:"Longest wait for the database (a connection, a statement, a commit); a request that waits longer is answered 503 with Retry-After." default:"${db_timeout_default}" env:"STEWARD_DB_TIMEOUT"`
 	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
 }
 
@@ -109,6 +111,7 @@ func (c *serveCmd) config() Config {
 		ConsentFile:       c.ConsentFile,
 		ConsentVersion:    c.ConsentVersion,
 		AutoMigrate:       c.AutoMigrate,
+		DBTimeout:         c.DBTimeout,
 	}
 }
 

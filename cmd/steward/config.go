@@ -59,6 +59,10 @@ type Config struct {
 	// AutoMigrate applies pending migrations at start; when false the server
 	// refuses to start on an old schema.
 	AutoMigrate bool
+	// DBTimeout bounds every wait for the database (a connection, a
+	// statement, a commit); a request whose wait runs out is answered 503
+	// with Retry-After instead of hanging with the database.
+	DBTimeout time.Duration
 }
 
 // DefaultConfig returns the configuration of `steward serve` with no settings:
@@ -75,8 +79,12 @@ func DefaultConfig() Config {
 		AutoMigrate:       true,
 		MailDir:           mail.DefaultDir,
 		MinRevisionWait:   steward.DefaultMinRevisionWait,
+		DBTimeout:         DefaultDBTimeout,
 	}
 }
+
+// DefaultDBTimeout is the default bound of a wait for the database.
+const DefaultDBTimeout = 2 * time.Second
 
 // minOperatorTokenLen keeps a guessable operator token out of production.
 const minOperatorTokenLen = 16
@@ -96,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinRevisionWait <= 0 || c.MinRevisionWait > time.Minute {
 		bad("--min-revision-wait %s: give a duration from 1ms to 1m, e.g. 2s", c.MinRevisionWait)
+	}
+	if c.DBTimeout < 100*time.Millisecond || c.DBTimeout > time.Minute {
+		bad("--db-timeout %s: give a duration from 100ms to 1m, e.g. 2s", c.DBTimeout)
 	}
 	if (c.ConsentFile == "") != (c.ConsentVersion == "") {
 		bad("--consent-file and --consent-version go together: the version is what inviters accept")

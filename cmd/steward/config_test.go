@@ -110,6 +110,12 @@ func TestConfigPrecedence(t *testing.T) {
 			[]string{"--db", "sqlite:flag.db", "--no-auto-migrate"}, func(c *Config) {
 				c.DB, c.AutoMigrate = "sqlite:flag.db", false
 			}},
+		{"DBTimeout", map[string]string{"STEWARD_DB_TIMEOUT": "5s"}, []string{"--db-timeout", "750ms"}, func(c *Config) {
+			c.DBTimeout = 750 * time.Millisecond
+		}},
+		{"DBTimeoutFromEnv", map[string]string{"STEWARD_DB_TIMEOUT": "5s"}, nil, func(c *Config) {
+			c.DBTimeout = 5 * time.Second
+		}},
 		{"OperatorTokenFromEnv", map[string]string{"STEWARD_OPERATOR_TOKEN": "stw_op_from_the_environment"}, nil, func(c *Config) {
 			c.OperatorToken = "stw_op_from_the_environment"
 		}},
@@ -178,6 +184,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ErrTokenTTL", func(c *Config) { c.TokenTTL = 0 }, "--token-ttl"},
 		{"ErrTokenTTLAboveMax", func(c *Config) { c.TokenTTL, c.TokenMaxTTL = 48*time.Hour, 24*time.Hour }, "--token-max-ttl"},
 		{"ErrTokenTTLFraction", func(c *Config) { c.TokenMaxTTL = time.Hour + time.Millisecond }, "whole seconds"},
+		{"ErrDBTimeout", func(c *Config) { c.DBTimeout = 0 }, "--db-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

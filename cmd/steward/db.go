@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/authz"
@@ -24,10 +25,17 @@ type database interface {
 	Close() error
 }
 
-// openDatabase opens the store named by dsn. This is the one place that
-// picks a backend: sqlite:PATH is a SQLite file (created if missing), a
-// postgres:// or postgresql:// URL a PostgreSQL database.
+// openDatabase opens the store named by dsn with no bound on its waits, for
+// the commands that run once (migrate, demo, bench, audit).
 func openDatabase(ctx context.Context, dsn string) (database, error) {
+	return openDatabaseTimeout(ctx, dsn, 0)
+}
+
+// openDatabaseTimeout opens the store named by dsn; timeout bounds every wait
+// for the database (zero: none). This is the one place that picks a
+// backend: sqlite:PATH is a SQLite file (created if missing), a postgres://
+// or postgresql:// URL a PostgreSQL database.
+func openDatabaseTimeout(ctx context.Context, dsn string, timeout time.Duration) (database, error) {
 	scheme, rest, _ := strings.Cut(dsn, ":")
 	switch strings.ToLower(scheme) {
 	case "sqlite":
@@ -36,16 +44,35 @@ func openDatabase(ctx context.Context, dsn string) (database, error) {
 		if path == "" || strings.ContainsAny(path, "?#") {
 			return nil, fmt.Errorf("--db %q: give a file path after sqlite:, e.g. sqlite:steward.db or sqlite:/var/lib/steward/steward.db", dsn)
 		}
-		db, err := sqlite.Open(path)
+		db, err := sqlite.Open(path, sqlite.WithTimeout(timeout))
 		if err != nil {
 			return nil, fmt.Errorf("%w (check that the directory of %s exists and is writable)", err, path)
 		}
 		return db, nil
 	case "postgres", "postgresql":
-		return postgres.Open(ctx, dsn)
+		return postgres.Open(ctx, dsn, postgres.WithTimeout(timeout))
 	default:
 		return nil, fmt.Errorf("--db %q: use sqlite:PATH (e.g. sqlite:steward.db) or a postgres://user:pass@host:5432/db URL", redactDSN(dsn))
 	}
+}
+
+// singleProcess reports a store that one process uses at a time: SQLite.
+func singleProcess(db database) bool {
+	_, ok := db.(*sqlite.DB)
+	return ok
+}
+
+// hostOf returns the host name of a URL as a Message-ID can end with it
+// (an IPv6 address in brackets), or "" when it has none.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if h := u.Hostname(); strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return u.Hostname()
 }
 
 // redactDSN hides the password of a database URL, for logs and messages.

@@ -81,7 +81,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	if m.db, err = openDatabase(ctx, cfg.DB); err != nil {
+	if m.db, err = openDatabaseTimeout(ctx, cfg.DB, cfg.DBTimeout); err != nil {
 		return err
 	}
 	if cfg.AutoMigrate {
@@ -135,7 +135,10 @@ func (m *Main) Run(ctx context.Context) error {
 	kick := authz.NewKicker()
 	svc.Checker, svc.Lister = index, index
 	svc.MinRevisionWait = cfg.MinRevisionWait
-	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir}, m.Logger.With("component", "mail"))
+	// On SQLite this process is the database's only one: the outbox lease
+	// a predecessor left is taken over at once instead of lapsing.
+	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir,
+		TakeOver: singleProcess(m.db), MessageIDHost: hostOf(m.baseURL)}, m.Logger.With("component", "mail"))
 	if err != nil {
 		return fmt.Errorf("outgoing mail: %w", err)
 	}
@@ -176,7 +179,11 @@ func (m *Main) Run(ctx context.Context) error {
 	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now}
 	opts := append([]stewardhttp.Option{
 		stewardhttp.WithVersion(m.Version),
-		stewardhttp.WithReadiness(m.db.CheckSchema),
+		stewardhttp.WithReadiness(func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.DBTimeout)
+			defer cancel()
+			return m.db.CheckSchema(ctx)
+		}),
 	}, testServerOptions...)
 	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"), opts...)
 

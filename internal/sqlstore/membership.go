@@ -149,7 +149,7 @@ func scanMembership(row interface{ Scan(...any) error }) (*steward.Membership, e
 
 // ScanUsers calls fn with every user, for loading the check index.
 func (s *Store) ScanUsers(ctx context.Context, fn func(*steward.User) error) error {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE status <> $1`, string(steward.UserDeleted))
+	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE status <> $1`, string(steward.UserDeleted))
 	if err != nil {
 		return s.wrap(err, "scan users")
 	}
@@ -172,7 +172,7 @@ func (s *Store) ScanUsers(ctx context.Context, fn func(*steward.User) error) err
 // ScanMemberships calls fn with every membership, in no particular order,
 // for loading the check index.
 func (s *Store) ScanMemberships(ctx context.Context, fn func(*steward.Membership) error) error {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships`)
+	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT `+membershipColumns+` FROM memberships`)
 	if err != nil {
 		return s.wrap(err, "scan memberships")
 	}
@@ -191,7 +191,7 @@ func (s *Store) ScanMemberships(ctx context.Context, fn func(*steward.Membership
 
 // ScanAccountIDs calls fn with every account id.
 func (s *Store) ScanAccountIDs(ctx context.Context, fn func(string) error) error {
-	rows, err := s.q.QueryContext(ctx, `SELECT id FROM accounts`)
+	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT id FROM accounts`)
 	if err != nil {
 		return s.wrap(err, "scan accounts")
 	}
@@ -210,7 +210,7 @@ func (s *Store) ScanAccountIDs(ctx context.Context, fn func(string) error) error
 
 // ScanRelationships calls fn with every partner relationship.
 func (s *Store) ScanRelationships(ctx context.Context, fn func(*steward.Relationship) error) error {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+relationshipColumns+` FROM relationships`)
+	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT `+relationshipColumns+` FROM relationships`)
 	if err != nil {
 		return s.wrap(err, "scan relationships")
 	}

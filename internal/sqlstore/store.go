@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -25,6 +24,10 @@ type Dialect struct {
 	// Retryable reports whether a failed transaction may be run again
 	// (serialisation failures, deadlocks).
 	Retryable func(error) bool
+	// Unavailable reports the driver errors that mean the database cannot
+	// be reached, is shutting down or is too busy; the store answers them
+	// as a retryable EUNAVAILABLE. Match on the driver's error types.
+	Unavailable func(error) bool
 	// Notify, when set, is run in every write transaction after its changes
 	// with the revision as $1; PostgreSQL delivers the notification on commit.
 	Notify string
@@ -38,19 +41,17 @@ type Dialect struct {
 	SerializeWrites bool
 }
 
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // Store implements steward.Store. The zero value is not usable; use New.
 type Store struct {
 	db      *sql.DB
 	q       querier
 	inTx    bool
 	dialect *Dialect
-	writeMu *sync.Mutex
+	// writeMu is a lock of capacity one that writers wait for within the timeout.
+	writeMu chan struct{}
+	// timeout bounds every wait for the database: a pooled connection, a
+	// statement's answer, BEGIN and COMMIT, and the writer lock. Zero: none.
+	timeout time.Duration
 	// fed collects, inside a transaction, a change-feed entry for every user
 	// and membership row written, so that the check index cannot miss one.
 	fed *[]steward.Change
@@ -58,9 +59,11 @@ type Store struct {
 
 var _ steward.Store = (*Store)(nil)
 
-// New returns a Store over db.
-func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: db, q: db, dialect: &d, writeMu: new(sync.Mutex)}
+// New returns a Store over db. timeout bounds every wait for the database
+// (zero: no bound); a wait that runs out answers EUNAVAILABLE.
+func New(db *sql.DB, d Dialect, timeout time.Duration) *Store {
+	return &Store{db: db, q: querier{q: db, timeout: timeout, unavailable: d.Unavailable}, dialect: &d,
+		writeMu: make(chan struct{}, 1), timeout: timeout}
 }
 
 // DB returns the underlying database handle.
@@ -77,27 +80,55 @@ func (s *Store) InTx(ctx context.Context, fn func(tx steward.Store) error) error
 		return fn(s)
 	}
 	if s.dialect.SerializeWrites {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
+		if err := s.lockWrites(ctx); err != nil {
+			return err
+		}
+		defer func() { <-s.writeMu }()
 	}
 	var err error
 	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		if err = s.runTx(ctx, fn); err == nil || !s.dialect.Retryable(err) {
-			return err
+			return s.q.classify(err)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return s.q.classify(ctx.Err())
 		case <-time.After(time.Duration(attempt*attempt) * time.Millisecond):
 		}
 	}
-	return err
+	return s.q.classify(err)
+}
+
+// lockWrites waits for the process's writer lock, within the timeout.
+func (s *Store) lockWrites(ctx context.Context) error {
+	var expired <-chan time.Time
+	if s.timeout > 0 {
+		t := time.NewTimer(s.timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case s.writeMu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return s.q.classify(fmt.Errorf("wait for the writer lock: %w", ctx.Err()))
+	case <-expired:
+		return s.q.classify(fmt.Errorf("wait for the writer lock: %w", errWaitTimeout))
+	}
 }
 
 func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err error) {
+	// The transaction's context outlives BEGIN and COMMIT; the timer bounds
+	// the waits for those two, and each statement has its own bound.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := newTxTimer(cancel, s.timeout)
+	defer timer.disarm()
+	timer.arm()
 	tx, err := s.db.BeginTx(ctx, nil)
+	timer.disarm()
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", timedOut(ctx, err))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -108,11 +139,15 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&Store{db: s.db, q: tx, inTx: true, dialect: s.dialect, writeMu: s.writeMu, fed: new([]steward.Change)}); err != nil {
+	q := querier{q: tx, timeout: s.timeout, unavailable: s.dialect.Unavailable}
+	if err := fn(&Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, timeout: s.timeout, fed: new([]steward.Change)}); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap(err, "commit")
+	timer.arm()
+	err = tx.Commit()
+	timer.disarm()
+	if err != nil {
+		return s.wrap(timedOut(ctx, err), "commit")
 	}
 	return nil
 }
@@ -132,6 +167,10 @@ func (s *Store) wrap(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return &steward.Error{Kind: steward.ENOTFOUND, Code: "not_found", Message: "Not found."}
 	}
+	var ue *unavailableError
+	if errors.As(err, &ue) {
+		return &unavailableError{cause: fmt.Errorf("%s: %w", what, ue.cause)}
+	}
 	var se *steward.Error
 	if errors.As(err, &se) {
 		return err
@@ -139,7 +178,7 @@ func (s *Store) wrap(err error, what string) error {
 	if t := s.dialect.Translate(err); t != nil {
 		return t
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return s.q.classify(fmt.Errorf("%s: %w", what, err))
 }
 
 func (s *Store) exec(ctx context.Context, what, query string, args ...any) (sql.Result, error) {
