@@ -315,6 +315,14 @@ func (m *model) build() {
 	m.must(err, "accept")
 	_, _, err = m.svc.AddDelegates(m.as(x1), C1, x1, steward.NewDelegates{UserIDs: []string{x2}})
 	m.must(err, "delegate")
+
+	// An employee of P who is an external administrator of C2 on its own,
+	// which P may link for management credit (R-PARTNER-6).
+	_, _, err = m.svc.Invite(m.as(c2Owner), C2, m.roles[C2][0], steward.NewInvitations{
+		Emails: steward.EmailList{m.emails[pe2]}, Consent: m.consent()})
+	m.must(err, "invite employee")
+	_, _, err = m.svc.AcceptInvitation(m.as(pe2), m.mailedToken(m.emails[pe2]))
+	m.must(err, "accept employee")
 }
 
 func (m *model) addUser(id, email, home string) {
@@ -1064,9 +1072,14 @@ func (m *model) read() {
 			m.violate("R-PARTNER-1", "R-PARTNER-1: %s, not an internal user of %s, listed its clients", m.describe(actor), m.describeAccount(partner))
 		}
 	case 2:
-		users := m.homedIn(partner)
-		if m.chance(5) {
-			users = append(users, m.members(acc, "")...)
+		var users []string
+		for _, u := range m.members(acc, "") {
+			if m.home[u] == partner || m.chance(1) {
+				users = append(users, u)
+			}
+		}
+		if len(users) == 0 {
+			return
 		}
 		pv, err := m.svc.PreviewRemoval(ctx, partner, steward.EmployeeSelection{UserIDs: steward.NewSet(users...), AccountIDs: []string{acc}})
 		if err != nil {
