@@ -135,9 +135,13 @@ func runModel(t *testing.T, ops int, open func(testing.TB) backend) {
 	store := open(t)
 	var done, refused int
 	seq := 0
+	// Each world starts after the last one ended: ids begin with the time,
+	// and the outbox is read newest first.
+	start := t0
 	rapid.Check(t, func(rt *rapid.T) {
 		seq++
-		m := newModel(rt, store, seq)
+		m := newModel(rt, store, seq, start)
+		defer func() { start = m.now.Add(24 * time.Hour) }()
 		for range stepsPerWorld {
 			if m.step() {
 				done++
@@ -178,8 +182,10 @@ type model struct {
 	// given is, per holding, the time up to which some holder gave it
 	// (noEnd: without end).
 	given map[key]time.Time
-	// held is the last snapshot: the holdings at each probe offset.
-	held map[key]holding
+	// held is the last snapshot: the holdings at each probe offset; supers
+	// its super admins: [user, account] of super_admin memberships that hold.
+	held   map[key]holding
+	supers map[[2]string]bool
 	// pending invitations, and the access links issued.
 	invites []invite
 	// roleGiven is, per custom role and permission, the time up to which
@@ -201,8 +207,8 @@ type link struct {
 
 var noEnd = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newModel(rt *rapid.T, st backend, seq int) *model {
-	m := &model{t: rt, st: st, now: t0, tag: fmt.Sprintf("w%d", seq),
+func newModel(rt *rapid.T, st backend, seq int, start time.Time) *model {
+	m := &model{t: rt, st: st, now: start, tag: fmt.Sprintf("w%d", seq),
 		emails: map[string]string{}, home: map[string]string{}, roles: map[string][]string{},
 		given: map[key]time.Time{}, roleGiven: map[string]map[string]time.Time{}}
 	m.svc = steward.NewService(st, cat, nil)
@@ -216,6 +222,7 @@ func newModel(rt *rapid.T, st backend, seq int) *model {
 	m.svc.Checker = m.ix
 	m.build()
 	m.held = m.snapshot()
+	m.supers = m.superAdmins(m.held)
 	for k, h := range m.held {
 		m.given[k] = h.until
 	}
@@ -837,6 +844,14 @@ func (m *model) step() bool {
 		}
 		for _, mem := range ms {
 			cascade[mem.ID] = true
+			// Its delegates go with it (R-EXT-9, SPEC §4 removal).
+			ds, _, err := m.st.FindMemberships(bg, steward.MembershipFilter{AccountID: mem.AccountID, ParentID: mem.ID, Page: steward.Page{Limit: steward.MaxPageLimit}})
+			if err != nil {
+				m.t.Fatal(err)
+			}
+			for _, d := range ds {
+				cascade[d.ID], cascade[d.UserID] = true, true
+			}
 		}
 	}
 	if a.actor != "" {
@@ -877,12 +892,13 @@ func (m *model) step() bool {
 		m.checkReach(a, reach, cascade, before)
 	}
 	now := m.snapshot()
+	supers := m.superAdmins(now)
 	m.checkProvenance(a, now)
 	if a.actor != "" && !a.superAdminExempt {
-		m.checkSuperAdmins(a, now)
+		m.checkSuperAdmins(a, supers)
 	}
 	m.checkSuperAdminsRemain(a)
-	m.held = now
+	m.held, m.supers = now, supers
 	return after != before
 }
 
@@ -961,6 +977,12 @@ func (m *model) checkProvenance(a action, now map[key]holding) {
 				m.given[k] = at
 				continue
 			}
+			if m.roleGave(k, at) {
+				// What a holder put in the member's role (R-GRANT-3) comes
+				// back with the membership.
+				m.given[k] = at
+				continue
+			}
 			if !m.holds(a.actor, k.account, k.perm, i) {
 				m.violate("provenance", "provenance: %s by %s gave %s the permission %s in %s at %s (probe +%s), which it did not hold then",
 					a.name, m.describe(a.actor), m.describe(k.user), k.perm, m.describeAccount(k.account), at.Format(time.RFC3339), probes[i])
@@ -1002,6 +1024,16 @@ func (m *model) giveRole(role, editor, account string, ps []string) {
 	}
 }
 
+// roleGave reports whether the member's custom role was given k's
+// permission, up to at, by an editor who held it.
+func (m *model) roleGave(k key, at time.Time) bool {
+	mem, err := m.st.FindMembership(bg, k.account, k.user)
+	if err != nil {
+		return false
+	}
+	return !m.roleGiven[mem.Role][k.perm].Before(at)
+}
+
 func latest(c map[string]time.Time) time.Time {
 	var l time.Time
 	for _, t := range c {
@@ -1013,25 +1045,39 @@ func latest(c map[string]time.Time) time.Time {
 }
 
 // checkSuperAdmins: R-SUPER-2, through every interface.
-func (m *model) checkSuperAdmins(a action, now map[key]holding) {
+func (m *model) checkSuperAdmins(a action, now map[[2]string]bool) {
 	const sa = "account.super_admins.manage"
 	for _, acc := range m.accounts {
 		if m.holds(a.actor, acc, sa, 0) {
 			continue
 		}
 		for _, u := range m.users {
-			if u == a.actor {
+			if u == a.actor || (u == a.cascade && acc != m.home[u]) {
+				// The user's home account decides for it everywhere
+				// (R-PARTNER-12, SPEC §4 removal); R-SUPER-1 still holds.
 				continue
 			}
-			was := m.holds(u, acc, sa, 0)
-			h := now[key{u, acc, sa}]
-			is := h.at != nil && h.at[0]
-			if was != is {
+			if was, is := m.supers[[2]string{u, acc}], now[[2]string{u, acc}]; was != is {
 				m.violate("R-SUPER-2", "R-SUPER-2: %s by %s, who does not hold %s in %s, made %s %s super admin there",
 					a.name, m.describe(a.actor), sa, m.describeAccount(acc), m.describe(u), map[bool]string{true: "a", false: "no longer a"}[is])
 			}
 		}
 	}
+}
+
+// superAdmins lists the super admins of a snapshot: the super_admin
+// memberships that hold now.
+func (m *model) superAdmins(held map[key]holding) map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for k, h := range held {
+		if k.perm != "account.super_admins.manage" || !h.at[0] {
+			continue
+		}
+		if mem, err := m.st.FindMembership(bg, k.account, k.user); err == nil && mem.Role == steward.RoleSuperAdmin {
+			out[[2]string{k.user, k.account}] = true
+		}
+	}
+	return out
 }
 
 // checkSuperAdminsRemain: R-SUPER-1.
