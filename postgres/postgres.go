@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -83,4 +85,11 @@ func translate(err error) error {
 func retryable(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+}
+
+// SessionStore returns the console's session store over this database (the
+// sessions table); expired sessions are deleted every cleanup interval until
+// its StopCleanup is called.
+func (db *DB) SessionStore(cleanup time.Duration) *pgxstore.PostgresStore {
+	return pgxstore.NewWithCleanupInterval(db.Pool, cleanup)
 }

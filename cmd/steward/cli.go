@@ -108,8 +108,11 @@ func (c *serveCmd) config() Config {
 
 // Run serves until the process is told to stop (SIGINT, SIGTERM).
 func (c *serveCmd) Run(e *env) error {
+	var logins []demoLogin
 	if c.Demo {
-		seeded, err := seedDemo(e.ctx, c.DB, e.logger, e.stderr)
+		var seeded bool
+		var err error
+		logins, seeded, err = seedDemo(e.ctx, c.DB, e.logger, e.stderr)
 		if err != nil {
 			return err
 		}
@@ -126,12 +129,16 @@ func (c *serveCmd) Run(e *env) error {
 	u := m.URL()
 	fmt.Fprintf(e.stderr, `
 Steward %s is listening on %s (database %s).
+Console: %s/
 The operator token %s. With it:
     curl -H "Authorization: Bearer $TOKEN" %s/v1/permissions
 Health: %s/healthz   API description: %s/v1/openapi.json
 Stop with Ctrl-C.
 
-`, m.Version, u, redactDSN(m.Config.DB), m.OperatorTokenSource(), u, u, u)
+`, m.Version, u, redactDSN(m.Config.DB), u, m.OperatorTokenSource(), u, u, u)
+	if len(logins) > 0 {
+		printDemoSignIns(e.stderr, u, logins)
+	}
 	var err error
 	select {
 	case <-e.ctx.Done():

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/authz"
 	"github.com/steward-iam/steward/postgres"
@@ -46,6 +48,21 @@ func openDatabase(ctx context.Context, dsn string) (database, error) {
 	default:
 		return nil, fmt.Errorf("--db %q: use sqlite:PATH (e.g. sqlite:steward.db) or a postgres://user:pass@host:5432/db URL", redactDSN(dsn))
 	}
+}
+
+// sessionStore returns the console's session store over db and the function
+// that stops its cleanup.
+func sessionStore(db database) (scs.Store, func()) {
+	const cleanup = 5 * time.Minute
+	switch db := db.(type) {
+	case *sqlite.DB:
+		st := db.SessionStore(cleanup)
+		return st, st.StopCleanup
+	case *postgres.DB:
+		st := db.SessionStore(cleanup)
+		return st, st.StopCleanup
+	}
+	panic(fmt.Sprintf("no session store for %T", db)) // openDatabase returns only these
 }
 
 // redactDSN hides the password of a database URL, for logs and messages.

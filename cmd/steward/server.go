@@ -17,6 +17,7 @@ import (
 	stewardhttp "github.com/steward-iam/steward/http"
 	"github.com/steward-iam/steward/mail"
 	"github.com/steward-iam/steward/password"
+	"github.com/steward-iam/steward/web"
 )
 
 // settingOperatorTokenHash names the stored hash of the generated operator token.
@@ -178,8 +179,17 @@ func (m *Main) Run(ctx context.Context) error {
 		stewardhttp.WithReadiness(m.db.CheckSchema),
 	)
 
+	// The console shares the database for its sessions; expired ones are
+	// deleted every few minutes.
+	sessions, stopSessions := sessionStore(m.db)
+	m.goBackground(func() { <-bgctx.Done(); stopSessions() })
+	console, err := web.NewServer(svc, web.Config{BaseURL: m.baseURL, Sessions: sessions, Logger: m.Logger.With("component", "web")})
+	if err != nil {
+		return err
+	}
+
 	m.server = &http.Server{
-		Handler:           handler,
+		Handler:           mountConsole(handler, console),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
@@ -192,6 +202,17 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Logger.Info("steward started", slog.String("version", m.Version), slog.String("url", m.URL()),
 		slog.String("db", redactDSN(cfg.DB)), slog.String("base_url", m.baseURL), slog.Int("permissions", cat.Len()))
 	return nil
+}
+
+// mountConsole serves the JSON API under /v1 and /scim with its operations
+// paths, and the console everywhere else.
+func mountConsole(api, console http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/", "/scim/", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, api)
+	}
+	mux.Handle("/", console)
+	return mux
 }
 
 func (m *Main) goBackground(fn func()) {
