@@ -155,3 +155,43 @@ func (s *Service) InvitationRefusal(ctx context.Context, token string) error {
 	_, err = t.acceptable(inv, a.UserID)
 	return err
 }
+
+// MemberView is a membership with its user's name, email and status, as
+// lists of members show it.
+type MemberView struct {
+	*Membership
+	Email      string     `json:"email"`
+	Name       string     `json:"name"`
+	UserStatus UserStatus `json:"user_status"`
+}
+
+// FindMemberViews is FindMembers with each member's name and email: whoever
+// may list an account's members may read who they are.
+func (s *Service) FindMemberViews(ctx context.Context, f MembershipFilter) ([]*MemberView, string, error) {
+	ms, next, err := s.FindMembers(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*MemberView, 0, len(ms))
+	for _, m := range ms {
+		u, err := s.Store.FindUserByID(ctx, m.UserID)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, &MemberView{Membership: m, Email: u.Email, Name: u.Name, UserStatus: u.Status})
+	}
+	return out, next, nil
+}
+
+// FindMemberView returns one member of the account with its name and email.
+func (s *Service) FindMemberView(ctx context.Context, accountID, userID string) (*MemberView, error) {
+	m, err := s.FindMember(ctx, accountID, userID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.Store.FindUserByID(ctx, m.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return &MemberView{Membership: m, Email: u.Email, Name: u.Name, UserStatus: u.Status}, nil
+}

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,16 +55,21 @@ func tab(t *testing.T, browser context.Context) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancelT)
+	// Open the tab now, without a timeout: the first run's context bounds
+	// the tab's life. Each step gets its own timeout (see run).
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
 	return ctx
 }
 
 func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("browser: %v\npage text:\n%s", err, body)
+	step, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(step, actions...); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+		t.Fatalf("browser: %v\npage:\n%s", err, body)
 	}
 }
 
@@ -77,7 +83,19 @@ func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	return v
 }
 
-func xq(s string) string { return fmt.Sprintf("%q", s) }
+// xq quotes s as an XPath 1.0 string literal, which has no escapes.
+func xq(s string) string {
+	if !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	if !strings.Contains(s, "'") {
+		return "'" + s + "'"
+	}
+	return `concat("` + strings.ReplaceAll(s, `"`, `", '"', "`) + `")`
+}
+
+// jsq quotes s as a JavaScript string literal.
+func jsq(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // byLabel finds the form control that the label with this visible text names.
 func byLabel(label string) string {
@@ -91,7 +109,23 @@ func fill(label, value string) chromedp.Action[chromedp.Void] {
 
 // click clicks the button or link with this visible text.
 func click(text string) chromedp.Action[chromedp.Void] {
-	return chromedp.Click(fmt.Sprintf(`//*[self::button or self::a][normalize-space(.)=%s]`, xq(text)))
+	return clickXPath(fmt.Sprintf(`//*[self::button or self::a][normalize-space(.)=%s]`, xq(text)))
+}
+
+// check ticks the checkbox labelled label.
+func check(label string) chromedp.Action[chromedp.Void] { return clickXPath(byLabel(label)) }
+
+func clickXPath(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(sel),
+		// The element's own click(), as a keyboard user's Enter would: mouse
+		// events at computed coordinates miss links in table cells here.
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const el = document.evaluate(%s, document, null,
+				XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue; el.click(); return true })()`, jsq(sel)))(ctx, t)
+			return err
+		}),
+	)
 }
 
 // waitHeading waits for the page's h1 to read text.

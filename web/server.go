@@ -126,6 +126,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /access-links/{token}/decline", s.signedIn(s.declineAccessLink))
 	mux.HandleFunc("GET /invitations/{token}", s.signedIn(s.invitationPage))
 	mux.HandleFunc("POST /invitations/{token}/accept", s.signedIn(s.acceptInvitation))
+	s.customerRoutes(mux)
+	s.roleRoutes(mux)
+	s.clientSideRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 
@@ -166,11 +169,30 @@ type page struct {
 	Data  any
 }
 
+// FieldError returns what is wrong with a field of the failed form, if anything.
+func (p *page) FieldError(name string) string { return p.Error.Field(name) }
+
 // formError is a failed request as a page shows it: a sentence, and per
 // field what is wrong with it.
 type formError struct {
 	Message string
 	Fields  map[string]string
+	List    []steward.FieldError
+}
+
+// FieldErrors returns the messages of every field named prefix or
+// prefix[i], in order: one per bad address of a list, say.
+func (p *page) FieldErrors(prefix string) []string {
+	if p.Error == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range p.Error.List {
+		if f.Field == prefix || strings.HasPrefix(f.Field, prefix+"[") || strings.HasPrefix(f.Field, prefix+".") {
+			out = append(out, f.Message)
+		}
+	}
+	return out
 }
 
 // Field returns the message for a field, for templates.
@@ -303,6 +325,7 @@ func (s *Server) toFormError(r *http.Request, err error) *formError {
 	fe := &formError{Message: steward.ErrorMessage(err), Fields: map[string]string{}}
 	var e *steward.Error
 	if errors.As(err, &e) {
+		fe.List = e.Fields
 		for _, f := range e.Fields {
 			if fe.Fields[f.Field] != "" {
 				fe.Fields[f.Field] += "; "

@@ -28,6 +28,7 @@ func parseTemplates(a *assets) (map[string]*template.Template, error) {
 		"statusText": statusText,
 		"join":       strings.Join,
 		"has":        steward.Contains,
+		"dateValue":  dateValue,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, layoutFile)
 	if err != nil {
