@@ -187,7 +187,7 @@ func checkPage(t *testing.T, ctx context.Context, name string) {
 	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
 		emulate := chromedp.EmulateViewport(vp.width, vp.height)
 		if vp.mobile {
-			emulate = chromedp.EmulateViewport(vp.width, vp.height, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+			emulate = chromedp.EmulateViewport(vp.width, vp.height, chromedp.EmulateMobile)
 		}
 		run(t, ctx, emulate)
 		png := get(t, ctx, chromedp.FullScreenshot(100))

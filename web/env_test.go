@@ -157,6 +157,9 @@ func (e *env) user(home *steward.Account, name, email, role string) *steward.Use
 // consulting firm whose owner will be invited.
 func (e *env) seed() {
 	e.agency, e.pat = e.account("Brightside Digital", steward.AccountPartner, "Pat Morgan", "pat@brightside.example", true)
+	domains := []string{"brightside.example"}
+	_, _, err := e.svc.UpdateAccount(e.op(), e.agency.ID, steward.AccountUpdate{VerifiedDomains: &domains})
+	e.must(err)
 	e.sam = e.user(e.agency, "Sam Okafor", "sam@brightside.example", steward.RoleMember)
 	e.acme, e.ada = e.account("Acme Corp", steward.AccountStandard, "Ada Lovelace", "ada@acme.example", true)
 	e.bob = e.user(e.acme, "Bob Smith", "bob@acme.example", steward.RoleMember)

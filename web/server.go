@@ -129,6 +129,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.customerRoutes(mux)
 	s.roleRoutes(mux)
 	s.clientSideRoutes(mux)
+	s.partnerRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 
