@@ -195,3 +195,31 @@ func (s *Service) FindMemberView(ctx context.Context, accountID, userID string) 
 	}
 	return &MemberView{Membership: m, Email: u.Email, Name: u.Name, UserStatus: u.Status}, nil
 }
+
+// mailPageLimit bounds the mail page: the newest messages only.
+const mailPageLimit = 200
+
+// FindMail returns the newest outgoing mail, for the console's mail page
+// when mail goes to the mail folder rather than SMTP: the operator sees
+// every message, a user only those addressed to it.
+func (s *Service) FindMail(ctx context.Context) ([]*Message, error) {
+	a := ActorFromContext(ctx)
+	if a == nil {
+		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "Sign in first.")
+	}
+	msgs, err := s.Store.FindMessages(ctx, mailPageLimit)
+	if err != nil || a.IsOperator() {
+		return msgs, err
+	}
+	u, err := s.Store.FindUserByID(ctx, a.UserID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Message
+	for _, m := range msgs {
+		if strings.EqualFold(m.To, u.Email) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}

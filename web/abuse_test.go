@@ -290,3 +290,43 @@ func TestConsoleHeaders(t *testing.T) {
 		t.Errorf("GET %s (a stale hash): status %d, want 404", stale, sres.StatusCode)
 	}
 }
+
+// TestConsoleMailPage: without SMTP the console shows the mail folder: a
+// user reads only its own mail, the operator (signed in with its token) all.
+func TestConsoleMailPage(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	consent := e.svc.Consent()
+	_, _, err := e.svc.Invite(e.as(e.ada), e.acme.ID, e.analyst, steward.NewInvitations{Emails: steward.EmailList{e.carol.Email},
+		Consent: steward.ConsentInput{Accepted: true, Version: consent.Version}})
+	e.must(err)
+	const subject = "Invitation to administer Acme Corp"
+
+	carol := e.client()
+	e.login(carol, "carol@carol.example", demoPassword)
+	if res, body := e.get(carol, "/mail"); res.StatusCode != http.StatusOK || !strings.Contains(body, subject) || !strings.Contains(body, "/invitations/") {
+		t.Errorf("the invitee's mail page: status %d, lacks the invitation", res.StatusCode)
+	}
+	dave := e.client()
+	e.login(dave, "dave@carol.example", demoPassword)
+	if _, body := e.get(dave, "/mail"); strings.Contains(body, subject) || !strings.Contains(body, "No mail yet.") {
+		t.Error("another user reads the invitee's mail")
+	}
+	if res, _ := e.get(e.client(), "/mail"); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("anonymous mail page: status %d, want a redirect to sign in", res.StatusCode)
+	}
+
+	op := e.client()
+	if res, _ := e.post(op, "/operator", url.Values{"token": {"stw_op_wrong"}}); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong operator token: status %d, want 401", res.StatusCode)
+	}
+	if res, _ := e.post(op, "/operator", url.Values{"token": {e.opToken}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("operator sign-in: status %d", res.StatusCode)
+	}
+	if res, body := e.get(op, "/mail"); res.StatusCode != http.StatusOK || !strings.Contains(body, subject) || !strings.Contains(body, "every message") {
+		t.Errorf("operator's mail page: status %d", res.StatusCode)
+	}
+	// The operator session is no user session.
+	if res, _ := e.get(op, "/accounts/"+e.acme.ID); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the operator session opens an account page: status %d", res.StatusCode)
+	}
+}

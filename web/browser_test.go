@@ -323,6 +323,9 @@ func TestBrowserInvitation(t *testing.T) {
 			}
 		}
 		checkPage(t, carol, "invitation")
+		run(t, carol, chromedp.Navigate(e.URL+"/mail"), waitHeading("Your mail"), waitText("Invitation to administer Acme Corp"))
+		checkPage(t, carol, "mail")
+		run(t, carol, chromedp.Navigate(url), waitHeading("Invitation to Acme Corp"))
 		run(t, carol, click("Accept"), waitHeading("Acme Corp"), waitText("Invitation accepted"), waitText("External user, invited as Analyst."))
 		res := e.check(e.carol.ID, e.acme.ID, "reports.view")
 		if !res.Allowed || res.Reason.Kind != "external" {

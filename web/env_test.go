@@ -103,7 +103,8 @@ func newEnv(t testing.TB, backend string) *env {
 
 	auth := &steward.Authenticator{Store: e.store, OperatorTokenHash: steward.HashSecret(e.opToken)}
 	api := stewardhttp.NewServer(e.svc, auth, nil)
-	console, err := web.NewServer(e.svc, web.Config{BaseURL: ts.URL, Sessions: sessions})
+	console, err := web.NewServer(e.svc, web.Config{BaseURL: ts.URL, Sessions: sessions,
+		MailDir: t.TempDir(), OperatorTokenHash: steward.HashSecret(e.opToken)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,11 @@ type Config struct {
 	Throttle *Throttle
 	// Logger receives errors; nil discards.
 	Logger *slog.Logger
+	// MailDir, when set, is the mail folder that outgoing mail is written to
+	// (no SMTP); the mail page then shows it.
+	MailDir string
+	// OperatorTokenHash lets the operator sign in to the mail page.
+	OperatorTokenHash string
 }
 
 // Server is the console: an http.Handler over a Service.
@@ -55,6 +60,9 @@ type Server struct {
 	throttle *Throttle
 	logger   *slog.Logger
 	handler  http.Handler
+
+	mailDir           string
+	operatorTokenHash string
 }
 
 // NewServer returns the console over svc. It parses every template and
@@ -63,7 +71,7 @@ func NewServer(svc *steward.Service, cfg Config) (*Server, error) {
 	if cfg.Sessions == nil {
 		return nil, errors.New("web: Config.Sessions is required")
 	}
-	s := &Server{svc: svc, throttle: cfg.Throttle, logger: cfg.Logger}
+	s := &Server{svc: svc, throttle: cfg.Throttle, logger: cfg.Logger, mailDir: cfg.MailDir, operatorTokenHash: cfg.OperatorTokenHash}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -130,6 +138,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.roleRoutes(mux)
 	s.clientSideRoutes(mux)
 	s.partnerRoutes(mux)
+	s.mailRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 
@@ -165,6 +174,8 @@ type page struct {
 	Current *steward.Standing
 	// Flash is a one-time message from the previous request.
 	Flash string
+	// MailPage says the server writes mail to its folder, shown at /mail.
+	MailPage bool
 	// Error is the failure of the request, shown above the form.
 	Error *formError
 	Data  any
@@ -240,7 +251,7 @@ func (s *Server) signedIn(h func(w http.ResponseWriter, r *http.Request, ss *ses
 			}
 			return
 		}
-		p := &page{User: u, Standings: standings, Flash: s.sessions.PopString(r.Context(), keyFlash)}
+		p := &page{User: u, Standings: standings, Flash: s.sessions.PopString(r.Context(), keyFlash), MailPage: s.mailDir != ""}
 		h(w, r, &session{ctx: ctx, page: p})
 	}
 }

@@ -72,7 +72,8 @@ type serveCmd struct {
 	DBFlag            `embed:""`
 	Listen            string        `help:"Address to listen on." default:"${listen_default}" env:"STEWARD_LISTEN"`
 	SMTP              string        `name:"smtp" help:"Outgoing mail: smtp://[user:pass@]host:port (plain, STARTTLS if offered) or smtps://… (TLS). Without it mail is written as .eml files into --mail-dir." env:"STEWARD_SMTP" placeholder:"URL"`
-	MailDir           string        `name:"mail-dir" help:"Folder for outgoing mail when there is no --smtp." default:"${mail_dir_default}" env:"STEWARD_MAIL_DIR" placeholder:"DIR"`
+	MailDir           string        `name:"mail-dir" help:"Folder for outgoing mail when there is no --smtp; the console shows it at /mail." default:"${mail_dir_default}" env:"STEWARD_MAIL_DIR" placeholder:"DIR"`
+	MailFrom          string        `name:"mail-from" help:"Sender address of outgoing mail, e.g. \"Steward <steward@example.com>\" (default: Steward <steward@localhost>)." env:"STEWARD_MAIL_FROM" placeholder:"ADDRESS"`
 	BaseURL           string        `name:"base-url" help:"Public base URL used in links sent by mail (default: http:// and the listen address)." env:"STEWARD_BASE_URL" placeholder:"URL"`
 	AccessLinkTTL     time.Duration `name:"access-link-ttl" help:"Lifetime of partner access links." default:"${access_link_ttl_default}" env:"STEWARD_ACCESS_LINK_TTL"`
 	InvitationTTL     time.Duration `name:"invitation-ttl" help:"Lifetime of invitations of external users." default:"${invitation_ttl_default}" env:"STEWARD_INVITATION_TTL"`
@@ -94,6 +95,7 @@ func (c *serveCmd) config() Config {
 		OperatorToken:     os.Getenv("STEWARD_OPERATOR_TOKEN"),
 		SMTP:              c.SMTP,
 		MailDir:           c.MailDir,
+		MailFrom:          c.MailFrom,
 		BaseURL:           c.BaseURL,
 		AccessLinkTTL:     c.AccessLinkTTL,
 		InvitationTTL:     c.InvitationTTL,

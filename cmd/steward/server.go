@@ -135,7 +135,7 @@ func (m *Main) Run(ctx context.Context) error {
 	kick := authz.NewKicker()
 	svc.Checker, svc.Lister = index, index
 	svc.MinRevisionWait = cfg.MinRevisionWait
-	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir}, m.Logger.With("component", "mail"))
+	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir, From: cfg.MailFrom}, m.Logger.With("component", "mail"))
 	if err != nil {
 		return fmt.Errorf("outgoing mail: %w", err)
 	}
@@ -183,7 +183,11 @@ func (m *Main) Run(ctx context.Context) error {
 	// deleted every few minutes.
 	sessions, stopSessions := sessionStore(m.db)
 	m.goBackground(func() { <-bgctx.Done(); stopSessions() })
-	console, err := web.NewServer(svc, web.Config{BaseURL: m.baseURL, Sessions: sessions, Logger: m.Logger.With("component", "web")})
+	webCfg := web.Config{BaseURL: m.baseURL, Sessions: sessions, Logger: m.Logger.With("component", "web"), OperatorTokenHash: tokenHash}
+	if cfg.SMTP == "" {
+		webCfg.MailDir = cfg.MailDir // the console shows the mail folder at /mail
+	}
+	console, err := web.NewServer(svc, webCfg)
 	if err != nil {
 		return err
 	}
