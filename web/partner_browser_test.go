@@ -37,7 +37,13 @@ func TestBrowserPartnerSide(t *testing.T) {
 		// The Clients tab, filtered, then the client's details and alias.
 		run(t, pat, chromedp.Navigate(clients), waitHeading("Clients"), fill("Search", "acme"),
 			chromedp.SetValue(byLabel("Access type"), "partner_admin"), click("Filter clients"), waitText("Details of Acme Corp"))
+		get(t, pat, chromedp.Evaluate[bool](`window.samePage = true`))
 		run(t, pat, chromedp.SetValue(byLabel("Access type"), "none"), click("Filter clients"), waitText("No client matches."))
+		// htmx swapped the results in place (the page was not reloaded) and
+		// kept the address bookmarkable.
+		if !get(t, pat, chromedp.Evaluate[bool](`window.samePage === true && location.search.includes("access=none") && location.search.includes("q=acme")`)) {
+			t.Error("the filtered client list is not at a bookmarkable address, or htmx did not load")
+		}
 		run(t, pat, chromedp.Navigate(clients), waitHeading("Clients"), click("Details of Acme Corp"), waitHeading("Acme Corp"),
 			fill("Alias", "ACME (retail)"), click("Save alias"), waitHeading("ACME (retail) (Acme Corp)"), waitText("The alias was saved."))
 		checkPage(t, pat, "client")
