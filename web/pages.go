@@ -201,6 +201,21 @@ func (s *Server) approveAccessLink(w http.ResponseWriter, r *http.Request, ss *s
 	s.redirect(w, r, "/accounts/"+url.PathEscape(a.Relationship.ClientID), "Access approved: the partner's user is now a partner admin in this account.")
 }
 
+// confirmDecline asks before declining: a declined link cannot be used again.
+func (s *Server) confirmDecline(w http.ResponseWriter, r *http.Request, ss *session) {
+	token := r.PathValue("token")
+	v, err := s.svc.FindAccessLink(ss.ctx, token)
+	if err != nil {
+		s.linkGone(w, r, ss.page, "access link", err)
+		return
+	}
+	base := "/access-links/" + url.PathEscape(token)
+	ss.page.Title = "Decline the request from " + v.Partner.Name + "?"
+	ss.page.Data = confirmData{Message: v.User.Name + " of " + v.Partner.Name + " gets no access, and this link cannot be used again.",
+		Action: base + "/decline", Button: "Decline", Back: base}
+	s.show(w, r, http.StatusOK, "confirm", ss.page)
+}
+
 func (s *Server) declineAccessLink(w http.ResponseWriter, r *http.Request, ss *session) {
 	if _, err := s.svc.DeclineAccessLink(ss.ctx, r.PathValue("token")); err != nil {
 		if k := steward.ErrorKind(err); k == steward.EGONE || k == steward.ECONFLICT || k == steward.ENOTFOUND || k == steward.EINVALID {

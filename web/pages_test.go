@@ -143,3 +143,26 @@ func TestConsoleConvertToPartnerAdmin(t *testing.T) {
 		t.Error("the converted partner admin still manages super admins")
 	}
 }
+
+// TestConsoleDeclineAccessLink: declining asks first, then the link is used up.
+func TestConsoleDeclineAccessLink(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	link, _, err := e.svc.CreateAccessLink(e.as(e.pat), e.agency.ID, e.pat.ID)
+	e.must(err)
+	path := strings.TrimPrefix(link.URL, e.URL)
+	grace := e.client()
+	e.login(grace, "grace@globex.example", demoPassword)
+	res, body := e.get(grace, path+"/decline")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "Decline the request from Brightside Digital?") {
+		t.Fatalf("decline confirmation: status %d", res.StatusCode)
+	}
+	if _, err := e.svc.FindAccessLink(e.as(e.grace), tokenOf(link.URL)); err != nil {
+		t.Fatalf("the confirmation page used the link: %v", err)
+	}
+	if res, _ := e.post(grace, path+"/decline", nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("decline: status %d", res.StatusCode)
+	}
+	if res, body := e.get(grace, path); res.StatusCode != http.StatusConflict || !strings.Contains(body, "has been used") {
+		t.Errorf("a declined link: status %d", res.StatusCode)
+	}
+}

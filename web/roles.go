@@ -17,6 +17,7 @@ func (s *Server) roleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /accounts/{account}/roles/{role}/delete", s.inAccount(s.confirmDeleteRole))
 	mux.HandleFunc("POST /accounts/{account}/roles/{role}/delete", s.inAccount(s.deleteRole))
 	mux.HandleFunc("GET /accounts/{account}/roles/{role}/members", s.inAccount(s.roleMembersPage))
+	mux.HandleFunc("GET /accounts/{account}/invitations/{invitation}/revoke", s.inAccount(s.confirmRevoke))
 	mux.HandleFunc("POST /accounts/{account}/invitations/{invitation}/revoke", s.inAccount(s.revokeInvitation))
 	mux.HandleFunc("GET /accounts/{account}/roles/{role}/invite", s.inAccount(s.invitePage))
 	mux.HandleFunc("POST /accounts/{account}/roles/{role}/invite", s.inAccount(s.invite))
@@ -199,8 +200,18 @@ func (s *Server) roleMembersPage(w http.ResponseWriter, r *http.Request, ss *ses
 	s.show(w, r, http.StatusOK, "rolemembers", ss.page)
 }
 
+// confirmRevoke asks before revoking an invitation: its link stops working.
+func (s *Server) confirmRevoke(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
+	back := safeNext(r.URL.Query().Get("back"))
+	ss.page.Title = "Revoke the invitation?"
+	ss.page.Data = confirmData{Message: "The invitation's link stops working at once; the invitee can be invited again later.",
+		Action: accountPath(st, "/invitations/"+url.PathEscape(r.PathValue("invitation"))+"/revoke?back="+url.QueryEscape(back)),
+		Button: "Revoke invitation", Back: back}
+	s.show(w, r, http.StatusOK, "confirm", ss.page)
+}
+
 func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
-	back := safeNext(r.PostFormValue("back"))
+	back := safeNext(r.URL.Query().Get("back"))
 	if _, err := s.svc.RevokeInvitation(ss.ctx, st.Account.ID, r.PathValue("invitation")); err != nil {
 		s.errorPage(w, r, ss.page, err)
 		return

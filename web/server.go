@@ -131,6 +131,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /accounts/{account}", s.signedIn(s.accountPage))
 	mux.HandleFunc("GET /access-links/{token}", s.signedIn(s.accessLinkPage))
 	mux.HandleFunc("POST /access-links/{token}/approve", s.signedIn(s.approveAccessLink))
+	mux.HandleFunc("GET /access-links/{token}/decline", s.signedIn(s.confirmDecline))
 	mux.HandleFunc("POST /access-links/{token}/decline", s.signedIn(s.declineAccessLink))
 	mux.HandleFunc("GET /invitations/{token}", s.signedIn(s.invitationPage))
 	mux.HandleFunc("POST /invitations/{token}/accept", s.signedIn(s.acceptInvitation))
