@@ -4,12 +4,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/web"
 )
 
 // client is a browser-like HTTP client: it keeps cookies and does not follow
@@ -328,5 +331,35 @@ func TestConsoleMailPage(t *testing.T) {
 	// The operator session is no user session.
 	if res, _ := e.get(op, "/accounts/"+e.acme.ID); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("the operator session opens an account page: status %d", res.StatusCode)
+	}
+}
+
+// TestConsoleSecureCookie: behind an https base URL the session cookie is
+// Secure; it is always HttpOnly and SameSite=Lax.
+func TestConsoleSecureCookie(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	for _, tc := range []struct {
+		name, base string
+		secure     bool
+	}{{"HTTPS", "https://steward.example", true}, {"HTTP", "http://127.0.0.1:8080", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			console, err := web.NewServer(e.svc, web.Config{BaseURL: tc.base, Sessions: memstore.New()})
+			e.must(err)
+			req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"email": {"ada@acme.example"}, "password": {demoPassword}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			rec := httptest.NewRecorder()
+			console.ServeHTTP(rec, req)
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("sign-in: status %d", rec.Code)
+			}
+			cookies := rec.Result().Cookies()
+			if len(cookies) != 1 {
+				t.Fatalf("cookies = %v", cookies)
+			}
+			c := cookies[0]
+			if c.Secure != tc.secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+				t.Errorf("cookie Secure=%v HttpOnly=%v SameSite=%v, want Secure=%v, HttpOnly, Lax", c.Secure, c.HttpOnly, c.SameSite, tc.secure)
+			}
+		})
 	}
 }
