@@ -399,21 +399,8 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string) (*Membersh
 		if inv, err = t.FindInvitationByID(t.ctx, inv.AccountID, inv.ID); err != nil { // re-read under the lock: single use
 			return err
 		}
-		if err := invitationUsable(inv, t.now); err != nil {
-			return err
-		}
-		u, err := t.FindUserByID(t.ctx, a.UserID)
+		u, err := t.acceptable(inv, a.UserID)
 		if err != nil {
-			return err
-		}
-		if u.Email != inv.Email { // R-EXT-6
-			return Errorf(EFORBIDDEN, "invitation_email_mismatch", "This invitation is for another email address; only its addressee can accept it.")
-		}
-		acc, err := t.FindAccountByID(t.ctx, inv.AccountID)
-		if err != nil {
-			return err
-		}
-		if err := t.checkDelegateBilling(acc, u, "invitation"); err != nil { // R-EXT-7
 			return err
 		}
 		by := &access{actor: a, user: u}
@@ -457,6 +444,30 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string) (*Membersh
 // checkDelegateBilling applies the account's policy of R-EXT-7: when it
 // requires delegate billing, the user's home account must have billing
 // information.
+// acceptable returns the user who may accept inv, or why it cannot: the
+// invitation is no longer usable, it is for another email (R-EXT-6), or the
+// account admits only users whose home account has billing (R-EXT-7).
+func (t *txn) acceptable(inv *Invitation, userID string) (*User, error) {
+	if err := invitationUsable(inv, t.now); err != nil {
+		return nil, err
+	}
+	u, err := t.FindUserByID(t.ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Email != inv.Email { // R-EXT-6
+		return nil, Errorf(EFORBIDDEN, "invitation_email_mismatch", "This invitation is for another email address; only its addressee can accept it.")
+	}
+	acc, err := t.FindAccountByID(t.ctx, inv.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkDelegateBilling(acc, u, "invitation"); err != nil { // R-EXT-7
+		return nil, err
+	}
+	return u, nil
+}
+
 func (t *txn) checkDelegateBilling(acc *Account, u *User, what string) error {
 	if !acc.DelegationPolicy.RequireDelegateBilling {
 		return nil

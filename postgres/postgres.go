@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -158,4 +159,41 @@ func unavailable(err error) bool {
 func retryable(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+}
+
+// SessionStore is the console's session store over this database (the
+// sessions table), with its own cleanup of expired sessions: the one of
+// pgxstore starts its stop channel inside its goroutine, which races with
+// StopCleanup.
+type SessionStore struct {
+	*pgxstore.PostgresStore
+	stop, done chan struct{}
+}
+
+// SessionStore returns the console's session store; expired sessions are
+// deleted every cleanup interval until its StopCleanup is called.
+func (db *DB) SessionStore(cleanup time.Duration) *SessionStore {
+	s := &SessionStore{PostgresStore: pgxstore.NewWithCleanupInterval(db.Pool, 0), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(cleanup)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				// A failed cleanup is retried at the next tick; expired rows
+				// are never found meanwhile (Find checks the expiry).
+				db.Pool.Exec(context.Background(), "DELETE FROM sessions WHERE expiry < current_timestamp")
+			case <-s.stop:
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// StopCleanup stops the cleanup and waits for it to end.
+func (s *SessionStore) StopCleanup() {
+	close(s.stop)
+	<-s.done
 }

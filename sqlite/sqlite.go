@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/pressly/goose/v3"
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/internal/sqlstore"
@@ -102,4 +103,11 @@ func translate(err error) error {
 		}
 	}
 	return nil
+}
+
+// SessionStore returns the console's session store over this database (the
+// sessions table); expired sessions are deleted every cleanup interval until
+// its StopCleanup is called.
+func (db *DB) SessionStore(cleanup time.Duration) *sqlite3store.SQLite3Store {
+	return sqlite3store.NewWithCleanupInterval(db.db, cleanup)
 }

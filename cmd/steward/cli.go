@@ -75,7 +75,8 @@ type serveCmd struct {
 	DBFlag            `embed:""`
 	Listen            string        `help:"Address to listen on." default:"${listen_default}" env:"STEWARD_LISTEN"`
 	SMTP              string        `name:"smtp" help:"Outgoing mail: smtp://[user:pass@]host:port (plain, STARTTLS if offered) or smtps://… (TLS). Without it mail is written as .eml files into --mail-dir." env:"STEWARD_SMTP" placeholder:"URL"`
-	MailDir           string        `name:"mail-dir" help:"Folder for outgoing mail when there is no --smtp." default:"${mail_dir_default}" env:"STEWARD_MAIL_DIR" placeholder:"DIR"`
+	MailDir           string        `name:"mail-dir" help:"Folder for outgoing mail when there is no --smtp; the console shows it at /mail." default:"${mail_dir_default}" env:"STEWARD_MAIL_DIR" placeholder:"DIR"`
+	MailFrom          string        `name:"mail-from" help:"Sender address of outgoing mail, e.g. \"Steward <steward@example.com>\" (default: Steward <steward@localhost>)." env:"STEWARD_MAIL_FROM" placeholder:"ADDRESS"`
 	BaseURL           string        `name:"base-url" help:"Public base URL used in links sent by mail (default: http:// and the listen address)." env:"STEWARD_BASE_URL" placeholder:"URL"`
 	AccessLinkTTL     time.Duration `name:"access-link-ttl" help:"Lifetime of partner access links." default:"${access_link_ttl_default}" env:"STEWARD_ACCESS_LINK_TTL"`
 	InvitationTTL     time.Duration `name:"invitation-ttl" help:"Lifetime of invitations of external users." default:"${invitation_ttl_default}" env:"STEWARD_INVITATION_TTL"`
@@ -100,6 +101,7 @@ func (c *serveCmd) config() Config {
 		OperatorToken:     os.Getenv("STEWARD_OPERATOR_TOKEN"),
 		SMTP:              c.SMTP,
 		MailDir:           c.MailDir,
+		MailFrom:          c.MailFrom,
 		BaseURL:           c.BaseURL,
 		AccessLinkTTL:     c.AccessLinkTTL,
 		InvitationTTL:     c.InvitationTTL,
@@ -117,8 +119,11 @@ func (c *serveCmd) config() Config {
 
 // Run serves until the process is told to stop (SIGINT, SIGTERM).
 func (c *serveCmd) Run(e *env) error {
+	var logins []demoLogin
 	if c.Demo {
-		seeded, err := seedDemo(e.ctx, c.DB, e.logger, e.stderr)
+		var seeded bool
+		var err error
+		logins, seeded, err = seedDemo(e.ctx, c.DB, e.logger, e.stderr)
 		if err != nil {
 			return err
 		}
@@ -135,12 +140,16 @@ func (c *serveCmd) Run(e *env) error {
 	u := m.URL()
 	fmt.Fprintf(e.stderr, `
 Steward %s is listening on %s (database %s).
+Console: %s/
 The operator token %s. With it:
     curl -H "Authorization: Bearer $TOKEN" %s/v1/permissions
 Health: %s/healthz   API description: %s/v1/openapi.json
 Stop with Ctrl-C.
 
-`, m.Version, u, redactDSN(m.Config.DB), m.OperatorTokenSource(), u, u, u)
+`, m.Version, u, redactDSN(m.Config.DB), u, m.OperatorTokenSource(), u, u, u)
+	if len(logins) > 0 {
+		printDemoSignIns(e.stderr, u, logins)
+	}
 	var err error
 	select {
 	case <-e.ctx.Done():

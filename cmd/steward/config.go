@@ -34,6 +34,8 @@ type Config struct {
 	SMTP string
 	// MailDir is the folder mail is written to without SMTP.
 	MailDir string
+	// MailFrom is the sender address of outgoing mail (default mail.DefaultFrom).
+	MailFrom string
 	// BaseURL is the public URL used in links sent by mail; empty means
 	// http:// and the address the server listens on.
 	BaseURL string

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/authz"
 	"github.com/steward-iam/steward/postgres"
@@ -73,6 +74,21 @@ func hostOf(raw string) string {
 		return "[" + h + "]"
 	}
 	return u.Hostname()
+}
+
+// sessionStore returns the console's session store over db and the function
+// that stops its cleanup.
+func sessionStore(db database) (scs.Store, func()) {
+	const cleanup = 5 * time.Minute
+	switch db := db.(type) {
+	case *sqlite.DB:
+		st := db.SessionStore(cleanup)
+		return st, st.StopCleanup
+	case *postgres.DB:
+		st := db.SessionStore(cleanup)
+		return st, st.StopCleanup
+	}
+	panic(fmt.Sprintf("no session store for %T", db)) // openDatabase returns only these
 }
 
 // redactDSN hides the password of a database URL, for logs and messages.

@@ -23,7 +23,7 @@ type demoCmd struct {
 
 // Run seeds the demo world into an empty database and prints how to use it.
 func (c *demoCmd) Run(e *env) error {
-	seeded, err := seedDemo(e.ctx, c.DB, e.logger, e.stdout)
+	_, seeded, err := seedDemo(e.ctx, c.DB, e.logger, e.stdout)
 	if err == nil && !seeded {
 		err = fmt.Errorf("%s already holds accounts: the demo seeds an empty database (choose another with --db, e.g. --db sqlite:demo.db)", redactDSN(c.DB))
 	}
@@ -31,32 +31,41 @@ func (c *demoCmd) Run(e *env) error {
 }
 
 // seedDemo seeds the demo world into dsn if it holds no account yet, and
-// prints how to use it; it reports whether it did.
-func seedDemo(ctx context.Context, dsn string, logger *slog.Logger, out io.Writer) (bool, error) {
+// prints how to use it; it reports whether it did, and who can sign in.
+func seedDemo(ctx context.Context, dsn string, logger *slog.Logger, out io.Writer) ([]demoLogin, bool, error) {
 	db, err := openDatabase(ctx, dsn)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	defer db.Close()
 	if err := db.Migrate(ctx); err != nil {
-		return false, err
+		return nil, false, err
 	}
 	empty := true
 	if err := db.ScanAccountIDs(ctx, func(string) error { empty = false; return errStop }); err != nil && !errors.Is(err, errStop) {
-		return false, err
+		return nil, false, err
 	}
 	if !empty {
-		return false, nil
+		return nil, false, nil
 	}
 	svc := steward.NewService(db, steward.MustCatalogue(steward.DefaultProductPermissions()), logger)
 	svc.Passwords = password.New()
 	svc.BaseURL = "http://" + DefaultConfig().Listen
 	d := &demo{svc: svc, ctx: ctx}
 	if err := d.seed(); err != nil {
-		return false, fmt.Errorf("seed the demo world: %w", err)
+		return nil, false, fmt.Errorf("seed the demo world: %w", err)
 	}
 	d.print(out, dsn)
-	return true, nil
+	return d.tokens, true, nil
+}
+
+// printDemoSignIns tells how to sign in to the console at url as each demo user.
+func printDemoSignIns(w io.Writer, url string, logins []demoLogin) {
+	fmt.Fprintf(w, "Open the console at %s/ and sign in as a demo user, each with the password %q:\n", url, demoPassword)
+	for _, l := range logins {
+		fmt.Fprintf(w, "  %-32s %s\n", l.email, l.who)
+	}
+	fmt.Fprintln(w)
 }
 
 var errStop = errors.New("stop")
@@ -231,7 +240,9 @@ Accounts:
 		fmt.Fprintf(w, "  %-32s %-48s %s\n", l.email, l.who, l.token)
 	}
 	fmt.Fprintf(w, `
-Start the server on the same database and ask it something, e.g. as Dave:
+Start the server on the same database, open the console at
+http://127.0.0.1:8080/ and sign in with an email above and the password, or
+ask the API something, e.g. as Dave:
   steward serve --db %s
   curl -s -X POST http://127.0.0.1:8080/v1/check -H "Authorization: Bearer <Dave's token>" \
     -d '{"user_id": "%s", "account_id": "%s", "permission": "reports.view"}'

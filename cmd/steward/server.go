@@ -17,6 +17,7 @@ import (
 	stewardhttp "github.com/steward-iam/steward/http"
 	"github.com/steward-iam/steward/mail"
 	"github.com/steward-iam/steward/password"
+	"github.com/steward-iam/steward/web"
 )
 
 // settingOperatorTokenHash names the stored hash of the generated operator token.
@@ -137,7 +138,7 @@ func (m *Main) Run(ctx context.Context) error {
 	svc.MinRevisionWait = cfg.MinRevisionWait
 	// On SQLite this process is the database's only one: the outbox lease
 	// a predecessor left is taken over at once instead of lapsing.
-	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir,
+	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir, From: cfg.MailFrom,
 		TakeOver: singleProcess(m.db), MessageIDHost: hostOf(m.baseURL)}, m.Logger.With("component", "mail"))
 	if err != nil {
 		return fmt.Errorf("outgoing mail: %w", err)
@@ -187,8 +188,21 @@ func (m *Main) Run(ctx context.Context) error {
 	}, testServerOptions...)
 	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"), opts...)
 
+	// The console shares the database for its sessions; expired ones are
+	// deleted every few minutes.
+	sessions, stopSessions := sessionStore(m.db)
+	m.goBackground(func() { <-bgctx.Done(); stopSessions() })
+	webCfg := web.Config{BaseURL: m.baseURL, Sessions: sessions, Logger: m.Logger.With("component", "web"), OperatorTokenHash: tokenHash}
+	if cfg.SMTP == "" {
+		webCfg.MailDir = cfg.MailDir // the console shows the mail folder at /mail
+	}
+	console, err := web.NewServer(svc, webCfg)
+	if err != nil {
+		return err
+	}
+
 	m.server = &http.Server{
-		Handler:           handler,
+		Handler:           mountConsole(handler, console),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
@@ -206,6 +220,17 @@ func (m *Main) Run(ctx context.Context) error {
 // testServerOptions are added to the API server's options. Only tests set
 // them, before the program starts (see TestMain).
 var testServerOptions []stewardhttp.Option
+
+// mountConsole serves the JSON API under /v1 and /scim with its operations
+// paths, and the console everywhere else.
+func mountConsole(api, console http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/", "/scim/", "/healthz", "/readyz", "/metrics"} {
+		mux.Handle(p, api)
+	}
+	mux.Handle("/", console)
+	return mux
+}
 
 func (m *Main) goBackground(fn func()) {
 	m.bg.Add(1)
