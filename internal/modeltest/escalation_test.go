@@ -186,6 +186,9 @@ type model struct {
 	// its super admins: [user, account] of super_admin memberships that hold.
 	held   map[key]holding
 	supers map[[2]string]bool
+	// cascade holds, during a step, the ids its home-account decision
+	// reaches: the user, its memberships, its delegates and theirs.
+	cascade map[string]bool
 	// pending invitations, and the access links issued.
 	invites []invite
 	// roleGiven is, per custom role and permission, the time up to which
@@ -478,6 +481,10 @@ type action struct {
 	// as R-SUPER-2 says; partner-side operations and relationship ends are
 	// judged by their own rules (R-PARTNER-8, -9, -11).
 	superAdminExempt bool
+	// restores: the operation brings back a membership a holder gave
+	// before (a reactivation); it may bring back what the actor does not
+	// hold, but nothing past the actor's own end (R-GRANT-5).
+	restores bool
 	// employeesOf is the partner whose console the operation uses: it
 	// changes only the memberships of that partner's own users (R-PARTNER-8).
 	employeesOf string
@@ -614,7 +621,7 @@ func (m *model) draw() action {
 			return err
 		}
 	case 3:
-		a.name, a.cascade = "ReactivateMember", cascadeOf(acc, target, m.home)
+		a.name, a.cascade, a.restores = "ReactivateMember", cascadeOf(acc, target, m.home), true
 		a.run = func(ctx context.Context) error {
 			_, _, err := m.svc.ReactivateMember(ctx, acc, target)
 			return err
@@ -698,7 +705,7 @@ func (m *model) draw() action {
 			return err
 		}
 	case 14:
-		a.name, a.superAdminExempt, a.employeesOf = "PartnerReactivateEmployees", true, partner
+		a.name, a.superAdminExempt, a.employeesOf, a.restores = "PartnerReactivateEmployees", true, partner, true
 		a.run = func(ctx context.Context) error {
 			_, _, err := m.svc.ReactivateEmployees(ctx, partner, sel)
 			return err
@@ -891,6 +898,7 @@ func (m *model) step() bool {
 	if a.actor != "" && after != before {
 		m.checkReach(a, reach, cascade, before)
 	}
+	m.cascade = cascade
 	now := m.snapshot()
 	supers := m.superAdmins(now)
 	m.checkProvenance(a, now)
@@ -917,11 +925,30 @@ func (m *model) checkReach(a action, reach, cascade map[string]bool, since int64
 			m.violate("R-PARTNER-8", "R-PARTNER-8: %s by %s through the console of %s changed %s in %s, who is not an employee of %s",
 				a.name, m.describe(a.actor), m.describeAccount(a.employeesOf), m.describe(c.EntityID), m.describeAccount(c.AccountID), m.describeAccount(a.employeesOf))
 		}
-		if !reach[c.AccountID] && !cascade[c.EntityID] && !m.sharedRelationship(c, reach) {
+		if !reach[c.AccountID] && !cascade[c.EntityID] && !m.sharedRelationship(c, reach) && !m.invitationOf(c, cascade) {
 			m.violate("isolation", "isolation: %s by %s wrote %s %s in account %s, where it has no standing and no partner access",
 				a.name, m.describe(a.actor), c.Entity, c.EntityID, m.describeAccount(c.AccountID))
 		}
 	}
+}
+
+// invitationOf reports whether c records an invitation sent by or to the
+// user whose home account removed it, or its delegates: those end with it
+// (SPEC §4, R-GRANT-5).
+func (m *model) invitationOf(c steward.Change, cascade map[string]bool) bool {
+	if len(cascade) == 0 || c.Entity != "invitation" {
+		return false
+	}
+	inv, err := m.st.FindInvitationByID(bg, c.AccountID, c.EntityID)
+	if err != nil {
+		return false
+	}
+	for u := range cascade {
+		if inv.InvitedBy == u || strings.EqualFold(inv.Email, m.emails[u]) {
+			return true
+		}
+	}
+	return false
 }
 
 // sharedRelationship reports whether c records a relationship between
@@ -983,6 +1010,12 @@ func (m *model) checkProvenance(a action, now map[key]holding) {
 				m.given[k] = at
 				continue
 			}
+			if a.restores && (m.standingAt(a.actor, k.account, i) || m.cascade[k.user]) {
+				// A reactivation in the user's home account restores what
+				// the offboarding cascade suspended elsewhere (R-PARTNER-12).
+				m.given[k] = at
+				continue
+			}
 			if !m.holds(a.actor, k.account, k.perm, i) {
 				m.violate("provenance", "provenance: %s by %s gave %s the permission %s in %s at %s (probe +%s), which it did not hold then",
 					a.name, m.describe(a.actor), m.describe(k.user), k.perm, m.describeAccount(k.account), at.Format(time.RFC3339), probes[i])
@@ -1022,6 +1055,17 @@ func (m *model) giveRole(role, editor, account string, ps []string) {
 			m.roleGiven[role][p] = c[p]
 		}
 	}
+}
+
+// standingAt reports whether the user held anything in the account at
+// probe i, in the last snapshot.
+func (m *model) standingAt(user, account string, i int) bool {
+	for _, p := range perms {
+		if m.holds(user, account, p, i) {
+			return true
+		}
+	}
+	return false
 }
 
 // roleGave reports whether the member's custom role was given k's
