@@ -152,6 +152,10 @@ func (s *Server) logProblem(ctx context.Context, method, path, pattern string, p
 
 // writeProblem answers with p from outside huma (middleware, unknown routes).
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	if isSCIM(r.URL.Path) {
+		s.writeSCIMProblem(w, r, p) // SCIM routes answer SCIM error bodies
+		return
+	}
 	_, pattern := s.mux.Handler(r)
 	s.logProblem(r.Context(), r.Method, r.URL.Path, pattern, p)
 	for k, vs := range p.header {

@@ -30,7 +30,7 @@ func TestRRESTRICT1_SCIM(t *testing.T) {
 			Active   bool   `json:"active"`
 		}
 		json.Unmarshal(res.Body, &created)
-		if created.UserName != "lin.wu@acme.example" || !created.Active || created.ID == "" {
+		if created.UserName != "Lin.Wu@acme.example" || !created.Active || created.ID == "" {
 			t.Fatalf("created = %+v", created)
 		}
 		if m := e.Member(t, acc, created.ID); m.Kind != steward.KindInternal || m.Role != steward.RoleMember {
@@ -48,7 +48,7 @@ func TestRRESTRICT1_SCIM(t *testing.T) {
 			t.Errorf("filtered list = %+v, want the one user", list)
 		}
 
-		res = e.Do(t, "POST", base, token, `{"userName":"lin.wu@ACME.example","name":{"formatted":"Lin Again"}}`)
+		res = e.Do(t, "POST", base, token, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"lin.wu@ACME.example","name":{"formatted":"Lin Again"}}`)
 		var scimErr struct {
 			Schemas  []string `json:"schemas"`
 			Status   string   `json:"status"`
@@ -79,7 +79,7 @@ func TestRRESTRICT1_SCIM(t *testing.T) {
 
 		// Without account.scim.provision: refused, in SCIM's error format.
 		admin := e.User(t, acc, e.Role(t, acc, "User admins", steward.PermUsersManage))
-		res = e.Do(t, "POST", base, e.Token(t, admin), `{"userName":"eve@acme.example","name":{"formatted":"Eve"}}`)
+		res = e.Do(t, "POST", base, e.Token(t, admin), `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"eve@acme.example","name":{"formatted":"Eve"}}`)
 		json.Unmarshal(res.Body, &scimErr)
 		if res.Status != http.StatusForbidden || len(scimErr.Schemas) != 1 || scimErr.Schemas[0] != "urn:ietf:params:scim:api:messages:2.0:Error" {
 			t.Errorf("without scim.provision: %d %s, want a 403 SCIM error", res.Status, res.Body)
@@ -89,8 +89,11 @@ func TestRRESTRICT1_SCIM(t *testing.T) {
 		if res := e.Do(t, "GET", "/scim/v2/"+other+"/Users", token, nil); res.Status != http.StatusNotFound {
 			t.Errorf("another tenant's SCIM: %d, want 404", res.Status)
 		}
-		if res := e.Do(t, "GET", base+"?filter="+url.QueryEscape(`emails co "x"`), token, nil); res.Status != http.StatusBadRequest {
-			t.Errorf("unsupported filter: %d, want 400", res.Status)
+		for _, f := range []string{`userName zz "x"`, `nickName eq "x"`, `userName eq`} {
+			res := e.Do(t, "GET", base+"?filter="+url.QueryEscape(f), token, nil)
+			if res.Status != http.StatusBadRequest || !strings.Contains(string(res.Body), `"invalidFilter"`) {
+				t.Errorf("filter %s: %d %s, want 400 invalidFilter", f, res.Status, res.Body)
+			}
 		}
 	})
 }
@@ -110,19 +113,19 @@ func TestRSUPER2_SCIMCannotTouchSuperAdmins(t *testing.T) {
 		patch := func(active bool) string {
 			return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":` + strconv.FormatBool(active) + `}]}`
 		}
-		put := func(active bool) string {
-			return `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"x@example.com","active":` + strconv.FormatBool(active) + `}`
+		put := func(id string, active bool) string {
+			return `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"` + id + `@example.com","active":` + strconv.FormatBool(active) + `}`
 		}
 		refused := func(t *testing.T, method, id, body string) {
 			t.Helper()
 			events, rev := e.AuditCount(t, acc), e.Revision(t)
 			res := e.Do(t, method, base+id, token, body)
 			var scimErr struct {
-				Status   string `json:"status"`
-				ScimType string `json:"scimType"`
+				Status string `json:"status"`
+				Detail string `json:"detail"`
 			}
 			json.Unmarshal(res.Body, &scimErr)
-			if res.Status != http.StatusForbidden || scimErr.Status != "403" || scimErr.ScimType != "permission_required" {
+			if res.Status != http.StatusForbidden || scimErr.Status != "403" || !strings.Contains(scimErr.Detail, "(code: permission_required)") {
 				t.Errorf("%s of a super admin: %d %s, want a 403 SCIM error", method, res.Status, res.Body)
 			}
 			if e.AuditCount(t, acc) != events || e.Revision(t) != rev {
@@ -136,7 +139,7 @@ func TestRSUPER2_SCIMCannotTouchSuperAdmins(t *testing.T) {
 		t.Run("ErrDeactivate", func(t *testing.T) {
 			refused(t, "DELETE", second, "")
 			refused(t, "PATCH", second, patch(false))
-			refused(t, "PUT", second, put(false))
+			refused(t, "PUT", second, put(second, false))
 			if !active(second) {
 				t.Fatal("the super admin was deactivated")
 			}
@@ -144,20 +147,20 @@ func TestRSUPER2_SCIMCannotTouchSuperAdmins(t *testing.T) {
 		t.Run("ErrReactivate", func(t *testing.T) {
 			e.MustOK(t, http.StatusOK, "PATCH", base+second, ownerToken, patch(false), nil)
 			refused(t, "PATCH", second, patch(true))
-			refused(t, "PUT", second, put(true))
+			refused(t, "PUT", second, put(second, true))
 			if active(second) {
 				t.Fatal("the super admin was reactivated")
 			}
 			// Asking for the state it is in needs the permission too.
 			refused(t, "DELETE", second, "")
-			e.MustOK(t, http.StatusOK, "PUT", base+second, ownerToken, put(true), nil)
+			e.MustOK(t, http.StatusOK, "PUT", base+second, ownerToken, put(second, true), nil)
 		})
 		t.Run("PlainMembers", func(t *testing.T) {
 			if res := e.Do(t, "DELETE", base+plain, token, nil); res.Status != http.StatusNoContent {
 				t.Fatalf("DELETE of a plain member: %d %s", res.Status, res.Body)
 			}
 			e.MustOK(t, http.StatusOK, "PATCH", base+plain, token, patch(true), nil)
-			e.MustOK(t, http.StatusOK, "PUT", base+plain, token, put(false), nil)
+			e.MustOK(t, http.StatusOK, "PUT", base+plain, token, put(plain, false), nil)
 			if active(plain) {
 				t.Error("the plain member is still active")
 			}
