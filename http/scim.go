@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -138,9 +139,34 @@ func (s *Server) serveSCIM(w http.ResponseWriter, r *http.Request) {
 	}
 	st := &scimState{}
 	inner := r.WithContext(context.WithValue(r.Context(), scimStateKey{}, st))
-	inner.URL.Path = "/" + r.PathValue("rest")
-	inner.URL.RawPath = ""
+	u := *r.URL
+	u.Path, u.RawPath = "/"+r.PathValue("rest"), ""
+	if q := u.Query(); q.Get("filter") != "" {
+		q.Set("filter", valuePathSubAttributes(q.Get("filter")))
+		u.RawQuery = q.Encode()
+	}
+	inner.URL = &u
 	srv.ServeHTTP(&scimWriter{ResponseWriter: w, st: st}, inner)
+}
+
+// subAttrOfValuePath finds a comparison with a sub-attribute of a value
+// path, `emails[type eq "work"].value ew "@example.com"`, which clients send
+// and the filter grammar of RFC 7644 §3.4.2.2 lacks.
+var subAttrOfValuePath = regexp.MustCompile(`(?i)([a-z][\w$-]*)\[([^\]]*)\]\.([a-z][\w$-]*)\s+(?:(pr)\b|(eq|ne|co|sw|ew|gt|lt|ge|le)\s+("(?:[^"\\]|\\.)*"|true\b|false\b|null\b|-?[0-9][0-9.eE+-]*))`)
+
+// valuePathSubAttributes rewrites each such comparison into the value path
+// that means the same, `emails[type eq "work" and value ew "@example.com"]`
+// (the parser takes no parentheses inside a value path, so a value filter
+// joined by or binds as and-before-or there).
+func valuePathSubAttributes(f string) string {
+	return subAttrOfValuePath.ReplaceAllStringFunc(f, func(m string) string {
+		g := subAttrOfValuePath.FindStringSubmatch(m)
+		cmp := g[3] + " " + g[4]
+		if g[4] == "" {
+			cmp = g[3] + " " + g[5] + " " + g[6]
+		}
+		return g[1] + "[" + g[2] + " and " + cmp + "]"
+	})
 }
 
 // scimBase is the account's SCIM base URL: the configured public base URL,
@@ -356,9 +382,10 @@ func (h *scimUsers) GetAll(r *http.Request, params scim.ListRequestParams) (scim
 		return scim.Page{}, h.fail(r, err)
 	}
 	var matched []scim.Resource
+	passes := matcher(params.FilterValidator, scimUserSchema)
 	for _, u := range users {
 		res := h.resource(u)
-		ok, err := passes(params.FilterValidator, scimUserSchema, res)
+		ok, err := passes(res)
 		if err != nil {
 			return scim.Page{}, err
 		}
@@ -369,41 +396,53 @@ func (h *scimUsers) GetAll(r *http.Request, params scim.ListRequestParams) (scim
 	return pageOf(matched, params), nil
 }
 
-// passes reports whether res passes the filter (nil passes everything).
-// A comparison the library cannot make is an invalid filter, not a crash.
-func passes(v *scimfilter.Validator, sc schema.Schema, res scim.Resource) (ok bool, err error) {
+// matcher returns the test of a list request's filter (nil: everything
+// passes). Comparisons with a multi-valued complex attribute compare its
+// values' sub-attribute, its value one when none is named, as RFC 7644
+// §3.4.2.2 does in `emails co "example.com"` and Entra in `members eq "…"`:
+// they become value paths (`emails[value co "example.com"]`), which the
+// library evaluates. A comparison the library cannot make is an invalid
+// filter, never a crash.
+func matcher(v *scimfilter.Validator, sc schema.Schema) func(scim.Resource) (bool, error) {
 	if v == nil {
-		return true, nil
+		return func(scim.Resource) (bool, error) { return true, nil }
 	}
-	defer func() {
-		if recover() != nil {
-			ok, err = false, scimerrors.ScimErrorInvalidFilter
-		}
-	}()
-	valueOfComplex(v.GetFilter(), sc)
-	return v.PassesFilter(filterable(res)) == nil, nil
+	withCommon := sc
+	withCommon.Attributes = append(append(schema.Attributes{}, sc.Attributes...), schema.CommonAttributes()...)
+	f := scimfilter.NewFilterValidator(valuePaths(v.GetFilter(), sc), withCommon)
+	return func(res scim.Resource) (ok bool, err error) {
+		defer func() {
+			if recover() != nil {
+				ok, err = false, scimerrors.ScimErrorInvalidFilter
+			}
+		}()
+		return f.PassesFilter(filterable(res)) == nil, nil
+	}
 }
 
-// valueOfComplex makes a comparison with a complex attribute compare its
-// value sub-attribute, as RFC 7644 §3.4.2.2 does in
-// `emails co "example.com"` (and Entra in `members eq "…"`).
-func valueOfComplex(e filter.Expression, sc schema.Schema) {
+// valuePaths rewrites comparisons with multi-valued complex attributes
+// into value paths; see matcher.
+func valuePaths(e filter.Expression, sc schema.Schema) filter.Expression {
 	switch e := e.(type) {
 	case *filter.AttributeExpression:
 		a, ok := sc.Attributes.ContainsAttribute(e.AttributePath.AttributeName)
-		if !ok || a.AttributeType() != "complex" || e.AttributePath.SubAttribute != nil {
-			return
+		if !ok || !a.MultiValued() || a.AttributeType() != "complex" {
+			return e
 		}
-		if _, ok := a.SubAttributes().ContainsAttribute("value"); ok {
-			value := "value"
-			e.AttributePath.SubAttribute = &value
+		sub := e.AttributePath.SubAttributeName()
+		if sub == "" {
+			sub = "value"
+		}
+		return &filter.ValuePath{
+			AttributePath: filter.AttributePath{URIPrefix: e.AttributePath.URIPrefix, AttributeName: e.AttributePath.AttributeName},
+			ValueFilter:   &filter.AttributeExpression{AttributePath: filter.AttributePath{AttributeName: sub}, Operator: e.Operator, CompareValue: e.CompareValue},
 		}
 	case *filter.LogicalExpression:
-		valueOfComplex(e.Left, sc)
-		valueOfComplex(e.Right, sc)
+		return &filter.LogicalExpression{Left: valuePaths(e.Left, sc), Right: valuePaths(e.Right, sc), Operator: e.Operator}
 	case *filter.NotExpression:
-		valueOfComplex(e.Expression, sc)
+		return &filter.NotExpression{Expression: valuePaths(e.Expression, sc)}
 	}
+	return e
 }
 
 // narrow reads from a filter the eq conditions on userName and externalId
@@ -574,9 +613,10 @@ func (h *scimGroups) GetAll(r *http.Request, params scim.ListRequestParams) (sci
 		return scim.Page{}, h.fail(r, err)
 	}
 	var matched []scim.Resource
+	passes := matcher(params.FilterValidator, scimGroupSchema)
 	for _, g := range groups {
 		res := h.resource(g)
-		ok, err := passes(params.FilterValidator, scimGroupSchema, res)
+		ok, err := passes(res)
 		if err != nil {
 			return scim.Page{}, err
 		}
