@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -627,9 +628,13 @@ func (h *scimGroups) GetAll(r *http.Request, params scim.ListRequestParams) (sci
 	return pageOf(matched, params), nil
 }
 
-// groupChange is what turns group g into the group attrs describe: its name,
-// its externalId and the members to add and remove.
-func groupChange(g *steward.ProvisionedGroup, attrs map[string]any) steward.SCIMGroupChange {
+// groupChange is what turns group g into the group attrs describe: its
+// name, its externalId, and the members to add and remove. named are the
+// members the request itself names to add (every member of a PUT, the
+// values of a PATCH's add or replace) and to remove: naming one that is
+// already where it is asked to be changes nothing but still needs what the
+// change would need (a no-op write is checked like a write).
+func groupChange(g *steward.ProvisionedGroup, attrs map[string]any, namedAdd, namedRemove []string) steward.SCIMGroupChange {
 	var ch steward.SCIMGroupChange
 	if name, ok := attrs["displayName"].(string); ok {
 		ch.DisplayName = &name
@@ -637,24 +642,59 @@ func groupChange(g *steward.ProvisionedGroup, attrs map[string]any) steward.SCIM
 	ext, _ := attrs["externalId"].(string)
 	ch.ExternalID = &ext
 	want := memberIDs(attrs["members"])
-	had := map[string]bool{}
+	had, keep, added := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, id := range g.Members {
 		had[id] = true
 	}
-	keep := map[string]bool{}
 	for _, id := range want {
 		keep[id] = true
-		if !had[id] {
+	}
+	for _, id := range append(want, namedAdd...) {
+		if keep[id] && !added[id] && (!had[id] || slices.Contains(namedAdd, id)) {
 			ch.Add = append(ch.Add, id)
-			had[id] = true
+			added[id] = true
 		}
 	}
-	for _, id := range g.Members {
-		if !keep[id] {
+	removed := map[string]bool{}
+	for _, id := range append(append([]string{}, g.Members...), namedRemove...) {
+		if !keep[id] && !removed[id] {
 			ch.Remove = append(ch.Remove, id)
+			removed[id] = true
 		}
 	}
 	return ch
+}
+
+// namedMembers returns the member ids a PATCH names to add or replace and
+// to remove, for groupChange.
+func namedMembers(ops []scim.PatchOperation) (add, remove []string) {
+	for _, op := range ops {
+		var v any
+		var p *filter.Path
+		switch {
+		case op.Path == nil:
+			m, _ := op.Value.(map[string]any)
+			for k, x := range m {
+				if strings.EqualFold(k, "members") {
+					v = x
+				}
+			}
+		case strings.EqualFold(op.Path.AttributePath.AttributeName, "members"):
+			v, p = op.Value, op.Path
+		}
+		ids := memberIDs(asList(v))
+		if p != nil && p.ValueExpression != nil {
+			if id, ok := eqValues(p.ValueExpression)["value"].(string); ok {
+				ids = append(ids, id)
+			}
+		}
+		if op.Op == scim.PatchOperationRemove {
+			remove = append(remove, ids...)
+		} else {
+			add = append(add, ids...)
+		}
+	}
+	return add, remove
 }
 
 func (h *scimGroups) update(r *http.Request, id string, ch steward.SCIMGroupChange) (scim.Resource, error) {
@@ -671,7 +711,7 @@ func (h *scimGroups) Replace(r *http.Request, id string, attrs scim.ResourceAttr
 	if err != nil {
 		return scim.Resource{}, h.fail(r, err)
 	}
-	return h.update(r, id, groupChange(g, attrs))
+	return h.update(r, id, groupChange(g, attrs, memberIDs(attrs["members"]), nil))
 }
 
 // Patch applies the operations to the group's current state; the
@@ -685,7 +725,8 @@ func (h *scimGroups) Patch(r *http.Request, id string, ops []scim.PatchOperation
 	if err := applyPatch(cur, scimGroupSchema, ops); err != nil {
 		return scim.Resource{}, err
 	}
-	return h.update(r, id, groupChange(g, cur))
+	add, remove := namedMembers(ops)
+	return h.update(r, id, groupChange(g, cur, add, remove))
 }
 
 func (h *scimGroups) Delete(r *http.Request, id string) error {

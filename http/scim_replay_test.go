@@ -41,6 +41,9 @@ func newIdP(t *testing.T, e *Env, acc, token string) *idp {
 	return &idp{t: t, e: e, token: token, acc: acc}
 }
 
+// in returns the client for a subtest.
+func (c *idp) in(t *testing.T) *idp { d := *c; d.t = t; return &d }
+
 func (c *idp) path(p string) string { return "/scim/v2/" + c.acc + p }
 
 // base is the account's SCIM base URL, which locations start with.
