@@ -67,7 +67,6 @@ var scimExternalID = schema.SimpleCoreAttribute(schema.SimpleStringParams(schema
 }))
 
 var scimConfig = scim.ServiceProviderConfig{
-	DocumentationURI: optional.NewString("https://github.com/steward-iam/steward/blob/main/docs/scim.md"),
 	AuthenticationSchemes: []scim.AuthenticationScheme{{
 		Type: scim.AuthenticationTypeOauthBearerToken, Name: "Bearer token", Primary: true,
 		Description: "A Steward user token (POST /v1/tokens) of a holder of account.scim.provision in the account.",
