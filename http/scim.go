@@ -84,8 +84,14 @@ func (s *Server) scimRoutes() {
 func isSCIM(path string) bool { return strings.HasPrefix(path, scimPrefix) }
 
 // scimState carries, through the library, what a handler learned that the
-// answer needs: the revision a write committed.
-type scimState struct{ rev int64 }
+// answer needs: the revision a write committed, and a failure whose status
+// the library does not carry for the method (it answers 500 for them, a
+// 503 among them) with its headers (Retry-After).
+type scimState struct {
+	rev    int64
+	failed *scimerrors.ScimError
+	header http.Header
+}
 
 type scimStateKey struct{}
 
@@ -96,20 +102,36 @@ func scimStateOf(ctx context.Context) *scimState {
 	return &scimState{}
 }
 
-// scimWriter adds Steward-Revision to a write's answer.
+// scimWriter adds Steward-Revision to a write's answer, and answers a
+// failure the library turned into a 500 as it was.
 type scimWriter struct {
 	http.ResponseWriter
-	st *scimState
+	st      *scimState
+	swallow bool
 }
 
 func (w *scimWriter) WriteHeader(code int) {
+	if f := w.st.failed; f != nil && code == http.StatusInternalServerError && f.Status != code {
+		for k, vs := range w.st.header {
+			w.Header()[k] = vs
+		}
+		w.ResponseWriter.WriteHeader(f.Status)
+		json.NewEncoder(w.ResponseWriter).Encode(f)
+		w.swallow = true
+		return
+	}
 	if w.st.rev > 0 && code < 300 {
 		w.Header().Set("Steward-Revision", strconv.FormatInt(w.st.rev, 10))
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *scimWriter) Write(b []byte) (int, error) { return w.ResponseWriter.Write(b) }
+func (w *scimWriter) Write(b []byte) (int, error) {
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
 
 // serveSCIM answers one SCIM request of an account with the library's
 // server, built for the account: its resource handlers act there, and its
@@ -213,6 +235,8 @@ func (s *Server) scimErrorOf(r *http.Request, err error) scimerrors.ScimError {
 	case p.kind == steward.EBADREQUEST:
 		out.ScimType = scimerrors.ScimTypeInvalidSyntax
 	}
+	st := scimStateOf(r.Context())
+	st.failed, st.header = &out, p.header
 	return out
 }
 
@@ -226,10 +250,13 @@ func scimDetail(p *Problem) string {
 	return d + " (code: " + p.Code + ")"
 }
 
-// scimFail answers an error outside the library (before it runs, or from
-// the middleware) as a SCIM error body.
+// scimFail answers an error outside the library (before it runs) as a SCIM
+// error body.
 func (s *Server) scimFail(w http.ResponseWriter, r *http.Request, err error) {
 	se := s.scimErrorOf(r, err)
+	for k, vs := range problemOf(err).header {
+		w.Header()[k] = vs
+	}
 	w.Header().Set("Content-Type", scimMimeType)
 	w.Header().Del("Content-Length")
 	w.WriteHeader(se.Status)

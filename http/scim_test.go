@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -321,4 +322,29 @@ func TestRSUPER2_SCIMGroups(t *testing.T) {
 			}
 		})
 	})
+}
+
+// unavailableUsers is a store whose provisioned-user lookups fail as a
+// database that is down does.
+type unavailableUsers struct{ steward.Store }
+
+func (unavailableUsers) FindProvisionedUsers(context.Context, string, steward.ProvisionedUserFilter) ([]*steward.ProvisionedUser, error) {
+	return nil, steward.Errorf(steward.EUNAVAILABLE, "unavailable", "The database is unavailable; retry.")
+}
+
+// TestSCIM_UnavailableIs503: a failure the client should retry answers 503
+// with Retry-After inside SCIM too, as a SCIM error, not a 500.
+func TestSCIM_UnavailableIs503(t *testing.T) {
+	base := MustOpenSQLite(t)
+	e := MustServe(t, unavailableUsers{base})
+	e.Store = base
+	acc, owner := e.Account(t, steward.AccountStandard)
+	c := newIdP(t, e, acc, e.Token(t, owner))
+	for _, p := range []string{"/Users", "/Users/" + owner, "/Groups"} {
+		res := c.do("GET", p, nil)
+		c.scimError(res, http.StatusServiceUnavailable, "", "unavailable", "GET "+p)
+		if res.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s: no Retry-After", p)
+		}
+	}
 }
