@@ -220,6 +220,9 @@ func (t *txn) deleteRole(by *access, accountID, id string) error {
 	if err := t.DeleteRole(t.ctx, accountID, id); err != nil {
 		return err
 	}
+	if err := t.DeleteSCIMGroup(t.ctx, accountID, id); err != nil { // its externalId as a SCIM group
+		return err
+	}
 	t.record(accountID, by, "role.deleted", "role", id, map[string]any{"name": r.Name})
 	return nil
 }

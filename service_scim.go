@@ -542,9 +542,6 @@ func (s *Service) DeleteProvisionedGroup(ctx context.Context, accountID, roleID 
 				return err
 			}
 		}
-		if err := t.deleteRole(by, accountID, roleID); err != nil {
-			return err
-		}
-		return t.DeleteSCIMGroup(t.ctx, accountID, roleID)
+		return t.deleteRole(by, accountID, roleID)
 	})
 }
