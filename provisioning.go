@@ -56,6 +56,9 @@ type ProvisionedUserFilter struct {
 	UserName   string // compared case-insensitively; a user without profile matches by email
 	ExternalID string
 	Role       string
+	// Offset skips that many users of the result, and Limit, when above
+	// zero, keeps at most that many (SCIM's startIndex and count).
+	Offset, Limit int
 }
 
 // SCIMUserInput is the whole state a provisioning client asks for a user:

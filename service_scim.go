@@ -118,6 +118,23 @@ func (s *Service) ProvisionedUsers(ctx context.Context, accountID string, f Prov
 	return s.Store.FindProvisionedUsers(ctx, accountID, f)
 }
 
+// ProvisionedUserPage returns the account's own users from offset, at most
+// limit of them, and how many there are in all: a SCIM list without filter.
+func (s *Service) ProvisionedUserPage(ctx context.Context, accountID string, offset, limit int) ([]*ProvisionedUser, int, error) {
+	if _, err := s.provisioner(ctx, accountID); err != nil {
+		return nil, 0, err
+	}
+	total, err := s.Store.CountProvisionedUsers(ctx, accountID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 || offset >= total {
+		return []*ProvisionedUser{}, total, nil
+	}
+	users, err := s.Store.FindProvisionedUsers(ctx, accountID, ProvisionedUserFilter{Offset: offset, Limit: limit})
+	return users, total, err
+}
+
 // ProvisionedUser returns one of the account's own users.
 func (s *Service) ProvisionedUser(ctx context.Context, accountID, userID string) (*ProvisionedUser, error) {
 	if _, err := s.provisioner(ctx, accountID); err != nil {

@@ -63,6 +63,8 @@ type SCIMStore interface {
 	// FindProvisionedUsers returns the account's own users (home users) with
 	// their home role and profile, in id order, narrowed by f.
 	FindProvisionedUsers(ctx context.Context, accountID string, f ProvisionedUserFilter) ([]*ProvisionedUser, error)
+	// CountProvisionedUsers counts the account's home users.
+	CountProvisionedUsers(ctx context.Context, accountID string) (int, error)
 	// PutSCIMGroup sets the externalId of a role; DeleteSCIMGroup forgets it.
 	PutSCIMGroup(ctx context.Context, accountID, roleID, externalID string) error
 	DeleteSCIMGroup(ctx context.Context, accountID, roleID string) error

@@ -396,10 +396,23 @@ func (h *scimUsers) Get(r *http.Request, id string) (scim.Resource, error) {
 	return h.resource(u), nil
 }
 
-// GetAll filters and pages the account's users. A filter that pins
+// GetAll filters and pages the account's users. Without a filter the
+// store pages; a filter that pins
 // userName or externalId with eq is first narrowed in the store; the
 // library's filter then decides on every user.
 func (h *scimUsers) GetAll(r *http.Request, params scim.ListRequestParams) (scim.Page, error) {
+	if params.FilterValidator == nil {
+		// Without a filter the store pages and counts.
+		users, total, err := h.s.svc.ProvisionedUserPage(r.Context(), h.account, max(params.StartIndex-1, 0), params.Count)
+		if err != nil {
+			return scim.Page{}, h.fail(r, err)
+		}
+		page := scim.Page{TotalResults: total, Resources: make([]scim.Resource, len(users))}
+		for i, u := range users {
+			page.Resources[i] = h.resource(u)
+		}
+		return page, nil
+	}
 	var f steward.ProvisionedUserFilter
 	if params.FilterValidator != nil {
 		narrow(params.FilterValidator.GetFilter(), &f)

@@ -67,6 +67,10 @@ func testSCIMProfiles(t *testing.T, open Opener) {
 		{"ByRole", steward.ProvisionedUserFilter{Role: steward.RoleSuperAdmin}, []string{owner.ID}},
 		{"ByID", steward.ProvisionedUserFilter{UserID: u.ID}, []string{u.ID}},
 		{"AnotherAccountsUser", steward.ProvisionedUserFilter{UserID: x.ID}, nil},
+		{"Offset", steward.ProvisionedUserFilter{Offset: 1}, sortedIDs(owner.ID, u.ID, v.ID)[1:]},
+		{"OffsetLimit", steward.ProvisionedUserFilter{Offset: 1, Limit: 1}, sortedIDs(owner.ID, u.ID, v.ID)[1:2]},
+		{"Limit", steward.ProvisionedUserFilter{Limit: 2}, sortedIDs(owner.ID, u.ID, v.ID)[:2]},
+		{"PastTheEnd", steward.ProvisionedUserFilter{Offset: 3, Limit: 10}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := w.Store.FindProvisionedUsers(ctx, a.ID, tt.f)
@@ -81,6 +85,9 @@ func testSCIMProfiles(t *testing.T, open Opener) {
 				t.Errorf("ids (-want +got):\n%s", diff)
 			}
 		})
+	}
+	if n, err := w.Store.CountProvisionedUsers(ctx, a.ID); err != nil || n != 3 {
+		t.Errorf("CountProvisionedUsers = %d, %v; want 3", n, err)
 	}
 	got, _ = w.Store.FindProvisionedUsers(ctx, a.ID, steward.ProvisionedUserFilter{UserID: u.ID})
 	if got[0].Profile.GivenName != "Augusta Ada" || len(got[0].Profile.Emails) != 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/steward-iam/steward"
@@ -49,7 +51,7 @@ func (s *Store) FindProvisionedUsers(ctx context.Context, accountID string, f st
 			COALESCE(p.emails, '[]'), COALESCE(p.created_at, 0), COALESCE(p.updated_at, 0)
 		FROM users u
 		JOIN memberships m ON m.account_id = u.home_account_id AND m.user_id = u.id
-		LEFT JOIN scim_users p ON p.user_id = u.id`+w.sql()+` ORDER BY u.id`, w.args...)
+		LEFT JOIN scim_users p ON p.user_id = u.id`+w.sql()+` ORDER BY u.id`+offsetLimit(&w, f.Offset, f.Limit), w.args...)
 	if err != nil {
 		return nil, s.wrap(err, "find provisioned users")
 	}
@@ -76,6 +78,27 @@ func (s *Store) FindProvisionedUsers(ctx context.Context, accountID string, f st
 		out = append(out, &u)
 	}
 	return out, s.wrap(rows.Err(), "find provisioned users")
+}
+
+// offsetLimit pages a query by offset; a limit of zero keeps every row.
+func offsetLimit(w *where, offset, limit int) string {
+	if limit <= 0 && offset <= 0 {
+		return ""
+	}
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	w.args = append(w.args, limit, max(offset, 0))
+	return fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(w.args)-1, len(w.args))
+}
+
+// CountProvisionedUsers counts the account's home users.
+func (s *Store) CountProvisionedUsers(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := s.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u
+		JOIN memberships m ON m.account_id = u.home_account_id AND m.user_id = u.id
+		WHERE u.home_account_id = $1`, accountID).Scan(&n)
+	return n, s.wrap(err, "count provisioned users")
 }
 
 // PutSCIMGroup sets the externalId a provisioning client gave a role.
