@@ -176,13 +176,22 @@ func (s *Server) serveSCIM(w http.ResponseWriter, r *http.Request) {
 // and the filter grammar of RFC 7644 §3.4.2.2 lacks.
 var subAttrOfValuePath = regexp.MustCompile(`(?i)([a-z][\w$-]*)\[([^\]]*)\]\.([a-z][\w$-]*)\s+(?:(pr)\b|(eq|ne|co|sw|ew|gt|lt|ge|le)\s+("(?:[^"\\]|\\.)*"|true\b|false\b|null\b|-?[0-9][0-9.eE+-]*))`)
 
+// quoted and orWord find an or outside quoted strings.
+var (
+	quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+	orWord = regexp.MustCompile(`(?i)\bor\b`)
+)
+
 // valuePathSubAttributes rewrites each such comparison into the value path
-// that means the same, `emails[type eq "work" and value ew "@example.com"]`
-// (the parser takes no parentheses inside a value path, so a value filter
-// joined by or binds as and-before-or there).
+// that means the same, `emails[type eq "work" and value ew "@example.com"]`.
+// The parser takes no parentheses inside a value path, so a value filter
+// with or is left as it is, which the library then refuses as invalid.
 func valuePathSubAttributes(f string) string {
 	return subAttrOfValuePath.ReplaceAllStringFunc(f, func(m string) string {
 		g := subAttrOfValuePath.FindStringSubmatch(m)
+		if orWord.MatchString(quoted.ReplaceAllString(g[2], `""`)) {
+			return m
+		}
 		cmp := g[3] + " " + g[4]
 		if g[4] == "" {
 			cmp = g[3] + " " + g[5] + " " + g[6]

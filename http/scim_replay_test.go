@@ -582,6 +582,8 @@ func TestSCIM_Filters(t *testing.T) {
 			{`userName ge "cyd@works.example" and externalId pr`, []string{cyd}},
 			{`userName le "Ada@analytical.example"`, []string{ada}},
 			{`emails[type eq "work"].value ew "works.example"`, []string{bob, cyd}},
+			{`emails[type eq "home"].value pr or userName eq "bob"`, []string{ada, bob}},
+			{`emails[value co "or"].type eq "work"`, []string{bob, cyd}},
 			{`emails[type eq "home" and value co "home"]`, []string{ada}},
 			{`emails co "works.example"`, []string{bob, cyd}},
 			{`emails.value sw "ada@home"`, []string{ada}},
@@ -602,7 +604,8 @@ func TestSCIM_Filters(t *testing.T) {
 				t.Errorf("%s = %v, want %v", tt.filter, ids, tt.want)
 			}
 		}
-		for _, f := range []string{`userName zz "x"`, `nickName eq "x"`, `userName eq`, `active gt true`, `(userName eq "x"`} {
+		for _, f := range []string{`userName zz "x"`, `nickName eq "x"`, `userName eq`, `active gt true`, `(userName eq "x"`,
+			`emails[type eq "work" or type eq "home"].value co "x"`} {
 			c.scimError(c.do("GET", "/Users"+filterQ(f), nil), http.StatusBadRequest, "invalidFilter", "", f)
 		}
 		// Groups filter too.
