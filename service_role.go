@@ -75,39 +75,47 @@ func (s *Service) CreateRole(ctx context.Context, accountID string, in RoleInput
 		if err != nil {
 			return err
 		}
-		if in.Name == nil || in.Permissions == nil {
-			var bad []FieldError
-			if in.Name == nil {
-				bad = append(bad, FieldError{"name", "is required"})
-			}
-			if in.Permissions == nil {
-				bad = append(bad, FieldError{"permissions", "is required (it may be empty)"})
-			}
-			return Invalid("invalid_role", "The role is not valid.", bad...)
-		}
-		name, err := ValidateRoleName(*in.Name)
-		if err != nil {
+		if r, err = t.createRole(by, accountID, in); err != nil {
 			return err
 		}
-		perms, err := t.s.Catalogue.Validate("permissions", *in.Permissions)
-		if err != nil {
-			return err
-		}
-		if err := by.notHeld("permissions", perms); err != nil { // R-GRANT-1
-			return err
-		}
-		r = &Role{ID: NewID(PrefixRole, t.now), AccountID: accountID, Name: name, Permissions: perms, CreatedAt: t.now, UpdatedAt: t.now}
-		if err := t.CreateRole(t.ctx, r); err != nil {
-			if ErrorKind(err) == ECONFLICT {
-				return &Error{Kind: ECONFLICT, Code: "role_name_taken", Message: "The account already has a role of this name.", Fields: []FieldError{{"name", "is taken"}}}
-			}
-			return err
-		}
-		t.record(accountID, by, "role.created", "role", r.ID, map[string]any{"name": r.Name, "permissions": r.Permissions})
 		t.answer(r)
 		return nil
 	})
 	return r, rev, err
+}
+
+// createRole creates a custom role for by, who may manage roles there.
+func (t *txn) createRole(by *access, accountID string, in RoleInput) (*Role, error) {
+	if in.Name == nil || in.Permissions == nil {
+		var bad []FieldError
+		if in.Name == nil {
+			bad = append(bad, FieldError{"name", "is required"})
+		}
+		if in.Permissions == nil {
+			bad = append(bad, FieldError{"permissions", "is required (it may be empty)"})
+		}
+		return nil, Invalid("invalid_role", "The role is not valid.", bad...)
+	}
+	name, err := ValidateRoleName(*in.Name)
+	if err != nil {
+		return nil, err
+	}
+	perms, err := t.s.Catalogue.Validate("permissions", *in.Permissions)
+	if err != nil {
+		return nil, err
+	}
+	if err := by.notHeld("permissions", perms); err != nil { // R-GRANT-1
+		return nil, err
+	}
+	r := &Role{ID: NewID(PrefixRole, t.now), AccountID: accountID, Name: name, Permissions: perms, CreatedAt: t.now, UpdatedAt: t.now}
+	if err := t.CreateRole(t.ctx, r); err != nil {
+		if ErrorKind(err) == ECONFLICT {
+			return nil, &Error{Kind: ECONFLICT, Code: "role_name_taken", Message: "The account already has a role of this name.", Fields: []FieldError{{"name", "is taken"}}}
+		}
+		return nil, err
+	}
+	t.record(accountID, by, "role.created", "role", r.ID, map[string]any{"name": r.Name, "permissions": r.Permissions})
+	return r, nil
 }
 
 // UpdateRole renames a custom role or changes its permissions. The
@@ -121,64 +129,71 @@ func (s *Service) UpdateRole(ctx context.Context, accountID, id string, in RoleI
 		if err != nil {
 			return err
 		}
-		if IsBuiltinRole(id) {
-			return Errorf(EFORBIDDEN, "builtin_role", "Built-in roles cannot be edited; create a custom role.")
-		}
-		if r, err = t.FindRoleByID(t.ctx, accountID, id); err != nil {
-			if ErrorKind(err) == ENOTFOUND {
-				return NotFound("role", id)
-			}
-			return err
-		}
-		details := map[string]any{}
-		renamed := false
-		if in.Name != nil {
-			name, err := ValidateRoleName(*in.Name)
-			if err != nil {
-				return err
-			}
-			renamed = name != r.Name
-			details["name"], r.Name = name, name
-		}
-		var added, removed []string
-		if in.Permissions != nil {
-			perms, err := t.s.Catalogue.Validate("permissions", *in.Permissions)
-			if err != nil {
-				return err
-			}
-			added, removed = Minus(perms, r.Permissions), Minus(r.Permissions, perms)
-			if err := by.notHeld("permissions", Union(added, removed)); err != nil { // R-GRANT-3
-				return err
-			}
-			if len(added) > 0 {
-				if err := t.mayWidenRole(by, accountID, r.ID); err != nil { // R-GRANT-5
-					return err
-				}
-			}
-			r.Permissions = perms
-			details["added"], details["removed"] = added, removed
-		}
-		if !renamed && len(added)+len(removed) == 0 { // SPEC §4 "No-op writes"
-			return errUnchanged
-		}
-		r.UpdatedAt = t.now
-		if err := t.UpdateRole(t.ctx, r); err != nil {
-			if ErrorKind(err) == ECONFLICT {
-				return &Error{Kind: ECONFLICT, Code: "role_name_taken", Message: "The account already has a role of this name.", Fields: []FieldError{{"name", "is taken"}}}
-			}
-			return err
-		}
-		n := 0
-		if len(added)+len(removed) > 0 {
-			if n, err = t.propagateRole(r.AccountID, r.ID, added, removed); err != nil {
-				return err
-			}
-		}
-		details["members_updated"] = n
-		t.record(accountID, by, "role.updated", "role", r.ID, details)
-		return nil
+		r, err = t.updateRole(by, accountID, id, in)
+		return err
 	})
 	return r, rev, err
+}
+
+// updateRole edits a custom role for by, who may manage roles there.
+func (t *txn) updateRole(by *access, accountID, id string, in RoleInput) (*Role, error) {
+	if IsBuiltinRole(id) {
+		return nil, Errorf(EFORBIDDEN, "builtin_role", "Built-in roles cannot be edited; create a custom role.")
+	}
+	r, err := t.FindRoleByID(t.ctx, accountID, id)
+	if err != nil {
+		if ErrorKind(err) == ENOTFOUND {
+			return nil, NotFound("role", id)
+		}
+		return nil, err
+	}
+	details := map[string]any{}
+	renamed := false
+	if in.Name != nil {
+		name, err := ValidateRoleName(*in.Name)
+		if err != nil {
+			return nil, err
+		}
+		renamed = name != r.Name
+		details["name"], r.Name = name, name
+	}
+	var added, removed []string
+	if in.Permissions != nil {
+		perms, err := t.s.Catalogue.Validate("permissions", *in.Permissions)
+		if err != nil {
+			return nil, err
+		}
+		added, removed = Minus(perms, r.Permissions), Minus(r.Permissions, perms)
+		if err := by.notHeld("permissions", Union(added, removed)); err != nil { // R-GRANT-3
+			return nil, err
+		}
+		if len(added) > 0 {
+			if err := t.mayWidenRole(by, accountID, r.ID); err != nil { // R-GRANT-5
+				return nil, err
+			}
+		}
+		r.Permissions = perms
+		details["added"], details["removed"] = added, removed
+	}
+	if !renamed && len(added)+len(removed) == 0 { // SPEC §4 "No-op writes"
+		return r, errUnchanged
+	}
+	r.UpdatedAt = t.now
+	if err := t.UpdateRole(t.ctx, r); err != nil {
+		if ErrorKind(err) == ECONFLICT {
+			return nil, &Error{Kind: ECONFLICT, Code: "role_name_taken", Message: "The account already has a role of this name.", Fields: []FieldError{{"name", "is taken"}}}
+		}
+		return nil, err
+	}
+	n := 0
+	if len(added)+len(removed) > 0 {
+		if n, err = t.propagateRole(r.AccountID, r.ID, added, removed); err != nil {
+			return nil, err
+		}
+	}
+	details["members_updated"] = n
+	t.record(accountID, by, "role.updated", "role", r.ID, details)
+	return r, nil
 }
 
 // propagateRole applies a role edit to every member holding the role
@@ -218,28 +233,37 @@ func (s *Service) DeleteRole(ctx context.Context, accountID, id string) (int64, 
 		if err != nil {
 			return err
 		}
-		if IsBuiltinRole(id) {
-			return Errorf(EFORBIDDEN, "builtin_role", "Built-in roles cannot be deleted.")
-		}
-		r, err := t.FindRoleByID(t.ctx, accountID, id)
-		if ErrorKind(err) == ENOTFOUND {
-			return NotFound("role", id)
-		} else if err != nil {
-			return err
-		}
-		ms, _, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, Role: id, Page: Page{Limit: 1}})
-		if err != nil {
-			return err
-		}
-		if len(ms) > 0 {
-			return Errorf(ECONFLICT, "role_in_use", "Members still hold this role; move them to another role first.")
-		}
-		if err := t.DeleteRole(t.ctx, accountID, id); err != nil {
-			return err
-		}
-		t.record(accountID, by, "role.deleted", "role", id, map[string]any{"name": r.Name})
-		return nil
+		return t.deleteRole(by, accountID, id)
 	})
+}
+
+// deleteRole deletes a custom role that no member holds, for by, who may
+// manage roles there.
+func (t *txn) deleteRole(by *access, accountID, id string) error {
+	if IsBuiltinRole(id) {
+		return Errorf(EFORBIDDEN, "builtin_role", "Built-in roles cannot be deleted.")
+	}
+	r, err := t.FindRoleByID(t.ctx, accountID, id)
+	if ErrorKind(err) == ENOTFOUND {
+		return NotFound("role", id)
+	} else if err != nil {
+		return err
+	}
+	ms, _, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, Role: id, Page: Page{Limit: 1}})
+	if err != nil {
+		return err
+	}
+	if len(ms) > 0 {
+		return Errorf(ECONFLICT, "role_in_use", "Members still hold this role; move them to another role first.")
+	}
+	if err := t.DeleteRole(t.ctx, accountID, id); err != nil {
+		return err
+	}
+	if err := t.DeleteSCIMGroup(t.ctx, accountID, id); err != nil { // its externalId as a SCIM group
+		return err
+	}
+	t.record(accountID, by, "role.deleted", "role", id, map[string]any{"name": r.Name})
+	return nil
 }
 
 // FindRoleMembers pages through the members holding a role.

@@ -27,6 +27,7 @@ type Store interface {
 	RelationshipStore
 	AccessLinkStore
 	AssetStore
+	SCIMStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses
@@ -61,6 +62,23 @@ type UserStore interface {
 	// again. The store may keep a tombstone row for the references of assets
 	// and audit events.
 	DeleteUser(ctx context.Context, id string, at time.Time) error
+}
+
+// SCIMStore keeps what provisioning clients (SCIM) add to users and roles.
+type SCIMStore interface {
+	// PutSCIMProfile inserts or replaces a user's profile; a userName taken
+	// by another user of the account (any case) is ECONFLICT.
+	PutSCIMProfile(ctx context.Context, p *SCIMProfile) error
+	// FindProvisionedUsers returns the account's own users (home users) with
+	// their home role and profile, in id order, narrowed by f.
+	FindProvisionedUsers(ctx context.Context, accountID string, f ProvisionedUserFilter) ([]*ProvisionedUser, error)
+	// CountProvisionedUsers counts the account's home users.
+	CountProvisionedUsers(ctx context.Context, accountID string) (int, error)
+	// PutSCIMGroup sets the externalId of a role; DeleteSCIMGroup forgets it.
+	PutSCIMGroup(ctx context.Context, accountID, roleID, externalID string) error
+	DeleteSCIMGroup(ctx context.Context, accountID, roleID string) error
+	// FindSCIMGroups returns the externalIds of the account's roles by role id.
+	FindSCIMGroups(ctx context.Context, accountID string) (map[string]string, error)
 }
 
 // RoleStore keeps custom roles; built-in roles are not stored.

@@ -180,7 +180,7 @@ func redactPath(path string) string {
 // logProblem logs a failed request once, at the edge. Paths that carry a
 // secret (an access link's or an invitation's token) are redacted, so that
 // no token reaches the log.
-func (s *Server) logProblem(ctx context.Context, method, path string, p *Problem) {
+func (s *Server) logProblem(ctx context.Context, method, path, pattern string, p *Problem) {
 	path = redactPath(path)
 	var err error = p
 	if p.err != nil {
@@ -188,13 +188,18 @@ func (s *Server) logProblem(ctx context.Context, method, path string, p *Problem
 	}
 	s.logger.LogAttrs(ctx, levelFor(p.kind), "request failed",
 		slog.String("code", p.Code), slog.Any("err", err),
-		slog.Group("req", slog.String("method", method), slog.String("path", path),
+		slog.Group("req", slog.String("method", method), slog.String("path", path), slog.String("route", pattern),
 			slog.String("id", steward.RequestIDFromContext(ctx))))
 }
 
 // writeProblem answers with p from outside huma (middleware, unknown routes).
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
-	s.logProblem(r.Context(), r.Method, r.URL.Path, p)
+	if isSCIM(r.URL.Path) {
+		s.writeSCIMProblem(w, r, p) // SCIM routes answer SCIM error bodies
+		return
+	}
+	_, pattern := s.mux.Handler(r)
+	s.logProblem(r.Context(), r.Method, r.URL.Path, pattern, p)
 	for k, vs := range p.header {
 		w.Header()[k] = vs
 	}
@@ -209,7 +214,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *Problem
 func (s *Server) logTransform(ctx huma.Context, _ string, v any) (any, error) {
 	if p, ok := v.(*Problem); ok {
 		u := ctx.URL()
-		s.logProblem(ctx.Context(), ctx.Method(), u.Path, p)
+		s.logProblem(ctx.Context(), ctx.Method(), u.Path, ctx.Operation().Path, p)
 	}
 	return v, nil
 }

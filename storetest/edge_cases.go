@@ -211,7 +211,7 @@ func testTextRefused(t *testing.T, open Opener) {
 					return err
 				}},
 				{"SCIMFilter", "filter", func() error {
-					_, _, err := w.Svc.ProvisionedUsers(as, acc.ID, "ann"+bad.s+"@example.com", steward.Page{})
+					_, err := w.Svc.ProvisionedUsers(as, acc.ID, steward.ProvisionedUserFilter{UserName: "ann" + bad.s + "@example.com"})
 					return err
 				}},
 				{"AssetName", "name", func() error {
@@ -320,7 +320,7 @@ func testVerifiedDomains(t *testing.T, open Opener) {
 		})
 		t.Run("ErrSCIM_"+tc.name, func(t *testing.T) {
 			w.refused(t, steward.ECONFLICT, "domain_claimed", func() error {
-				_, _, err := w.Svc.ProvisionUser(w.As(admin.ID), other.ID, steward.NewMember{Email: tc.email, Name: "Squatter"})
+				_, _, err := w.Svc.ProvisionUser(w.As(admin.ID), other.ID, steward.SCIMUserInput{UserName: tc.email, DisplayName: "Squatter", Active: true})
 				return err
 			}, other.ID, acme.ID)
 		})
@@ -331,7 +331,7 @@ func testVerifiedDomains(t *testing.T, open Opener) {
 		}
 	})
 	t.Run("HomeAccountMay", func(t *testing.T) {
-		u, _, err := w.Svc.ProvisionUser(w.As(acmeOwner.ID), acme.ID, steward.NewMember{Email: "kim@" + kelvin + "ite.example", Name: "Kim"})
+		u, _, err := w.Svc.ProvisionUser(w.As(acmeOwner.ID), acme.ID, steward.SCIMUserInput{UserName: "kim@" + kelvin + "ite.example", DisplayName: "Kim", Active: true})
 		if err != nil {
 			t.Fatalf("the domain's own account creating a user: %v", err)
 		}

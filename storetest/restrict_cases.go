@@ -49,12 +49,12 @@ func testRRestrict1SCIM(t *testing.T, open Opener) {
 	admin := w.PartnerAdmin(partner.ID, client.ID, owner.ID)
 
 	w.unchanged(t, func() {
-		_, _, err := w.Svc.ProvisionUser(w.As(admin.ID), client.ID, steward.NewMember{Email: "new@client.example", Name: "New"})
+		_, _, err := w.Svc.ProvisionUser(w.As(admin.ID), client.ID, steward.SCIMUserInput{UserName: "new@client.example", Active: true})
 		WantCode(t, err, steward.EFORBIDDEN, "permission_required")
-		_, _, err = w.Svc.ProvisionedUsers(w.As(admin.ID), client.ID, "", steward.Page{})
+		_, err = w.Svc.ProvisionedUsers(w.As(admin.ID), client.ID, steward.ProvisionedUserFilter{})
 		WantCode(t, err, steward.EFORBIDDEN, "permission_required")
 	}, client.ID)
-	u, _, err := w.Svc.ProvisionUser(w.As(owner.ID), client.ID, steward.NewMember{Email: "new@client.example", Name: "New"})
+	u, _, err := w.Svc.ProvisionUser(w.As(owner.ID), client.ID, steward.SCIMUserInput{UserName: "new@client.example", Active: true})
 	if err != nil {
 		t.Fatal(err)
 	}
