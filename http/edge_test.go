@@ -54,13 +54,14 @@ func TestDecision_Text_NULAndInvalidUTF8Are422(t *testing.T) {
 						}
 					})
 				}
-				// SCIM answers in its own error format, naming the field.
+				// SCIM answers in its own error format, naming the field, with
+				// the 400 RFC 7644 §3.12 gives invalidValue.
 				for _, tc := range []struct {
 					name, method, path string
 					body               any
 					field              string
 				}{
-					{name: "SCIMPathUser", method: "GET", path: scimPath + "/usr_" + bad.esc, field: "id"},
+					{name: "SCIMPathUser", method: "GET", path: scimPath + "/usr_" + bad.esc, field: "resource"},
 					{name: "SCIMFilter", method: "GET", path: scimPath + "?filter=" + url.QueryEscape(`userName eq "ann`+bad.raw+`@example.com"`), field: "filter"},
 					{name: "SCIMBody", method: "POST", path: scimPath,
 						body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ann` + bad.json + `@example.com"}`, field: "userName"},
@@ -69,9 +70,9 @@ func TestDecision_Text_NULAndInvalidUTF8Are422(t *testing.T) {
 						before, rev := e.AuditCount(t, acc), e.Revision(t)
 						res := e.Do(t, tc.method, tc.path, ownerTok, tc.body)
 						var got struct{ Status, ScimType, Detail string }
-						if err := json.Unmarshal(res.Body, &got); err != nil || res.Status != http.StatusUnprocessableEntity ||
-							got.Status != "422" || got.ScimType != "invalidValue" || !strings.Contains(got.Detail, " "+tc.field+": ") {
-							t.Fatalf("status %d, body %s: want a SCIM 422 invalidValue naming %s", res.Status, res.Body, tc.field)
+						if err := json.Unmarshal(res.Body, &got); err != nil || res.Status != http.StatusBadRequest ||
+							got.Status != "400" || got.ScimType != "invalidValue" || !strings.Contains(got.Detail, " "+tc.field+": ") {
+							t.Fatalf("status %d, body %s: want a SCIM 400 invalidValue naming %s", res.Status, res.Body, tc.field)
 						}
 						if e.AuditCount(t, acc) != before || e.Revision(t) != rev {
 							t.Fatal("a refused request changed something")

@@ -23,11 +23,13 @@ const maxIdempotencyKey = 255
 // transaction runs, a retry gets 409 idempotency_in_progress (PostgreSQL;
 // SQLite runs one write at a time, so there the retry waits for the first
 // and replays its answer). POSTs that change nothing (checks, previews)
-// keep no answer: a retry asks again.
+// keep no answer: a retry asks again. SCIM routes take no key: SCIM
+// matches a retried create by its userName or externalId (409
+// uniqueness), as RFC 7644 clients expect.
 func (s *Server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
-		if r.Method != http.MethodPost || key == "" {
+		if r.Method != http.MethodPost || key == "" || isSCIM(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

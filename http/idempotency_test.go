@@ -167,10 +167,6 @@ func TestIdempotencyKey_EveryWriteReplays(t *testing.T) {
 		e.MustOK(t, http.StatusOK, "POST", "/v1/users/"+m.UserID+"/deactivate", operatorToken, nil, nil)
 		e.MustOK(t, http.StatusOK, "POST", "/v1/users/"+m.UserID+"/reactivate", operatorToken, nil, nil)
 		e.MustOK(t, http.StatusOK, "POST", base+"/region-migrations", token, map[string]any{"region": "eu"}, nil)
-		e.MustOK(t, http.StatusCreated, "POST", "/scim/v2/"+acc+"/Users", token, map[string]any{
-			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "s@example.com", "displayName": "S"}, nil)
-		e.MustOK(t, http.StatusCreated, "POST", "/scim/v2/"+acc+"/Users", token, map[string]any{
-			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "off@example.com", "displayName": "Off", "active": false}, nil)
 
 		// The partner side: a link declined, another approved; employees
 		// deactivated, reactivated, and one converted to partner admin.

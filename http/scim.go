@@ -77,7 +77,7 @@ var scimConfig = scim.ServiceProviderConfig{
 }
 
 func (s *Server) scimRoutes() {
-	s.mux.HandleFunc(scimPrefix+"{account}/{rest...}", s.serveSCIM)
+	s.mux.HandleFunc(scimPrefix+"{account}/{resource...}", s.serveSCIM)
 }
 
 // isSCIM reports whether path is a SCIM route, whose errors are SCIM's.
@@ -162,7 +162,7 @@ func (s *Server) serveSCIM(w http.ResponseWriter, r *http.Request) {
 	st := &scimState{}
 	inner := r.WithContext(context.WithValue(r.Context(), scimStateKey{}, st))
 	u := *r.URL
-	u.Path, u.RawPath = "/"+r.PathValue("rest"), ""
+	u.Path, u.RawPath = "/"+r.PathValue("resource"), ""
 	if q := u.Query(); q.Get("filter") != "" {
 		q.Set("filter", valuePathSubAttributes(q.Get("filter")))
 		u.RawQuery = q.Encode()

@@ -428,8 +428,9 @@ func TestSCIM_EntraSequence(t *testing.T) {
 			t.Errorf("Steward's user after PATCH = %+v (the email stays the one it was created with)", su)
 		}
 		// A PATCH that changes nothing writes nothing.
-		events := e.AuditCount(t, acc)
-		if res := c.do("PATCH", "/Users/"+id, patchOps(`{"op":"replace","path":"active","value":true}`)); res.Status != http.StatusOK || res.Header.Get("Steward-Revision") != "" {
+		events, rev := e.AuditCount(t, acc), e.Revision(t)
+		if res := c.do("PATCH", "/Users/"+id, patchOps(`{"op":"replace","path":"active","value":true}`)); res.Status != http.StatusOK ||
+			(res.Header.Get("Steward-Revision") != "" && res.Header.Get("Steward-Revision") != strconv.FormatInt(rev, 10)) {
 			t.Errorf("no-op PATCH: %d, revision %q", res.Status, res.Header.Get("Steward-Revision"))
 		}
 		if e.AuditCount(t, acc) != events {

@@ -788,7 +788,7 @@ func (m *model) draw() action {
 			return err
 		}
 	case 22:
-		a.name, a.cascade = "SCIMSetActive", cascadeOf(acc, target, m.home)
+		a.name, a.cascade, a.restores = "SCIMSetActive", cascadeOf(acc, target, m.home), true
 		a.run = func(ctx context.Context) error {
 			_, _, err := m.svc.SetProvisionedActive(ctx, acc, target, rapid.Bool().Draw(m.t, "active"))
 			return err
