@@ -386,7 +386,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // matrixOperations reads the served OpenAPI document into the operations
 // to call; what it cannot fill fails the test.
-func matrixOperations(t *testing.T, e *Env, consent string) []*matrixOp {
+func matrixOperations(t testing.TB, e *Env, consent string) []*matrixOp {
 	t.Helper()
 	res := e.MustOK(t, http.StatusOK, "GET", "/v1/openapi.json", "", nil, nil)
 	var doc matrixDoc
