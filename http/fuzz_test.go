@@ -102,21 +102,21 @@ func (o *matrixOp) id() string { return o.method + " " + o.path }
 
 var pathParamRE = regexp.MustCompile(`\{([^}]+)\}`)
 
-// sharedWorld is the world of a fuzz process, rebuilt fresh every
-// worldLifetime inputs so that what earlier inputs changed (a deactivated
-// super admin, a deleted role) does not hide the code behind it for long.
+// sharedWorld is the world of a fuzz process. A target whose inputs may
+// change it is given a lifetime: the world is rebuilt fresh after that many
+// inputs, so that what earlier inputs changed (a deactivated super admin, a
+// deleted role) does not hide the code behind it for long.
 type sharedWorld struct {
-	mu   sync.Mutex
-	w    *fuzzWorld
-	uses int
-	dir  string
+	mu       sync.Mutex
+	w        *fuzzWorld
+	uses     int
+	lifetime int // 0: forever
+	dir      string
 }
-
-const worldLifetime = 500
 
 func (s *sharedWorld) get(t *testing.T) *fuzzWorld {
 	t.Helper()
-	if s.w != nil && s.uses >= worldLifetime {
+	if s.w != nil && s.lifetime > 0 && s.uses >= s.lifetime {
 		s.w.shutdown()
 		s.w = nil
 	}
@@ -127,8 +127,8 @@ func (s *sharedWorld) get(t *testing.T) *fuzzWorld {
 	return s.w
 }
 
-func newSharedWorld(f *testing.F) *sharedWorld {
-	s := &sharedWorld{dir: f.TempDir()}
+func newSharedWorld(f *testing.F, lifetime int) *sharedWorld {
+	s := &sharedWorld{dir: f.TempDir(), lifetime: lifetime}
 	f.Cleanup(func() {
 		if s.w != nil {
 			s.w.shutdown()
@@ -177,7 +177,7 @@ func mustProblem(t *testing.T, what string, rec *httptest.ResponseRecorder) {
 // body. {{placeholders}} in params and body become the world's ids. No
 // answer may be a 5xx, every error is a problem document, nothing panics.
 func FuzzAPIRequest(f *testing.F) {
-	world := newSharedWorld(f)
+	world := newSharedWorld(f, 1000)
 	f.Fuzz(func(t *testing.T, opName string, actorIndex uint8, params string, body []byte) {
 		world.mu.Lock()
 		defer world.mu.Unlock()
@@ -274,7 +274,7 @@ type scimUser struct {
 // a holder of account.scim.provision: a 200 is a consistent ListResponse of
 // Users, anything else a SCIM 4xx error.
 func FuzzSCIMFilter(f *testing.F) {
-	world := newSharedWorld(f)
+	world := newSharedWorld(f, 0) // it only reads
 	f.Fuzz(func(t *testing.T, filter, count, cursor, startIndex string) {
 		world.mu.Lock()
 		defer world.mu.Unlock()
@@ -327,7 +327,7 @@ func queryEscape(v string) string {
 // a 200 is the User, whose active then reads back the same; anything else a
 // SCIM 4xx error.
 func FuzzSCIMPatch(f *testing.F) {
-	world := newSharedWorld(f)
+	world := newSharedWorld(f, 0) // it only turns one member's active on and off
 	f.Fuzz(func(t *testing.T, put bool, body []byte) {
 		world.mu.Lock()
 		defer world.mu.Unlock()
