@@ -23,7 +23,8 @@ import (
 // operation's body, path and query, and SCIM's filter and PATCH parsing.
 // Bad input must be a 4xx problem document (SCIM: a SCIM error), never a
 // 5xx or a panic. Their seed corpora, in testdata/fuzz/<FuzzName>/, run as
-// part of go test.
+// part of go test; seeds named regression-… reproduce failures the fuzzers
+// found.
 
 // fuzzWorld is a server over a fresh SQLite database with one tenant.
 type fuzzWorld struct {
@@ -170,9 +171,10 @@ func mustProblem(t *testing.T, what string, rec *httptest.ResponseRecorder) {
 	}
 }
 
-// FuzzAPIRequest sends an operation of the OpenAPI document (named by
-// "METHOD path", or picked by the name's hash) as the operator (actor 0) or
-// a user of the tenant, with the path parameters params holds one a line
+// FuzzAPIRequest sends an operation of the OpenAPI document or of SCIM
+// (named by "METHOD path", or picked by the name's hash) as the operator
+// (actor 0), a user of each kind of the tenant (1 to 6), with no token (7)
+// or an unknown one (8), with the path parameters params holds one a line
 // (empty: the actor's own id; a last line "?…" is the query string) and the
 // body. {{placeholders}} in params and body become the world's ids. No
 // answer may be a 5xx, every error is a problem document, nothing panics.
@@ -189,7 +191,12 @@ func FuzzAPIRequest(f *testing.F) {
 			op = w.ops[int(h.Sum32()%uint32(len(w.ops)))]
 		}
 		token, self := operatorToken, actor{kind: "operator"}
-		if n := int(actorIndex) % (len(w.tn.actors) + 1); n > 0 {
+		switch n := int(actorIndex) % (len(w.tn.actors) + 3); {
+		case n == len(w.tn.actors)+1:
+			token, self = "", actor{kind: "anonymous"}
+		case n == len(w.tn.actors)+2:
+			token, self = "stw_"+strings.Repeat("0", 40), actor{kind: "an unknown token"}
+		case n > 0:
 			self = w.tn.actors[n-1]
 			token = self.token
 		}
