@@ -671,7 +671,7 @@ func runMatrixOp(t *testing.T, e *Env, op *matrixOp, a, b *tenant, act actor) []
 			c := cell{op: op.String(), actor: act.kind, variant: fmt.Sprintf("%s %s=%s (unknown)", s.in, s.name, s.kind), failure: changed}
 			c.foreign, c.unknown = normalize(res, values[i]), normalize(res, values[i])
 			if res.Status != http.StatusNotFound {
-				c.failure = fmt.Sprintf("an unknown %s answered %d, want 404: %s", s.kind, res.Status, res.Body)
+				c.failure = strings.TrimSpace(fmt.Sprintf("an unknown %s answered %d, want 404: %s; %s", s.kind, res.Status, res.Body, changed))
 			}
 			cells = append(cells, c)
 			continue
