@@ -596,7 +596,7 @@ func TestIsolationMatrix(t *testing.T) {
 				if op.method == http.MethodGet {
 					reachable(t, e, op, a)
 				}
-				for _, act := range a.actors {
+				for _, act := range append(slices.Clone(a.actors), a.actAs...) {
 					for _, c := range runMatrixOp(t, e, op, a, b, act) {
 						compared++
 						if os.Getenv("STEWARD_MATRIX_DUMP") != "" {
@@ -643,7 +643,7 @@ func runMatrixOp(t *testing.T, e *Env, op *matrixOp, a, b *tenant, act actor) []
 			send = body
 		}
 		before := e.Revision(t)
-		res := e.Do(t, op.method, path, act.token, send)
+		res := e.Do(t, op.method, path, act.token, send, act.headers...)
 		if after := e.Revision(t); after != before {
 			return res, fmt.Sprintf("%s %s (body %s) changed the store: revision %d → %d, answer %d %s", op.method, path, body, before, after, res.Status, res.Body)
 		}
@@ -710,7 +710,7 @@ func reachable(t *testing.T, e *Env, op *matrixOp, tn *tenant) {
 		if err != nil {
 			t.Fatalf("%s: %v", op, err)
 		}
-		res := e.Do(t, op.method, path, act.token, nil)
+		res := e.Do(t, op.method, path, act.token, nil, act.headers...)
 		if res.Status < 300 {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,14 +36,16 @@ type tenant struct {
 	invitationToken, linkToken     string // pending invitation and access link tokens
 	asset                          string // an asset id of the client, of type workflow
 
-	actors []actor
+	actors []actor // each kind of user with its own token
+	actAs  []actor // the same users, as the operator acting on their behalf
 }
 
-// actor is a user of one kind with its token.
+// actor is a user of one kind with its token, and the headers it sends.
 type actor struct {
-	kind  string
-	self  string
-	token string
+	kind    string
+	self    string
+	token   string
+	headers []string
 }
 
 // accounts are the tenant's account ids.
@@ -55,7 +58,7 @@ func (tn *tenant) users() []string {
 
 // actorOf returns the tenant's actor of the kind.
 func (tn *tenant) actorOf(kind string) actor {
-	for _, a := range tn.actors {
+	for _, a := range append(slices.Clone(tn.actors), tn.actAs...) {
 		if a.kind == kind {
 			return a
 		}
@@ -171,6 +174,7 @@ func buildTenant(tb testing.TB, e *Env, name string) *tenant {
 		{"partner employee", tn.employee}, {"external user", tn.external}, {"delegate", tn.delegate},
 	} {
 		tn.actors = append(tn.actors, actor{kind: a.kind, self: a.id, token: tok[a.id]})
+		tn.actAs = append(tn.actAs, actor{kind: a.kind + " (operator acting as)", self: a.id, token: operatorToken, headers: []string{"Steward-Act-As", a.id}})
 	}
 	return tn
 }
