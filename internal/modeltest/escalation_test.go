@@ -320,7 +320,7 @@ func (m *model) build() {
 	_, _, err = m.svc.Invite(m.as(c1Owner), C1, helpers, steward.NewInvitations{
 		Emails: steward.EmailList{m.emails[x1]}, Consent: m.consent(), AllowRedelegation: true, EndsAt: &ends})
 	m.must(err, "invite")
-	tok := m.mailedToken(m.emails[x1])
+	tok := m.mailedToken(m.emails[x1], C1)
 	_, _, err = m.svc.AcceptInvitation(m.as(x1), tok)
 	m.must(err, "accept")
 	_, _, err = m.svc.AddDelegates(m.as(x1), C1, x1, steward.NewDelegates{UserIDs: []string{x2}})
@@ -331,7 +331,7 @@ func (m *model) build() {
 	_, _, err = m.svc.Invite(m.as(c2Owner), C2, m.roles[C2][0], steward.NewInvitations{
 		Emails: steward.EmailList{m.emails[pe2]}, Consent: m.consent()})
 	m.must(err, "invite employee")
-	_, _, err = m.svc.AcceptInvitation(m.as(pe2), m.mailedToken(m.emails[pe2]))
+	_, _, err = m.svc.AcceptInvitation(m.as(pe2), m.mailedToken(m.emails[pe2], C2))
 	m.must(err, "accept employee")
 }
 
@@ -347,8 +347,9 @@ func (m *model) consent() steward.ConsentInput {
 
 func tokenOf(url string) string { return url[strings.LastIndex(url, "/")+1:] }
 
-// mailedToken reads the newest pending invitation token mailed to email.
-func (m *model) mailedToken(email string) string {
+// mailedToken reads the pending invitation token mailed to email for the
+// account (ids of one millisecond are in no order, so it checks).
+func (m *model) mailedToken(email, account string) string {
 	msgs, err := m.st.FindMessages(bg, 1000)
 	if err != nil {
 		m.t.Fatal(err)
@@ -365,7 +366,7 @@ func (m *model) mailedToken(email string) string {
 		tok, _, _ := strings.Cut(msg.Text[i+len(prefix):], "\n")
 		tok = strings.TrimSpace(tok)
 		inv, err := m.st.FindInvitationByTokenHash(bg, steward.HashSecret(tok))
-		if err == nil && inv.Status == steward.InvitationPending {
+		if err == nil && inv.Status == steward.InvitationPending && inv.AccountID == account {
 			return tok
 		}
 	}
@@ -601,6 +602,21 @@ func (m *model) draw() action {
 		if m.chance(7) {
 			target = m.pick("ownUser", m.homedIn(acc))
 		}
+	case opn == 18:
+		// Inviters are mostly outsiders who may invite (a bounded external
+		// user above all, R-GRANT-5), invitees users not in the account yet.
+		if ext := m.members(acc, steward.KindExternal); len(ext) > 0 && m.chance(5) {
+			actor = m.pick("inviter", append(ext, m.members(acc, steward.KindDelegate)...))
+		}
+		var outside []string
+		for _, u := range m.users {
+			if !slices.Contains(members, u) {
+				outside = append(outside, u)
+			}
+		}
+		if len(outside) > 0 && m.chance(8) {
+			target = m.pick("invitee", outside)
+		}
 	}
 	ctx := m.as(actor)
 	sel := steward.EmployeeSelection{
@@ -736,7 +752,7 @@ func (m *model) draw() action {
 				Emails: steward.EmailList{m.emails[target]}, Consent: m.consent(),
 				AllowRedelegation: rapid.Bool().Draw(m.t, "redelegate"), EndsAt: m.pickEnd()})
 			if err == nil {
-				if tok := m.mailedToken(m.emails[target]); tok != "" {
+				if tok := m.mailedToken(m.emails[target], acc); tok != "" {
 					m.invites = append(m.invites, invite{token: tok, email: m.emails[target], account: acc, inviter: actor, role: role, cover: m.cover(actor, acc)})
 				}
 			}
@@ -1200,8 +1216,12 @@ func (m *model) violate(kind, format string, args ...any) {
 	if !*flagReport {
 		m.t.Fatalf(format, args...)
 	}
+	msg := fmt.Sprintf(format, args...)
+	if f := strings.Fields(msg); len(f) > 2 && f[2] == "by" {
+		kind += " " + f[1] // the operation
+	}
 	if reported[kind] == 0 {
-		firstReported[kind] = fmt.Sprintf(format, args...)
+		firstReported[kind] = msg
 	}
 	reported[kind]++
 }
