@@ -63,9 +63,9 @@ func IsDryRun(err error) bool { return err == errDryRun }
 // one's effective permissions the first time the write touches it, taken
 // before the write changes it, and what R-GRANT-2 kept of it.
 type dryRun struct {
-	order  []string               // membership ids, in the order first touched
-	before map[string]*Membership // the stored membership before the write; nil if created
-	perms  map[string][]string    // its effective permissions before the write
+	order   []string               // membership ids, in the order first touched
+	before  map[string]*Membership // the stored membership before the write; nil if created
+	perms   map[string][]string    // its effective permissions before the write
 	kept    map[string][]string    // kept_not_held, where a set was applied
 	created map[string]string      // the account of each membership the write created
 }
