@@ -7,11 +7,12 @@ import (
 
 // PermissionChange is what one membership gains, loses, and keeps only
 // because the actor does not hold it (R-GRANT-2), in a preview
-// (R-PREVIEW-1). Permissions are the membership's effective ones, as a
-// membership's permissions field shows them: a super admin holds
-// everything, a delegate at most its parent's. A membership the change
-// creates gains all it will hold; one it removes, or whose delegation it
-// ends, loses all it held.
+// (R-PREVIEW-1). Permissions are those a check would allow (R-CHECK-1): a
+// super admin holds everything, a delegate at most its parent's, and a
+// membership that does not hold (deactivated, suspended, expired, a
+// delegate whose parent stopped re-delegating) holds nothing. A membership
+// the change creates gains all it will hold; one it removes, or whose
+// delegation it ends, loses all it held.
 type PermissionChange struct {
 	MembershipID string   `json:"membership_id" doc:"The membership (mem_…)."`
 	UserID       string   `json:"user_id" doc:"Its user."`
@@ -92,7 +93,9 @@ func (t *txn) capture(accountID, id string) error {
 	}
 	t.dry.order = append(t.dry.order, id)
 	t.dry.before[id] = m
-	t.dry.perms[id] = t.s.present(t.ctx, t.Store, m).Permissions
+	if t.dry.perms[id], err = t.held(m); err != nil {
+		return err
+	}
 	for page := (Page{Limit: MaxPageLimit}); ; {
 		ds, next, err := t.Store.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, ParentID: id, Page: page})
 		if err != nil {
@@ -108,6 +111,17 @@ func (t *txn) capture(accountID, id string) error {
 		}
 		page.After = next
 	}
+}
+
+// held returns the permissions m lets its user use now, as a check
+// answers them (R-CHECK-1): none when the membership or a link it hangs on
+// does not hold.
+func (t *txn) held(m *Membership) ([]string, error) {
+	ev, err := t.s.evaluate(t.ctx, t.Store, m, t.now)
+	if err != nil || !ev.holds {
+		return nil, err
+	}
+	return ev.effective, nil
 }
 
 // keptNotHeld notes, for a preview, what applying a set to m keeps of
@@ -190,7 +204,9 @@ func (t *txn) preview() ([]PermissionChange, error) {
 		}
 		if m != nil {
 			accountID, userID = m.AccountID, m.UserID
-			after = t.s.present(t.ctx, t.Store, m).Permissions
+			if after, err = t.held(m); err != nil {
+				return nil, err
+			}
 		}
 		if accountID == "" {
 			continue // created and removed again in the same write

@@ -152,6 +152,7 @@ func (s *Server) routes() {
 	s.externalRoutes()
 	s.partnerRoutes()
 	s.scimRoutes()
+	s.reviewRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its
