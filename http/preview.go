@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/steward-iam/steward"
@@ -47,6 +48,10 @@ func (s *Server) previewable(o huma.Operation) huma.Operation {
 // Idempotency-Key is ignored: a preview keeps no answer and replays none.
 func (s *Server) dryRun(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.URL.RawQuery, "dry_run") { // no parsing on the check path
+			next.ServeHTTP(w, r)
+			return
+		}
 		q := r.URL.Query()
 		if !q.Has("dry_run") {
 			next.ServeHTTP(w, r)
