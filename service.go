@@ -75,7 +75,8 @@ type txn struct {
 	actor   *Actor
 	events  []*Event
 	changes []Change
-	result  any // what the write's request answers (see answer)
+	result  any     // what the write's request answers (see answer)
+	dry     *dryRun // set in dry-run mode (R-PREVIEW-1)
 }
 
 // errUnchanged is what a write's fn returns when the write would change
@@ -95,8 +96,18 @@ var errUnchanged = errors.New("write changes nothing")
 // idempotency_in_progress. After the change it keeps the answer in the same
 // transaction, so that a crash on either side of the commit leaves either
 // both or neither.
+//
+// In dry-run mode (NewContextWithDryRun) write runs fn, describes in the
+// context's Preview what fn did to every membership it touched, and rolls
+// the transaction back: no event, no revision, no mail, no change-feed
+// entry and no Idempotency-Key answer are kept (R-PREVIEW-1). It then
+// returns errDryRun, so that callers stop as on any error and the request
+// answers the preview.
 func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, error) {
 	var rev int64
+	if p := DryRunFromContext(ctx); p != nil {
+		return 0, s.dryRun(ctx, p, fn)
+	}
 	key := IdempotencyKeyFromContext(ctx)
 	if key != nil && key.Kept != nil {
 		return 0, Errorf(EINTERNAL, "internal", "a second write for one Idempotency-Key")
@@ -193,4 +204,38 @@ func (t *txn) actorIn(accountID string, perms ...string) (*access, error) {
 // recorded event changed indirectly (members of an edited role, say).
 func (t *txn) touch(accountID, entity, id string) {
 	t.changes = append(t.changes, Change{AccountID: accountID, Entity: entity, EntityID: id, Time: t.now})
+}
+
+// dryRun runs fn in a transaction it always rolls back, and fills p with
+// the differences fn made (R-PREVIEW-1). It runs the same fn as the real
+// write, so the preview and the error come from the request's own code. A
+// write that would change nothing previews no change.
+func (s *Service) dryRun(ctx context.Context, p *Preview, fn func(t *txn) error) error {
+	if p.done {
+		return Errorf(EINTERNAL, "internal", "a second write in one dry run")
+	}
+	err := s.Store.InTx(ctx, func(tx Store) error {
+		t := &txn{Store: tx, s: s, ctx: ctx, now: s.now(), actor: ActorFromContext(ctx), dry: newDryRun()}
+		err := fn(t)
+		if errors.Is(err, errUnchanged) {
+			p.DryRun, p.Changes, p.done = true, []PermissionChange{}, true
+			return errDryRun
+		}
+		if err != nil {
+			return err
+		}
+		if len(t.events) == 0 {
+			return Errorf(EINTERNAL, "internal", "write without audit event")
+		}
+		changes, err := t.preview()
+		if err != nil {
+			return err
+		}
+		p.DryRun, p.Changes, p.done = true, changes, true
+		return errDryRun
+	})
+	if err == nil {
+		return Errorf(EINTERNAL, "internal", "a dry run committed")
+	}
+	return err
 }

@@ -97,7 +97,11 @@ func (t *txn) CreateMembership(ctx context.Context, m *Membership) error {
 		}
 		m.EndsAt = earliest(m.EndsAt, end)
 	}
-	return t.Store.CreateMembership(ctx, m)
+	if err := t.Store.CreateMembership(ctx, m); err != nil {
+		return err
+	}
+	t.noteCreated(m) // R-PREVIEW-1
+	return nil
 }
 
 // mayWiden refuses an actor whose access ends widening (more permissions,

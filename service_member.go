@@ -232,6 +232,7 @@ func (t *txn) applyRole(by *access, m *Membership, roleID, action string) (*Memb
 	}
 	before := m.OwnEffective(t.s.Catalogue)
 	after := ApplySet(before, r.Permissions, by.held) // R-GRANT-2
+	t.keptNotHeld(m, before, r.Permissions, by.held)  // R-PREVIEW-1
 	from := m.Role
 	if from == r.ID && slices.Equal(m.Permissions, after) {
 		return m, errUnchanged // SPEC §4 "No-op writes": the same role again changes nothing

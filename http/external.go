@@ -87,8 +87,8 @@ func (s *Server) externalRoutes() {
 		read(func(ctx context.Context, _ *struct{}) (steward.ConsentAgreement, error) {
 			return s.svc.Consent(), nil
 		}))
-	huma.Register(s.api, op(http.MethodPost, "/v1/accounts/{account}/roles/{role}/invitations", "invite-external-users", "external users",
-		"Invite external users by email into a role; all or none (R-EXT-1 … R-EXT-5)", http.StatusCreated),
+	huma.Register(s.api, s.previewable(op(http.MethodPost, "/v1/accounts/{account}/roles/{role}/invitations", "invite-external-users", "external users",
+		"Invite external users by email into a role; all or none (R-EXT-1 … R-EXT-5)", http.StatusCreated)),
 		writeAs(func(ctx context.Context, in *struct {
 			RolePath
 			Body InvitationRequest
@@ -150,16 +150,16 @@ func (s *Server) externalRoutes() {
 		write(func(ctx context.Context, in *TokenPath) (*steward.Membership, int64, error) {
 			return s.svc.AcceptInvitation(ctx, in.Token)
 		}))
-	huma.Register(s.api, op(http.MethodPatch, "/v1/accounts/{account}/external-users/{user}", "update-external-user", "external users",
-		"Edit an external user's options; turning re-delegation off ends its delegates (R-EXT-8)", http.StatusOK),
+	huma.Register(s.api, s.previewable(op(http.MethodPatch, "/v1/accounts/{account}/external-users/{user}", "update-external-user", "external users",
+		"Edit an external user's options; turning re-delegation off ends its delegates (R-EXT-8)", http.StatusOK)),
 		write(func(ctx context.Context, in *struct {
 			ExternalUserPath
 			Body steward.ExternalUpdate
 		}) (*steward.Membership, int64, error) {
 			return s.svc.UpdateExternalUser(ctx, in.Account, in.User, in.Body)
 		}))
-	huma.Register(s.api, op(http.MethodPost, "/v1/accounts/{account}/external-users/{user}/delegates", "add-delegates", "external users",
-		"Re-delegate: the external user hands its permissions, or fewer, to users of its own account (R-EXT-9)", http.StatusCreated),
+	huma.Register(s.api, s.previewable(op(http.MethodPost, "/v1/accounts/{account}/external-users/{user}/delegates", "add-delegates", "external users",
+		"Re-delegate: the external user hands its permissions, or fewer, to users of its own account (R-EXT-9)", http.StatusCreated)),
 		writeAs(func(ctx context.Context, in *struct {
 			ExternalUserPath
 			Body steward.NewDelegates

@@ -35,6 +35,8 @@ const (
 	kindInvitation      = "invitation"
 	kindLinkToken       = "access link token"
 	kindInvitationToken = "invitation token"
+	kindReview          = "review"
+	kindReviewItem      = "review item"
 )
 
 // bearerKinds are the kinds whose values are secrets that act as
@@ -52,7 +54,7 @@ var matrixQueryKinds = map[string]string{
 
 // matrixQueryOther are the query parameters that take no id; the matrix
 // leaves them out, but for those it sends with a plausible value.
-var matrixQueryOther = []string{"limit", "cursor", "permission", "at", "status", "kind", "since", "until", "format", "q", "access_type", "action"}
+var matrixQueryOther = []string{"limit", "cursor", "permission", "at", "status", "kind", "since", "until", "format", "q", "access_type", "action", "dry_run"}
 
 // matrixQueryValues are the plausible values of query parameters the matrix sends.
 var matrixQueryValues = map[string]string{"permission": "crm.contacts.view"}
@@ -64,7 +66,7 @@ var matrixHeaders = []string{"Steward-Act-As", "Idempotency-Key"}
 // matrixBodyKinds are the body fields that take ids; the list ones take a list.
 var matrixBodyKinds = map[string]string{
 	"user_id": kindUser, "owner_user_id": kindUser, "account_id": kindAccount, "home_account_id": kindAccount,
-	"user_ids": kindUser, "account_ids": kindAccount, "role": kindRole,
+	"user_ids": kindUser, "account_ids": kindAccount, "role": kindRole, "reviewer_ids": kindUser,
 }
 
 // matrixPathKind returns the kind of ids a path parameter takes, or a fixed
@@ -83,6 +85,10 @@ func matrixPathKind(path, name string) (kind, fixed string, ok bool) {
 		return kindRole, "", true
 	case name == "invitation":
 		return kindInvitation, "", true
+	case name == "review":
+		return kindReview, "", true
+	case name == "item" && prev == "items":
+		return kindReviewItem, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/access-links/"):
 		return kindLinkToken, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/invitations/"):
@@ -132,6 +138,10 @@ func foreignIDs(b *tenant, kind string) []string {
 		return []string{b.linkToken}
 	case kindInvitationToken:
 		return []string{b.invitationToken}
+	case kindReview:
+		return []string{b.review}
+	case kindReviewItem:
+		return []string{b.reviewItem}
 	}
 	panic("no ids of kind " + kind)
 }
@@ -153,6 +163,10 @@ func ownID(tn *tenant, a actor, op *matrixOp, s slot) string {
 		return tn.linkToken
 	case kindInvitationToken:
 		return tn.invitationToken
+	case kindReview:
+		return tn.review
+	case kindReviewItem:
+		return tn.reviewItem
 	case kindUser:
 		switch s.name {
 		case "owner_user_id":
@@ -446,6 +460,18 @@ func matrixOperations(t testing.TB, e *Env, consent string) []*matrixOp {
 				}
 			}
 			ops = append(ops, op)
+			for _, p := range o.Parameters {
+				if p.In == "query" && p.Name == "dry_run" {
+					// The preview of the request (R-PREVIEW-1) is called too.
+					dry := *op
+					dry.query = url.Values{}
+					for k, v := range op.query {
+						dry.query[k] = v
+					}
+					dry.query.Set("dry_run", "true")
+					ops = append(ops, &dry)
+				}
+			}
 		}
 	}
 	return append(ops, scimMatrixOps()...)

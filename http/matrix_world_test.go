@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/steward-iam/steward"
 	stewardhttp "github.com/steward-iam/steward/http"
@@ -35,6 +36,7 @@ type tenant struct {
 	invitation, acceptedInvitation string // invitation ids: pending, accepted
 	invitationToken, linkToken     string // pending invitation and access link tokens
 	asset                          string // an asset id of the client, of type workflow
+	review, reviewItem             string // an open access review of the client and one of its items
 
 	actors []actor // each kind of user with its own token
 	actAs  []actor // the same users, as the operator acting on their behalf
@@ -164,6 +166,16 @@ func buildTenant(tb testing.TB, e *Env, name string) *tenant {
 	pending := fmt.Sprintf("pending-%s@example.org", strings.ToLower(name))
 	tn.invitation = invite(pending)
 	tn.invitationToken = mailedInvitationToken(tb, e, pending)
+
+	var review steward.Review
+	e.MustOK(tb, http.StatusCreated, "POST", "/v1/accounts/"+tn.client+"/reviews", tok[owner], map[string]any{
+		"reviewer_ids": []string{owner}, "due_at": time.Now().UTC().Add(30 * 24 * time.Hour), "default_decision": "keep"}, &review)
+	var items stewardhttp.List[steward.ReviewItem]
+	e.MustOK(tb, http.StatusOK, "GET", "/v1/accounts/"+tn.client+"/reviews/"+review.ID+"/items", tok[owner], nil, &items)
+	if len(items.Items) == 0 {
+		tb.Fatal("the review has no items")
+	}
+	tn.review, tn.reviewItem = review.ID, items.Items[0].ID
 
 	tn.asset = "wf-" + strings.ToLower(name)
 	e.MustOK(tb, http.StatusOK, "PUT", "/v1/accounts/"+tn.client+"/assets/workflow/"+tn.asset, operatorToken,

@@ -34,7 +34,7 @@ func (s *Server) memberRoutes() {
 			}
 			return s.svc.FindMembers(ctx, steward.MembershipFilter{AccountID: in.Account, Role: in.Role, Kind: steward.MembershipKind(in.Kind), Page: page})
 		}))
-	huma.Register(s.api, op(http.MethodPost, base, "add-member", "members", "Create an internal user of the account with a role", http.StatusCreated),
+	huma.Register(s.api, s.previewable(op(http.MethodPost, base, "add-member", "members", "Create an internal user of the account with a role", http.StatusCreated)),
 		write(func(ctx context.Context, in *struct {
 			AccountPath
 			Body steward.NewMember
@@ -45,8 +45,8 @@ func (s *Server) memberRoutes() {
 		read(func(ctx context.Context, in *MemberPath) (*steward.Membership, error) {
 			return s.svc.FindMember(ctx, in.Account, in.User)
 		}))
-	huma.Register(s.api, op(http.MethodPut, base+"/{user}/role", "change-member-role", "members",
-		"Apply a role to a member: the actor adds only what it holds and removes nothing it does not hold (R-GRANT-2)", http.StatusOK),
+	huma.Register(s.api, s.previewable(op(http.MethodPut, base+"/{user}/role", "change-member-role", "members",
+		"Apply a role to a member: the actor adds only what it holds and removes nothing it does not hold (R-GRANT-2)", http.StatusOK)),
 		write(func(ctx context.Context, in *struct {
 			MemberPath
 			Body RoleChange

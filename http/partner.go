@@ -108,8 +108,8 @@ func (s *Server) partnerRoutes() {
 		read(func(ctx context.Context, in *LinkTokenPath) (*steward.AccessLinkView, error) {
 			return s.svc.FindAccessLink(ctx, in.Token)
 		}))
-	huma.Register(s.api, gone(op(http.MethodPost, "/v1/access-links/{token}/approve", "approve-access-link", tag,
-		"Approve an access link as a super admin of the client: the relationship and a partner admin (R-PARTNER-3)", http.StatusOK)),
+	huma.Register(s.api, gone(s.previewable(op(http.MethodPost, "/v1/access-links/{token}/approve", "approve-access-link", tag,
+		"Approve an access link as a super admin of the client: the relationship and a partner admin (R-PARTNER-3)", http.StatusOK))),
 		write(func(ctx context.Context, in *struct {
 			LinkTokenPath
 			Body ApprovalRequest
@@ -147,16 +147,16 @@ func (s *Server) partnerRoutes() {
 		}) (*steward.Relationship, int64, error) {
 			return s.svc.UpdateClientAlias(ctx, in.Partner, in.Client, in.Body.Alias)
 		}))
-	huma.Register(s.api, op(http.MethodPost, partners+"/clients/{client}/employees", "add-employees", tag,
-		"Add employees of the partner to a client with a role, as a partner admin there (R-PARTNER-4, R-GRANT-1)", http.StatusCreated),
+	huma.Register(s.api, s.previewable(op(http.MethodPost, partners+"/clients/{client}/employees", "add-employees", tag,
+		"Add employees of the partner to a client with a role, as a partner admin there (R-PARTNER-4, R-GRANT-1)", http.StatusCreated)),
 		writeAs(func(ctx context.Context, in *struct {
 			ClientPath
 			Body EmployeesRequest
 		}) ([]*steward.Membership, int64, error) {
 			return s.svc.AddEmployees(ctx, in.Partner, in.Client, in.Body.UserIDs, in.Body.Role)
 		}, listOf[*steward.Membership]))
-	huma.Register(s.api, op(http.MethodPut, partners+"/clients/{client}/employees/{user}/role", "change-employee-role", tag,
-		"Apply a role to a partner employee in a client (R-PARTNER-5, R-GRANT-2)", http.StatusOK),
+	huma.Register(s.api, s.previewable(op(http.MethodPut, partners+"/clients/{client}/employees/{user}/role", "change-employee-role", tag,
+		"Apply a role to a partner employee in a client (R-PARTNER-5, R-GRANT-2)", http.StatusOK)),
 		write(func(ctx context.Context, in *struct {
 			ClientPath
 			User string `path:"user" doc:"The employee's user id (usr_…)."`
@@ -164,8 +164,8 @@ func (s *Server) partnerRoutes() {
 		}) (*steward.Membership, int64, error) {
 			return s.svc.ChangeEmployeeRole(ctx, in.Partner, in.Client, in.User, in.Body.Role)
 		}))
-	huma.Register(s.api, op(http.MethodPost, partners+"/clients/{client}/convert-to-partner-admin", "convert-to-partner-admin", tag,
-		"Convert a super admin of the client who is an employee of the partner to partner admin (R-PARTNER-9)", http.StatusOK),
+	huma.Register(s.api, s.previewable(op(http.MethodPost, partners+"/clients/{client}/convert-to-partner-admin", "convert-to-partner-admin", tag,
+		"Convert a super admin of the client who is an employee of the partner to partner admin (R-PARTNER-9)", http.StatusOK)),
 		write(func(ctx context.Context, in *struct {
 			ClientPath
 			Body ConvertRequest

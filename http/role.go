@@ -27,7 +27,7 @@ func (s *Server) roleRoutes() {
 			}
 			return s.svc.FindRoles(ctx, in.Account, page)
 		}))
-	huma.Register(s.api, op(http.MethodPost, base, "create-role", "roles", "Create a custom role; every permission must be held by the actor (R-GRANT-1)", http.StatusCreated),
+	huma.Register(s.api, s.previewable(op(http.MethodPost, base, "create-role", "roles", "Create a custom role; every permission must be held by the actor (R-GRANT-1)", http.StatusCreated)),
 		write(func(ctx context.Context, in *struct {
 			AccountPath
 			Body steward.RoleInput
@@ -38,8 +38,8 @@ func (s *Server) roleRoutes() {
 		read(func(ctx context.Context, in *RolePath) (*steward.Role, error) {
 			return s.svc.FindRole(ctx, in.Account, in.Role)
 		}))
-	huma.Register(s.api, op(http.MethodPatch, base+"/{role}", "update-role", "roles",
-		"Rename a custom role or change its permissions; the change reaches every member holding it (R-GRANT-3)", http.StatusOK),
+	huma.Register(s.api, s.previewable(op(http.MethodPatch, base+"/{role}", "update-role", "roles",
+		"Rename a custom role or change its permissions; the change reaches every member holding it (R-GRANT-3)", http.StatusOK)),
 		write(func(ctx context.Context, in *struct {
 			RolePath
 			Body steward.RoleInput

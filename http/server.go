@@ -41,7 +41,9 @@ type Server struct {
 	metrics *metrics
 	openapi []byte
 	// statuses is the success status of every POST operation, by route.
-	statuses    map[string]int
+	statuses map[string]int
+	// previews are the routes that accept ?dry_run=true (see previewable).
+	previews    map[string]bool
 	afterCommit func(*http.Request)
 }
 
@@ -118,7 +120,7 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 	s.metrics = newMetrics()
 	s.mux.Handle("GET "+pathMetrics, s.metrics.handler())
 
-	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.idempotent(s.mux))))
+	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.dryRun(s.idempotent(s.mux)))))
 	return s
 }
 
@@ -150,6 +152,7 @@ func (s *Server) routes() {
 	s.externalRoutes()
 	s.partnerRoutes()
 	s.scimRoutes()
+	s.reviewRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its

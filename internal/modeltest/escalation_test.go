@@ -561,7 +561,7 @@ func (m *model) pickEnd() *time.Time {
 
 // draw picks the next operation.
 func (m *model) draw() action {
-	opn := rapid.IntRange(0, 24).Draw(m.t, "op")
+	opn := rapid.IntRange(0, 25).Draw(m.t, "op")
 	partner := m.pick("partner", m.partners)
 	acc := m.pick("account", m.accounts)
 	partnerSide := opn >= 10 && opn <= 17
@@ -812,6 +812,41 @@ func (m *model) draw() action {
 	case 23:
 		a.name, a.run = "UpdateAccount", func(ctx context.Context) error {
 			_, _, err := m.svc.UpdateAccount(ctx, acc, steward.AccountUpdate{})
+			return err
+		}
+	case 25:
+		// An access review of the account's outsiders: the actor starts it
+		// as its reviewer, marks some items remove, and closes it, or
+		// leaves it to the scheduler at its due date (R-REVIEW-1..3).
+		a.name = "ReviewAndClose"
+		a.run = func(ctx context.Context) error {
+			def := steward.DecisionKeep
+			if rapid.Bool().Draw(m.t, "defaultRemove") {
+				def = steward.DecisionRemove
+			}
+			rv, _, err := m.svc.StartReview(ctx, acc, steward.NewReview{ReviewerIDs: []string{actor}, DueAt: m.now.Add(24 * time.Hour), DefaultDecision: def})
+			if err != nil {
+				return err
+			}
+			items, _, err := m.svc.FindReviewItems(ctx, acc, rv.ID, steward.Page{Limit: steward.MaxPageLimit})
+			if err != nil {
+				return err
+			}
+			for _, it := range items {
+				if d := rapid.IntRange(0, 2).Draw(m.t, "decision"); d > 0 {
+					dec := steward.DecisionKeep
+					if d == 2 {
+						dec = steward.DecisionRemove
+					}
+					// A refused decision (a super admin without
+					// account.super_admins.manage) changes nothing.
+					_, _, _ = m.svc.DecideReviewItem(ctx, acc, rv.ID, it.ID, steward.ItemDecision{Decision: dec})
+				}
+			}
+			if rapid.Bool().Draw(m.t, "leaveToScheduler") {
+				return nil
+			}
+			_, _, err = m.svc.CloseReview(ctx, acc, rv.ID)
 			return err
 		}
 	case 24:

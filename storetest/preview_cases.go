@@ -1,0 +1,268 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/steward-iam/steward"
+)
+
+// effective returns, for every member of the account, the permissions a
+// check allows it there (R-CHECK-1), by user id.
+func effective(t *testing.T, w *World, accountID string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	page := steward.Page{Limit: 500}
+	for {
+		ms, next, err := w.Svc.FindMembers(w.Op, steward.MembershipFilter{AccountID: accountID, Page: page})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			out[m.UserID] = []string{}
+			as, _, err := w.Svc.FindUserAccounts(w.Op, m.UserID, steward.AccessQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range as {
+				if a.AccountID == accountID {
+					out[m.UserID] = a.Permissions
+				}
+			}
+		}
+		if next == "" {
+			return out
+		}
+		page.After = next
+	}
+}
+
+// dryRun runs call with a preview in its context and returns it with the
+// call's error (nil when the preview is the answer).
+func dryRun(ctx context.Context, call func(context.Context) error) (*steward.Preview, error) {
+	p := &steward.Preview{}
+	err := call(steward.NewContextWithDryRun(ctx, p))
+	if p.Done() {
+		if !steward.IsDryRun(err) {
+			return p, fmt.Errorf("a finished dry run answered %v", err)
+		}
+		return p, nil
+	}
+	return p, err
+}
+
+func testRPreview1(t *testing.T, open Opener) {
+	r := newReviewWorld(t, open)
+	as := r.As(r.owner.ID)
+	narrow := []string{"crm.contacts.view"}
+	rev, err := r.Store.CurrentRevision(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, msgs := r.Events(r.client.ID), r.messages()
+	before := effective(t, r.World, r.client.ID)
+	// Narrowing the role of the external user narrows its delegate too.
+	p, err := dryRun(as, func(ctx context.Context) error {
+		_, _, err := r.Svc.UpdateRole(ctx, r.client.ID, r.editors.ID, steward.RoleInput{Permissions: &narrow})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := map[string][]string{}
+	for _, c := range p.Changes {
+		lost[c.MembershipID] = c.Lost
+	}
+	if len(p.Changes) != 3 {
+		t.Errorf("preview = %+v, want three memberships", p.Changes)
+	}
+	want := []string{"crm.contacts.edit", "reports.view"}
+	if !slices.Equal(lost[r.parent.ID], want) || !slices.Equal(lost[r.delegate.ID], want) || !slices.Equal(lost[r.internal.ID], want) {
+		t.Errorf("preview = %+v, want the role's members and the delegate losing %v", p.Changes, want)
+	}
+	// An invitation previews no membership change, and sends no mail.
+	p, err = dryRun(as, func(ctx context.Context) error {
+		_, _, err := r.Svc.Invite(ctx, r.client.ID, r.editors.ID, steward.NewInvitations{Emails: []string{"preview@example.org"}, Consent: r.consent()})
+		return err
+	})
+	if err != nil || len(p.Changes) != 0 {
+		t.Errorf("invitation preview = %+v, %v", p, err)
+	}
+	// Removing the external user's right to re-delegate previews its delegate's loss.
+	off := false
+	p, err = dryRun(as, func(ctx context.Context) error {
+		_, _, err := r.Svc.UpdateExternalUser(ctx, r.client.ID, r.ext.ID, steward.ExternalUpdate{AllowRedelegation: &off})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range p.Changes {
+		found = found || (c.MembershipID == r.delegate.ID && len(c.Lost) == 3)
+	}
+	if !found {
+		t.Errorf("preview of re-delegation off = %+v, want the delegate losing all", p.Changes)
+	}
+	// An error is the real request's.
+	_, err = dryRun(r.As(r.outsider.ID), func(ctx context.Context) error {
+		_, _, err := r.Svc.UpdateRole(ctx, r.client.ID, r.editors.ID, steward.RoleInput{Permissions: &narrow})
+		return err
+	})
+	WantCode(t, err, steward.EFORBIDDEN, "permission_required")
+
+	after, err := r.Store.CurrentRevision(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != rev || r.Events(r.client.ID) != events || r.messages() != msgs {
+		t.Errorf("dry runs wrote: revision %d → %d, events %d → %d, mail %d → %d", rev, after, events, r.Events(r.client.ID), msgs, r.messages())
+	}
+	for id, perms := range effective(t, r.World, r.client.ID) {
+		if !slices.Equal(perms, before[id]) {
+			t.Errorf("membership %s changed in a dry run: %v → %v", id, before[id], perms)
+		}
+	}
+}
+
+// testRPreview1Property: for random worlds and requests, the preview of a
+// request equals the difference the same request then makes, and a refused
+// preview is refused like the real request.
+func testRPreview1Property(t *testing.T, open Opener) {
+	perms := []string{"crm.contacts.view", "crm.contacts.edit", "reports.view", "tickets.view", "settings.edit", steward.PermUsersManage, steward.PermRolesManage}
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 16))
+			pick := func() []string {
+				var out []string
+				for _, p := range perms {
+					if rng.IntN(2) == 0 {
+						out = append(out, p)
+					}
+				}
+				return out
+			}
+			x := newExtWorld(t, open)
+			roles := []string{steward.RoleMember, x.editors.ID}
+			for i := range 3 {
+				roles = append(roles, x.Role(x.client.ID, fmt.Sprintf("R%d", i), pick()...).ID)
+			}
+			var users []string
+			for range 4 {
+				users = append(users, x.User(x.client.ID, roles[rng.IntN(len(roles))]).ID)
+			}
+			actors := append([]string{x.owner.ID}, users...)
+			x.external(x.ext, x.editors.ID, steward.NewInvitations{AllowRedelegation: true})
+			previewed := 0
+			for step := range 12 {
+				actor := x.As(actors[rng.IntN(len(actors))])
+				var name string
+				var call func(context.Context) error
+				switch rng.IntN(5) {
+				case 0, 1:
+					u, role := users[rng.IntN(len(users))], roles[rng.IntN(len(roles))]
+					name = "ChangeMemberRole"
+					call = func(ctx context.Context) error {
+						_, _, err := x.Svc.ChangeMemberRole(ctx, x.client.ID, u, role)
+						return err
+					}
+				case 2:
+					role, set := roles[1+rng.IntN(len(roles)-1)], pick()
+					if set == nil {
+						set = []string{}
+					}
+					name = "UpdateRole"
+					call = func(ctx context.Context) error {
+						_, _, err := x.Svc.UpdateRole(ctx, x.client.ID, role, steward.RoleInput{Permissions: &set})
+						return err
+					}
+				case 3:
+					role, email := roles[rng.IntN(len(roles))], fmt.Sprintf("new%d-%d@example.com", seed, step)
+					name = "AddMember"
+					call = func(ctx context.Context) error {
+						_, _, err := x.Svc.AddMember(ctx, x.client.ID, steward.NewMember{Email: email, Name: "New", Role: role})
+						return err
+					}
+				case 4:
+					d := x.User(x.home.ID, steward.RoleMember)
+					actor = x.As(x.ext.ID)
+					name = "AddDelegates"
+					call = func(ctx context.Context) error {
+						_, _, err := x.Svc.AddDelegates(ctx, x.client.ID, x.ext.ID, steward.NewDelegates{UserIDs: []string{d.ID}})
+						return err
+					}
+				}
+				before := effective(t, x.World, x.client.ID)
+				rev, _ := x.Store.CurrentRevision(context.Background())
+				p, dryErr := dryRun(actor, call)
+				if now, _ := x.Store.CurrentRevision(context.Background()); now != rev {
+					t.Fatalf("step %d %s: a dry run committed revision %d", step, name, now)
+				}
+				realErr := call(actor)
+				if !p.Done() {
+					if dryErr == nil || steward.ErrorCode(dryErr) != steward.ErrorCode(realErr) || steward.ErrorKind(dryErr) != steward.ErrorKind(realErr) {
+						t.Fatalf("step %d %s: dry run refused with %v, the request with %v", step, name, dryErr, realErr)
+					}
+					continue
+				}
+				if realErr != nil {
+					t.Fatalf("step %d %s: previewed, then refused: %v", step, name, realErr)
+				}
+				if len(p.Changes) > 0 {
+					previewed++
+				}
+				after := effective(t, x.World, x.client.ID)
+				byUser := map[string]steward.PermissionChange{}
+				for _, c := range p.Changes {
+					byUser[c.UserID] = c // a created membership's id is new in each run
+				}
+				ids := map[string]bool{}
+				for id := range before {
+					ids[id] = true
+				}
+				for id := range after {
+					ids[id] = true
+				}
+				// A user the request creates has a new id in each run: the
+				// preview's entries for users that exist in neither stand for them.
+				var fresh []steward.PermissionChange
+				for _, c := range p.Changes {
+					if !ids[c.UserID] {
+						fresh = append(fresh, c)
+					}
+				}
+				for id := range ids {
+					gained, lost := steward.Minus(after[id], before[id]), steward.Minus(before[id], after[id])
+					c, ok := byUser[id]
+					if _, existed := before[id]; !ok && !existed && len(fresh) > 0 {
+						c, fresh = fresh[0], fresh[1:]
+					}
+					if !slices.Equal(gained, orEmpty(c.Gained)) || !slices.Equal(lost, orEmpty(c.Lost)) {
+						t.Fatalf("step %d %s: user %s gained %v and lost %v, the preview said %+v", step, name, id, gained, lost, c)
+					}
+					for _, k := range c.KeptNotHeld {
+						if !slices.Contains(before[id], k) || !slices.Contains(after[id], k) {
+							t.Fatalf("step %d %s: %s kept_not_held %v, but held %v before and %v after", step, name, id, c.KeptNotHeld, before[id], after[id])
+						}
+					}
+				}
+				if len(fresh) > 0 {
+					t.Fatalf("step %d %s: the preview created %+v, the request did not", step, name, fresh)
+				}
+			}
+			if previewed == 0 {
+				t.Fatal("no request of this world previewed a change")
+			}
+		})
+	}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
