@@ -48,6 +48,7 @@ func Open(path string) (*DB, error) {
 		Translate:       translate,
 		Retryable:       func(error) bool { return false },
 		SerializeWrites: true,
+		CacheStatements: true,                           // the driver parses every statement it is handed otherwise
 		BulkPragma:      "PRAGMA cache_size = -1048576", // 1 GiB
 		NormalPragma:    "PRAGMA cache_size = -32768",
 	})

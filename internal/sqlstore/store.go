@@ -33,6 +33,15 @@ type Dialect struct {
 	// SerializeWrites makes the process run one write transaction at a time,
 	// as SQLite does anyway; it spares writers the busy-wait.
 	SerializeWrites bool
+	// CacheStatements prepares every statement once per connection (see
+	// stmtCache); for drivers that do not cache prepared statements.
+	CacheStatements bool
+	// AppendChanges, when set, is one statement that takes the next
+	// revision, stores the transaction's changes under it and announces it:
+	// $1, $2, $3 are the arrays of account ids, entities and entity ids, $4
+	// the time; it returns the revision. It replaces the statement-per-row
+	// path, so that the revision row stays locked only for the commit.
+	AppendChanges string
 }
 
 type querier interface {
@@ -48,16 +57,24 @@ type Store struct {
 	inTx    bool
 	dialect *Dialect
 	writeMu *sync.Mutex
+	stmts   *stmtCache // nil unless the dialect caches statements
 	// fed collects, inside a transaction, a change-feed entry for every user
 	// and membership row written, so that the check index cannot miss one.
 	fed *[]steward.Change
+	// heads holds, inside a transaction, the audit chain heads it locked.
+	heads *map[string]*auditHead
 }
 
 var _ steward.Store = (*Store)(nil)
 
 // New returns a Store over db.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: db, q: db, dialect: &d, writeMu: new(sync.Mutex)}
+	s := &Store{db: db, q: db, dialect: &d, writeMu: new(sync.Mutex)}
+	if d.CacheStatements {
+		s.stmts = newStmtCache(db)
+		s.q = cachedDB{s.stmts}
+	}
+	return s
 }
 
 // DB returns the underlying database handle.
@@ -105,7 +122,15 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&Store{db: s.db, q: tx, inTx: true, dialect: s.dialect, writeMu: s.writeMu, fed: new([]steward.Change)}); err != nil {
+	heads := new(map[string]*auditHead)
+	var q querier = tx
+	if s.stmts != nil {
+		q = &cachedTx{c: s.stmts, tx: tx}
+	}
+	if err := fn(&Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, stmts: s.stmts, fed: new([]steward.Change), heads: heads}); err != nil {
+		return err
+	}
+	if err := (&Store{q: q, dialect: s.dialect, heads: heads}).flushAuditHeads(ctx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
