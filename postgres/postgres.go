@@ -54,6 +54,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		Translate: translate,
 		Retryable: retryable,
 		Notify:    `SELECT pg_notify('` + ChangesChannel + `', $1)`,
+		// One statement: the revision row is locked from here to the commit.
+		AppendChanges: `WITH r AS (UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value),
+			c AS (INSERT INTO changes (revision, n, account_id, entity, entity_id, time)
+				SELECT r.value, x.n - 1, x.account_id, x.entity, x.entity_id, $4 FROM r,
+				unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(account_id, entity, entity_id, n))
+			SELECT r.value FROM r, LATERAL (SELECT pg_notify('` + ChangesChannel + `', r.value::text)) AS notified`,
 	})
 	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db}, nil
 }
