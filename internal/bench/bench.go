@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ type Config struct {
 	// (in-process and HTTP), listings, writes and bulk; the world and the
 	// index are always built.
 	Only []string
+	// CPUProfile, when set, receives a CPU profile of the measurements.
+	CPUProfile io.Writer
 }
 
 func (c Config) runs(part string) bool { return len(c.Only) == 0 || slices.Contains(c.Only, part) }
@@ -162,6 +165,12 @@ func Run(ctx context.Context, st Store, cat *steward.Catalogue, cfg Config) (*Re
 	runtime.ReadMemStats(&after)
 	r.RSSAfter, r.HeapIndex = rss(), after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc)
 	fmt.Fprintf(cfg.Progress, "loaded the index in %s\n", r.Load.Round(time.Millisecond))
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	if cfg.runs("checks") {
 		r.InProcess = inProcess(ix, w)
