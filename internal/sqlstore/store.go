@@ -139,10 +139,18 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 	return nil
 }
 
-// feed records that the rows of a user (its status and memberships) changed.
+// feed records that the row of a user (its status) changed.
 func (s *Store) feed(accountID, userID string) {
 	if s.fed != nil {
 		*s.fed = append(*s.fed, steward.Change{AccountID: accountID, Entity: steward.ChangeUser, EntityID: userID})
+	}
+}
+
+// feedMember records that the user's membership row in the account changed:
+// the index reloads that one membership, not all of the user's.
+func (s *Store) feedMember(accountID, userID string) {
+	if s.fed != nil {
+		*s.fed = append(*s.fed, steward.Change{AccountID: accountID, Entity: steward.ChangeMember, EntityID: userID})
 	}
 }
 
