@@ -47,14 +47,14 @@ const (
 // replaced whole by the one writer (under mu), and the name tables only
 // grow.
 type Index struct {
-	src    Source
-	cat    *steward.Catalogue
-	bits   map[string]int // permission key → bit
+	src  Source
+	cat  *steward.Catalogue
+	bits map[string]int // permission key → bit
 	// partnerOnly marks the bits of partner.* permissions, held only
 	// through an internal membership (R-PARTNER-1).
 	partnerOnly []bool
-	words  int
-	logger *slog.Logger
+	words       int
+	logger      *slog.Logger
 
 	users    [nShards]atomic.Pointer[userShard]
 	accounts [nShards]atomic.Pointer[accountShard]
