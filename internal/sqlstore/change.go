@@ -110,11 +110,13 @@ func dedupe(fed, have []steward.Change) []steward.Change {
 	return out
 }
 
+// pruneChangesSQL goes through the index on the changes' time.
+const pruneChangesSQL = `DELETE FROM changes WHERE time < $1 AND revision < (SELECT value FROM revision WHERE id = 1)`
+
 // PruneChanges deletes changes committed before before, keeping the last
 // revision's so that the feed always shows where it stands.
 func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.exec(ctx, "prune changes", `DELETE FROM changes WHERE time < $1
-		AND revision < (SELECT value FROM revision WHERE id = 1)`, micros(before))
+	res, err := s.exec(ctx, "prune changes", pruneChangesSQL, micros(before))
 	if err != nil {
 		return 0, err
 	}
