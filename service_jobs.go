@@ -65,12 +65,14 @@ type JobStore interface {
 	ReleaseJobLease(ctx context.Context, name, holder string) error
 	// DueMemberships returns up to limit active memberships, of any account,
 	// whose ends_at has passed at now, or whose delegates_end_at has passed
-	// while an active delegate hangs on them; in id order.
+	// while an active delegate hangs on them. It reads only those (an index
+	// on the due date), whatever the number of memberships.
 	DueMemberships(ctx context.Context, now time.Time, limit int) ([]*Membership, error)
 	// EndingMemberships pages through active external and delegate
-	// memberships, of any account, whose ends_at or delegates_end_at is at or
-	// before by, in id order after the id after.
-	EndingMemberships(ctx context.Context, by time.Time, after string, limit int) ([]*Membership, error)
+	// memberships, of any account, whose ends_at (with delegates true: whose
+	// delegates_end_at) is in (from, by], in (that date, id) order after
+	// (afterAt, afterID). It reads only that window.
+	EndingMemberships(ctx context.Context, delegates bool, from, by, afterAt time.Time, afterID string, limit int) ([]*Membership, error)
 	// MarkReminderSent records the reminder for the membership's end at
 	// endsAt; it reports false when that reminder was already recorded.
 	MarkReminderSent(ctx context.Context, membershipID string, endsAt, now time.Time) (bool, error)
@@ -181,22 +183,36 @@ func (s *Service) ExpireMemberships(ctx context.Context) error {
 
 // RemindExpiring mails external users and delegates once, ExpiryReminderLead
 // before their access ends, and records that it did. The end of a delegate's
-// access is the earliest end along its chain.
+// access is the earliest end along its chain, so the reminders due are below
+// the memberships whose own end, or whose delegates' end, falls between now
+// and the horizon: the job reads those only, not every membership that has
+// an end date.
 func (s *Service) RemindExpiring(ctx context.Context) error {
 	now := s.now()
 	horizon := now.Add(ExpiryReminderLead)
-	for after := ""; ; {
-		roots, err := s.Store.EndingMemberships(ctx, horizon, after, jobBatch)
-		if err != nil || len(roots) == 0 {
-			return err
-		}
-		for _, m := range roots {
-			if err := s.remindTree(ctx, m, now, horizon); err != nil {
+	for _, delegates := range []bool{false, true} {
+		afterAt, afterID := now, ""
+		for {
+			roots, err := s.Store.EndingMemberships(ctx, delegates, now, horizon, afterAt, afterID, jobBatch)
+			if err != nil {
 				return err
 			}
+			for _, m := range roots {
+				if err := s.remindTree(ctx, m, now, horizon); err != nil {
+					return err
+				}
+			}
+			if len(roots) < jobBatch {
+				break
+			}
+			last := roots[len(roots)-1]
+			afterID, afterAt = last.ID, *last.EndsAt
+			if delegates {
+				afterAt = *last.DelegatesEndAt
+			}
 		}
-		after = roots[len(roots)-1].ID
 	}
+	return nil
 }
 
 // remindTree reminds m and the delegates below it whose access ends within

@@ -167,9 +167,11 @@ type Change struct {
 }
 
 // Change entities the check index follows. The store itself records a
-// ChangeUser entry for every user or membership row a transaction writes.
+// ChangeUser entry for every user row and a ChangeMember entry for every
+// membership row a transaction writes.
 const (
 	ChangeUser         = "user"         // EntityID is a user id: reload its status and memberships
+	ChangeMember       = "member"       // AccountID, and EntityID a user id: reload that user's membership there
 	ChangeRelationship = "relationship" // AccountID is the client, EntityID the partner
 )
 

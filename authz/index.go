@@ -25,6 +25,7 @@ type Source interface {
 	FindUserByID(ctx context.Context, id string) (*steward.User, error)
 	FindUserMemberships(ctx context.Context, userID string) ([]*steward.Membership, error)
 	FindMembershipByID(ctx context.Context, accountID, id string) (*steward.Membership, error)
+	FindMembership(ctx context.Context, accountID, userID string) (*steward.Membership, error)
 	FindAccountByID(ctx context.Context, id string) (*steward.Account, error)
 	ChangesSince(ctx context.Context, rev int64, n int) ([]steward.Change, error)
 	CurrentRevision(ctx context.Context) (int64, error)

@@ -196,7 +196,8 @@ func (ix *Index) catchUp(ctx context.Context) error {
 // apply reloads what a batch of changes touched, copying each affected shard once.
 func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	b := &batch{ix: ix, users: map[uint32]map[string]*user{}, accounts: map[uint32]map[string]*account{}, rels: map[uint32]map[relKey]*relationship{}}
-	seen := map[string]bool{}
+	seen := map[string]bool{}          // users reloaded whole
+	seenMember := map[[2]string]bool{} // memberships reloaded
 	for _, c := range changes {
 		switch c.Entity {
 		case steward.ChangeRelationship: // AccountID is the client, EntityID the partner
@@ -217,6 +218,15 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 			}
 			seen[c.EntityID] = true
 			if err := b.reloadUser(ctx, c.EntityID); err != nil {
+				return err
+			}
+		case steward.ChangeMember:
+			k := [2]string{c.AccountID, c.EntityID}
+			if seen[c.EntityID] || seenMember[k] { // a whole reload read it already
+				continue
+			}
+			seenMember[k] = true
+			if err := b.reloadMember(ctx, c.AccountID, c.EntityID); err != nil {
 				return err
 			}
 		case "account":
@@ -330,23 +340,11 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 		u.num = ix.userNames.add(id)
 	}
 	for _, m := range ms {
-		parentUser := uint32(noUser)
-		if m.Kind == steward.KindDelegate {
-			if p, err := ix.src.FindMembershipByID(ctx, m.AccountID, m.ParentID); err == nil {
-				if pu := b.findUser(p.UserID); pu != nil {
-					parentUser = pu.num
-				} else {
-					parentUser = ix.userNames.add(p.UserID)
-				}
-			} else if steward.ErrorKind(err) != steward.ENOTFOUND {
-				return err
-			}
+		e, err := b.entry(ctx, m)
+		if err != nil {
+			return err
 		}
-		var partner uint32
-		if m.PartnerID != "" {
-			partner = b.account(m.PartnerID).num
-		}
-		u.ms = append(u.ms, ix.entry(m, b.account(m.AccountID).num, partner, parentUser))
+		u.ms = append(u.ms, e)
 	}
 	ix.sortByAccount(u.ms)
 	shard[id] = u
@@ -370,6 +368,67 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 func (ix *Index) sortByAccount(ms []membership) {
 	names := *ix.accountNames.list.Load()
 	slices.SortFunc(ms, func(a, b membership) int { return strings.Compare(names[a.account], names[b.account]) })
+}
+
+// reloadMember reads one membership of a user again, the user's others
+// staying as they are, and keeps the account's member list in step. A user
+// the index does not know yet is read whole.
+func (b *batch) reloadMember(ctx context.Context, accountID, userID string) error {
+	ix := b.ix
+	shard := b.userShard(userID)
+	old := shard[userID]
+	if old == nil {
+		return b.reloadUser(ctx, userID)
+	}
+	m, err := ix.src.FindMembership(ctx, accountID, userID)
+	if err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
+		return err
+	}
+	acc := b.account(accountID).num
+	u := &user{num: old.num, active: old.active, ms: make([]membership, 0, len(old.ms)+1)}
+	for _, e := range old.ms {
+		if e.account != acc {
+			u.ms = append(u.ms, e)
+		}
+	}
+	if m != nil {
+		e, err := b.entry(ctx, m)
+		if err != nil {
+			return err
+		}
+		u.ms = append(u.ms, e)
+	}
+	ix.sortByAccount(u.ms)
+	shard[userID] = u
+	switch had := old.find(acc) != nil; {
+	case had && m == nil:
+		b.setMembers(accountID, b.without(b.account(accountID).members, u.num))
+	case !had && m != nil:
+		b.setMembers(accountID, b.with(b.account(accountID).members, u.num))
+	}
+	return nil
+}
+
+// entry packs a membership as this batch sees its accounts and users.
+func (b *batch) entry(ctx context.Context, m *steward.Membership) (membership, error) {
+	ix := b.ix
+	parentUser := uint32(noUser)
+	if m.Kind == steward.KindDelegate {
+		if p, err := ix.src.FindMembershipByID(ctx, m.AccountID, m.ParentID); err == nil {
+			if pu := b.findUser(p.UserID); pu != nil {
+				parentUser = pu.num
+			} else {
+				parentUser = ix.userNames.add(p.UserID)
+			}
+		} else if steward.ErrorKind(err) != steward.ENOTFOUND {
+			return membership{}, err
+		}
+	}
+	var partner uint32
+	if m.PartnerID != "" {
+		partner = b.account(m.PartnerID).num
+	}
+	return ix.entry(m, b.account(m.AccountID).num, partner, parentUser), nil
 }
 
 // findUser returns the user as this batch sees it; nil if unknown.

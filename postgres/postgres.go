@@ -84,6 +84,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		Unavailable: unavailable,
 		Notify:      `SELECT pg_notify('` + ChangesChannel + `', $1)`,
 		TryLock:     `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`,
+		// One statement: the revision row is locked from here to the commit.
+		AppendChanges: `WITH r AS (UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value),
+			c AS (INSERT INTO changes (revision, n, account_id, entity, entity_id, time)
+				SELECT r.value, x.n - 1, x.account_id, x.entity, x.entity_id, $4 FROM r,
+				unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(account_id, entity, entity_id, n))
+			SELECT r.value FROM r, LATERAL (SELECT pg_notify('` + ChangesChannel + `', r.value::text)) AS notified`,
 	}, o.timeout)
 	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db, timeout: o.timeout}, nil
 }

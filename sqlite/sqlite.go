@@ -70,6 +70,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		Retryable:       func(error) bool { return false },
 		Unavailable:     unavailable,
 		SerializeWrites: true,
+		CacheStatements: true,                           // the driver parses every statement it is handed otherwise
 		BulkPragma:      "PRAGMA cache_size = -1048576", // 1 GiB
 		NormalPragma:    "PRAGMA cache_size = -32768",
 	}, o.timeout)

@@ -26,6 +26,7 @@ func Run(t *testing.T, open Opener) {
 		{"ActiveSuperAdminCount", testSuperAdminCount},
 		{"ChangeFeed", testChangeFeed},
 		{"ConcurrentRevisions", testConcurrentRevisions},
+		{"R-CHECK-3_R-AUDIT-2_ConcurrentWritersInManyAccounts", testConcurrentWriters},
 		{"Idempotency", testIdempotency},
 		{"Settings", testSettings},
 		{"Tokens", testTokens},

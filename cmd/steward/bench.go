@@ -27,6 +27,8 @@ type benchCmd struct {
 	Connections        []int         `help:"HTTP concurrency levels; empty to skip the HTTP measurement." default:"1,16,64"`
 	Duration           time.Duration `help:"How long each HTTP measurement runs." default:"5s"`
 	Seed               uint64        `help:"Random seed of the world." default:"1"`
+	CPUProfile         string        `name:"cpuprofile" help:"Write a CPU profile of the measurements (not of the world's generation) to this file." type:"path"`
+	Only               []string      `help:"Measure only these: checks, listings, writes, bulk (default: all)." enum:"checks,listings,writes,bulk"`
 }
 
 func (c *benchCmd) size() synth.Size {
@@ -70,7 +72,15 @@ func (c *benchCmd) Run(e *env) error {
 		return err
 	}
 	defer db.Close()
-	cfg := bench.Config{Size: c.size(), Connections: c.Connections, Duration: c.Duration, Progress: e.stderr}
+	cfg := bench.Config{Size: c.size(), Connections: c.Connections, Duration: c.Duration, Progress: e.stderr, Only: c.Only}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.CPUProfile = f
+	}
 	if _, ok := db.(listener); ok {
 		// A second node on the same database measures cross-node visibility.
 		cfg.SecondNode = func(ctx context.Context) (bench.Store, func(context.Context, func()), func(), error) {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +42,15 @@ type Config struct {
 	SecondNode func(ctx context.Context) (Store, func(ctx context.Context, kick func()), func(), error)
 	Out        io.Writer
 	Progress   io.Writer
+	// Only, when not empty, names the measurements to run among checks
+	// (in-process and HTTP), listings, writes and bulk; the world and the
+	// index are always built.
+	Only []string
+	// CPUProfile, when set, receives a CPU profile of the measurements.
+	CPUProfile io.Writer
 }
+
+func (c Config) runs(part string) bool { return len(c.Only) == 0 || slices.Contains(c.Only, part) }
 
 // Report holds the figures.
 type Report struct {
@@ -55,6 +64,18 @@ type Report struct {
 	HTTP       []HTTPFigure
 	Listings   []Latency
 	Visibility *Latency
+	// HTTPListings are the listings through the HTTP API, Writes the grants.
+	HTTPListings []HTTPFigure
+	Writes       []HTTPFigure
+	Bulk         *BulkFigure
+}
+
+// BytesPerMembership is the heap the index holds per membership of the world.
+func (r *Report) BytesPerMembership() float64 {
+	if r.World == nil || r.World.Memberships == 0 {
+		return 0
+	}
+	return float64(r.HeapIndex) / float64(r.World.Memberships)
 }
 
 // KindFigure is the in-process cost of a check through one kind of membership.
@@ -144,21 +165,47 @@ func Run(ctx context.Context, st Store, cat *steward.Catalogue, cfg Config) (*Re
 	runtime.ReadMemStats(&after)
 	r.RSSAfter, r.HeapIndex = rss(), after.HeapAlloc-min(after.HeapAlloc, before.HeapAlloc)
 	fmt.Fprintf(cfg.Progress, "loaded the index in %s\n", r.Load.Round(time.Millisecond))
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
-	r.InProcess = inProcess(ix, w)
-	fmt.Fprintln(cfg.Progress, "measured in-process checks")
-	if len(cfg.Connections) > 0 {
-		if r.HTTP, err = httpLoad(ctx, st, cat, ix, w, cfg); err != nil {
+	if cfg.runs("checks") {
+		r.InProcess = inProcess(ix, w)
+		fmt.Fprintln(cfg.Progress, "measured in-process checks")
+		if len(cfg.Connections) > 0 {
+			if r.HTTP, err = httpLoad(ctx, st, cat, ix, w, cfg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.runs("listings") {
+		r.Listings = listings(ix, w)
+		clients, err := clientListing(ctx, st, cat, ix, w)
+		if err != nil {
+			return nil, err
+		}
+		r.Listings = append(r.Listings, clients)
+		if len(cfg.Connections) > 0 {
+			if r.HTTPListings, err = httpListings(ctx, st, cat, ix, w, cfg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.runs("writes") && len(cfg.Connections) > 0 {
+		if r.Writes, err = writeLoad(ctx, st, cat, ix, w, cfg); err != nil {
 			return nil, err
 		}
 	}
-	r.Listings = listings(ix, w)
-	clients, err := clientListing(ctx, st, cat, ix, w)
-	if err != nil {
-		return nil, err
+	if cfg.runs("bulk") {
+		if r.Bulk, err = bulkEmployees(ctx, st, cat, ix, w); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Progress, "added %d employees to %d clients in %s\n", r.Bulk.Employees, r.Bulk.Clients, r.Bulk.Total.Round(time.Millisecond))
 	}
-	r.Listings = append(r.Listings, clients)
-	if cfg.SecondNode != nil {
+	if cfg.SecondNode != nil && cfg.runs("writes") {
 		v, err := visibility(ctx, st, cat, ix, w, cfg)
 		if err != nil {
 			return nil, err

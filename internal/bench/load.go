@@ -70,7 +70,9 @@ func httpLoad(ctx context.Context, st Store, cat *steward.Catalogue, ix *authz.I
 				url = steward_
 			}
 			runtime.GC()
-			fig, err := hammer(ctx, url+"/v1/check", token, bodies, conns, cfg.Duration)
+			fig, err := hammer(ctx, conns, cfg.Duration, http.StatusOK, func(i int) *http.Request {
+				return jsonRequest(ctx, http.MethodPost, url+"/v1/check", token, bodies[i%len(bodies)])
+			})
 			if err != nil {
 				return nil, fmt.Errorf("%s at %d connections: %w", name, conns, err)
 			}
@@ -122,12 +124,29 @@ func serve(h http.Handler) (string, func(), error) {
 	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
 }
 
-// hammer sends checks from conns keep-alive connections for d and records
-// every latency. Its loops end by themselves when d is over.
-func hammer(ctx context.Context, url, token string, bodies [][]byte, conns int, d time.Duration) (HTTPFigure, error) {
+// jsonRequest makes a request with the operator's token and, unless body
+// is nil, a JSON body.
+func jsonRequest(ctx context.Context, method, url, token string, body []byte) *http.Request {
+	var r io.Reader = http.NoBody
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, url, r)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// hammer sends the requests newReq makes (the i-th of all; connection c
+// sends i = c, c+conns, …) from conns keep-alive connections for d, and
+// records every latency; an answer other than want stops it. Its loops end
+// by themselves when d is over.
+func hammer(ctx context.Context, conns int, d time.Duration, want int, newReq func(i int) *http.Request) (HTTPFigure, error) {
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
 	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	deadline := time.Now().Add(d)
 	var mu sync.Mutex
 	var all []time.Duration
@@ -137,16 +156,15 @@ func hammer(ctx context.Context, url, token string, bodies [][]byte, conns int, 
 		wg.Go(func() {
 			var mine []time.Duration
 			for i := c; i == c || (time.Now().Before(deadline) && ctx.Err() == nil); i += conns { // at least one request each
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
+				req := newReq(i)
 				t := time.Now()
 				res, err := client.Do(req)
 				if err == nil {
-					_, err = io.Copy(io.Discard, res.Body)
+					var body []byte
+					body, err = io.ReadAll(res.Body)
 					res.Body.Close()
-					if err == nil && res.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", res.StatusCode)
+					if err == nil && res.StatusCode != want {
+						err = fmt.Errorf("%s %s: status %d: %.300s", req.Method, req.URL.Path, res.StatusCode, body)
 					}
 				}
 				if err != nil {

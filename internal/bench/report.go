@@ -19,17 +19,20 @@ func (r *Report) Print(out io.Writer) {
 	fmt.Fprintf(tw, "| load the check index\t %s\t\n", r.Load.Round(time.Millisecond))
 	fmt.Fprintf(tw, "| process RSS before / after load\t %d MiB / %d MiB\t\n", r.RSSBefore>>20, r.RSSAfter>>20)
 	fmt.Fprintf(tw, "| heap held by the index\t %d MiB\t\n", r.HeapIndex>>20)
+	fmt.Fprintf(tw, "| index bytes per membership (heap held by the index / memberships)\t %.0f B\t\n", r.BytesPerMembership())
 	tw.Flush()
 	fmt.Fprintln(out)
 
-	tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| in-process check, by membership kind\t ns/op (mean)\t ns (median of 1,000-check batches)\t allocs/op\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---\t")
-	for _, k := range r.InProcess {
-		fmt.Fprintf(tw, "| %s\t %.0f\t %.0f\t %d\t\n", k.Kind, k.NsPerOp, k.MedianNs, k.AllocsPerOp)
+	if len(r.InProcess) > 0 {
+		tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
+		fmt.Fprintln(tw, "| in-process check, by membership kind\t ns/op (mean)\t ns (median of 1,000-check batches)\t allocs/op\t")
+		fmt.Fprintln(tw, "|---\t---\t---\t---\t")
+		for _, k := range r.InProcess {
+			fmt.Fprintf(tw, "| %s\t %.0f\t %.0f\t %d\t\n", k.Kind, k.NsPerOp, k.MedianNs, k.AllocsPerOp)
+		}
+		tw.Flush()
+		fmt.Fprintln(out)
 	}
-	tw.Flush()
-	fmt.Fprintln(out)
 
 	if len(r.HTTP) > 0 {
 		tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
@@ -51,6 +54,30 @@ func (r *Report) Print(out io.Writer) {
 		}
 		tw.Flush()
 		fmt.Fprintln(out)
+	}
+	if len(r.Writes) > 0 {
+		tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
+		fmt.Fprintln(tw, "| grants (POST /v1/accounts/{account}/members, HTTP)\t connections\t grants/s\t p50\t p99\t p99.9\t")
+		fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t")
+		for _, f := range r.Writes {
+			fmt.Fprintf(tw, "| %s\t %d\t %.0f\t %s\t %s\t %s\t\n", f.Target, f.Connections, f.RPS, us(f.P50), us(f.P99), us(f.P999))
+		}
+		tw.Flush()
+		fmt.Fprintln(out)
+	}
+	if len(r.HTTPListings) > 0 {
+		tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
+		fmt.Fprintln(tw, "| listing, first page of 50 (HTTP)\t connections\t req/s\t p50\t p99\t p99.9\t")
+		fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t")
+		for _, f := range r.HTTPListings {
+			fmt.Fprintf(tw, "| %s\t %d\t %.0f\t %s\t %s\t %s\t\n", f.Target, f.Connections, f.RPS, us(f.P50), us(f.P99), us(f.P999))
+		}
+		tw.Flush()
+		fmt.Fprintln(out)
+	}
+	if b := r.Bulk; b != nil {
+		fmt.Fprintf(out, "A partner adds %d employees to each of %d clients (%d memberships), one AddEmployees request per client, through the Service: %s in all; per request p50 %s, p99 %s.\n\n",
+			b.Employees, b.Clients, b.Memberships, us(b.Total), us(b.PerRequest.P50), us(b.PerRequest.P99))
 	}
 	tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(tw, "| latency\t n\t p50\t p99\t max\t")

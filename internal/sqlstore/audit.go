@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/steward-iam/steward"
@@ -11,21 +12,38 @@ import (
 
 const eventColumns = `id, account_id, seq, time, actor, action, target_type, target_id, details, prev_hash, hash`
 
+// auditHead is an account's chain head as a transaction has advanced it.
+type auditHead struct {
+	seq   int64
+	hash  string
+	dirty bool // advanced since it was read or last written back
+}
+
 // AppendEvent numbers and seals e after the head of its account's chain. The
 // head row is locked for the rest of the transaction, so appends to one
-// account queue and the chain has no forks.
+// account queue and the chain has no forks. The transaction keeps the head
+// it locked and writes it back once, before its changes (flushAuditHeads),
+// so that a request recording many events in one account reads and writes
+// the head once.
 func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 	if !s.inTx {
 		return s.InTx(ctx, func(tx steward.Store) error { return tx.AppendEvent(ctx, e) })
 	}
-	var seq int64
-	var prev string
-	err := s.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE account_id = $1`+s.dialect.ForUpdate, e.AccountID).Scan(&seq, &prev)
-	if err == sql.ErrNoRows {
-		return steward.NotFound("account", e.AccountID)
-	} else if err != nil {
-		return s.wrap(err, "read audit head")
+	h := (*s.heads)[e.AccountID]
+	if h == nil {
+		h = &auditHead{}
+		err := s.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE account_id = $1`+s.dialect.ForUpdate, e.AccountID).Scan(&h.seq, &h.hash)
+		if err == sql.ErrNoRows {
+			return steward.NotFound("account", e.AccountID)
+		} else if err != nil {
+			return s.wrap(err, "read audit head")
+		}
+		if *s.heads == nil {
+			*s.heads = map[string]*auditHead{}
+		}
+		(*s.heads)[e.AccountID] = h
 	}
+	seq, prev := h.seq, h.hash
 	if len(e.Details) == 0 {
 		e.Details = json.RawMessage("{}")
 	}
@@ -37,8 +55,31 @@ func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 		e.Actor.UserID, e.Actor.HomeAccountID, e.Actor.PartnerID); err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, "advance audit head", `UPDATE audit_heads SET seq = $2, hash = $3 WHERE account_id = $1`, e.AccountID, e.Seq, e.Hash)
-	return err
+	h.seq, h.hash, h.dirty = e.Seq, e.Hash, true
+	return nil
+}
+
+// flushAuditHeads writes back the chain heads the transaction advanced, in
+// account order.
+func (s *Store) flushAuditHeads(ctx context.Context) error {
+	if s.heads == nil || len(*s.heads) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(*s.heads))
+	for id, h := range *s.heads {
+		if h.dirty {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		h := (*s.heads)[id]
+		if _, err := s.exec(ctx, "advance audit head", `UPDATE audit_heads SET seq = $2, hash = $3 WHERE account_id = $1`, id, h.seq, h.hash); err != nil {
+			return err
+		}
+		h.dirty = false
+	}
+	return nil
 }
 
 // FindEvents pages through events, newest first.

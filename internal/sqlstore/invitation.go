@@ -88,10 +88,14 @@ func (s *Store) UpdateInvitation(ctx context.Context, inv *steward.Invitation) e
 	return mustAffect(res, err, "invitation", inv.ID)
 }
 
+// dueInvitationsSQL reads the partial index of pending invitations by
+// expiry; the status is a literal so that the index applies (see job.go).
+const dueInvitationsSQL = `SELECT ` + invitationColumns + ` FROM invitations WHERE status = 'pending' AND expires_at <= $1
+	ORDER BY expires_at, id LIMIT $2`
+
 // DueInvitations returns pending invitations whose lifetime has passed at now.
 func (s *Store) DueInvitations(ctx context.Context, now time.Time, limit int) ([]*steward.Invitation, error) {
-	return s.queryInvitations(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE status = $1 AND expires_at <= $2
-		ORDER BY expires_at, id LIMIT $3`, string(steward.InvitationPending), micros(now), limit)
+	return s.queryInvitations(ctx, dueInvitationsSQL, micros(now), limit)
 }
 
 // FindPendingInvitationsOf returns the pending invitations, of any account,

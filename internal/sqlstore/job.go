@@ -30,24 +30,59 @@ func (s *Store) ReleaseJobLease(ctx context.Context, name, holder string) error 
 	return err
 }
 
+// The scheduler's queries. Each reads a partial index of the rows that can
+// be due, by due date; the status is written as a literal, since a database
+// uses a partial index only for a query that states its condition (SQLite
+// never proves it from a bound parameter). plan_test.go checks the plans.
+const (
+	// dueEndedSQL: active memberships whose end date has passed.
+	dueEndedSQL = `SELECT ` + membershipColumns + ` FROM memberships m
+		WHERE m.status = 'active' AND m.ends_at IS NOT NULL AND m.ends_at <= $1
+		ORDER BY m.ends_at, m.id LIMIT $2`
+	// dueDelegatesSQL: active memberships whose delegates' end date has
+	// passed while an active delegate hangs on them (and whose own end has
+	// not: dueEndedSQL has those).
+	dueDelegatesSQL = `SELECT ` + membershipColumns + ` FROM memberships m
+		WHERE m.status = 'active' AND m.delegates_end_at IS NOT NULL AND m.delegates_end_at <= $1
+		AND (m.ends_at IS NULL OR m.ends_at > $1)
+		AND EXISTS (SELECT 1 FROM memberships d WHERE d.account_id = m.account_id AND d.parent_id = m.id AND d.status = 'active')
+		ORDER BY m.delegates_end_at, m.id LIMIT $2`
+)
+
+// endingSQL pages through active external and delegate memberships by the
+// date column col (ends_at or delegates_end_at) within a window.
+func endingSQL(col string) string {
+	return `SELECT ` + membershipColumns + ` FROM memberships
+		WHERE status = 'active' AND kind IN ($1, $2) AND ` + col + ` IS NOT NULL AND ` + col + ` > $3 AND ` + col + ` <= $4
+		AND (` + col + ` > $5 OR (` + col + ` = $5 AND id > $6))
+		ORDER BY ` + col + `, id LIMIT $7`
+}
+
 // DueMemberships returns active memberships whose end has passed, or whose
-// delegates' end has passed while one of them is still active.
+// delegates' end has passed while one of them is still active: first those
+// by end date, then those by delegates' end date, each in date order. Both
+// read the partial indexes of active memberships by date (migration 00013),
+// so a membership that expired is no longer read.
 func (s *Store) DueMemberships(ctx context.Context, now time.Time, limit int) ([]*steward.Membership, error) {
-	active := string(steward.StatusActive)
-	return s.queryMemberships(ctx, `SELECT `+membershipColumns+` FROM memberships m WHERE m.status = $1 AND (
-		(m.ends_at IS NOT NULL AND m.ends_at <= $2) OR
-		(m.delegates_end_at IS NOT NULL AND m.delegates_end_at <= $2 AND EXISTS (
-			SELECT 1 FROM memberships d WHERE d.account_id = m.account_id AND d.parent_id = m.id AND d.status = $1)))
-		ORDER BY m.id LIMIT $3`, active, micros(now), limit)
+	ended, err := s.queryMemberships(ctx, dueEndedSQL, micros(now), limit)
+	if err != nil || len(ended) == limit {
+		return ended, err
+	}
+	delegates, err := s.queryMemberships(ctx, dueDelegatesSQL, micros(now), limit-len(ended))
+	return append(ended, delegates...), err
 }
 
 // EndingMemberships pages through active external and delegate memberships
-// with an end date at or before by.
-func (s *Store) EndingMemberships(ctx context.Context, by time.Time, after string, limit int) ([]*steward.Membership, error) {
-	return s.queryMemberships(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE status = $1 AND kind IN ($2, $3)
-		AND ((ends_at IS NOT NULL AND ends_at <= $4) OR (delegates_end_at IS NOT NULL AND delegates_end_at <= $4))
-		AND id > $5 ORDER BY id LIMIT $6`,
-		string(steward.StatusActive), string(steward.KindExternal), string(steward.KindDelegate), micros(by), after, limit)
+// whose ends_at (delegates: their delegates_end_at) falls in (from, by], in
+// (date, id) order after the date and id of the cursor. It reads the partial
+// index of active memberships by that date: only the window, never the rest.
+func (s *Store) EndingMemberships(ctx context.Context, delegates bool, from, by time.Time, afterAt time.Time, afterID string, limit int) ([]*steward.Membership, error) {
+	col := "ends_at"
+	if delegates {
+		col = "delegates_end_at"
+	}
+	return s.queryMemberships(ctx, endingSQL(col), string(steward.KindExternal), string(steward.KindDelegate),
+		micros(from), micros(by), micros(afterAt), afterID, limit)
 }
 
 // MarkReminderSent records a reminder once per membership and end date.

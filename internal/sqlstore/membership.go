@@ -15,7 +15,7 @@ const membershipColumns = `id, account_id, user_id, kind, status, role, permissi
 func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) error {
 	_, err := s.exec(ctx, "insert membership", `INSERT INTO memberships (`+membershipColumns+`)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`, membershipArgs(m)...)
-	s.feed(m.AccountID, m.UserID)
+	s.feedMember(m.AccountID, m.UserID)
 	return err
 }
 
@@ -103,7 +103,7 @@ func (s *Store) UpdateMembership(ctx context.Context, m *steward.Membership) err
 	res, err := s.exec(ctx, "update membership", `UPDATE memberships SET user_id=$3, kind=$4, status=$5, role=$6, permissions=$7,
 		ends_at=$8, granted_by=$9, partner_id=$10, parent_id=$11, allow_redelegation=$12, delegates_end_at=$13, managed_by=$14,
 		created_at=$15, updated_at=$16 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
-	s.feed(m.AccountID, m.UserID)
+	s.feedMember(m.AccountID, m.UserID)
 	return mustAffect(res, err, "membership", m.ID)
 }
 
@@ -116,7 +116,7 @@ func (s *Store) DeleteMembership(ctx context.Context, accountID, id string) erro
 	} else if err != nil {
 		return s.wrap(err, "delete membership")
 	}
-	s.feed(accountID, userID)
+	s.feedMember(accountID, userID)
 	return nil
 }
 

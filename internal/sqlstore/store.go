@@ -39,6 +39,15 @@ type Dialect struct {
 	// SerializeWrites makes the process run one write transaction at a time,
 	// as SQLite does anyway; it spares writers the busy-wait.
 	SerializeWrites bool
+	// CacheStatements prepares every statement once per connection (see
+	// stmtCache); for drivers that do not cache prepared statements.
+	CacheStatements bool
+	// AppendChanges, when set, is one statement that takes the next
+	// revision, stores the transaction's changes under it and announces it:
+	// $1, $2, $3 are the arrays of account ids, entities and entity ids, $4
+	// the time; it returns the revision. It replaces the statement-per-row
+	// path, so that the revision row stays locked only for the commit.
+	AppendChanges string
 }
 
 // Store implements steward.Store. The zero value is not usable; use New.
@@ -52,9 +61,12 @@ type Store struct {
 	// timeout bounds every wait for the database: a pooled connection, a
 	// statement's answer, BEGIN and COMMIT, and the writer lock. Zero: none.
 	timeout time.Duration
+	stmts   *stmtCache // nil unless the dialect caches statements
 	// fed collects, inside a transaction, a change-feed entry for every user
 	// and membership row written, so that the check index cannot miss one.
 	fed *[]steward.Change
+	// heads holds, inside a transaction, the audit chain heads it locked.
+	heads *map[string]*auditHead
 }
 
 var _ steward.Store = (*Store)(nil)
@@ -62,8 +74,14 @@ var _ steward.Store = (*Store)(nil)
 // New returns a Store over db. timeout bounds every wait for the database
 // (zero: no bound); a wait that runs out answers EUNAVAILABLE.
 func New(db *sql.DB, d Dialect, timeout time.Duration) *Store {
-	return &Store{db: db, q: querier{q: db, timeout: timeout, unavailable: d.Unavailable}, dialect: &d,
-		writeMu: make(chan struct{}, 1), timeout: timeout}
+	s := &Store{db: db, dialect: &d, writeMu: make(chan struct{}, 1), timeout: timeout}
+	var inner sqlQuerier = db
+	if d.CacheStatements {
+		s.stmts = newStmtCache(db)
+		inner = cachedDB{s.stmts}
+	}
+	s.q = querier{q: inner, timeout: timeout, unavailable: d.Unavailable}
+	return s
 }
 
 // DB returns the underlying database handle.
@@ -139,8 +157,16 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 			tx.Rollback()
 		}
 	}()
-	q := querier{q: tx, timeout: s.timeout, unavailable: s.dialect.Unavailable}
-	if err := fn(&Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, timeout: s.timeout, fed: new([]steward.Change)}); err != nil {
+	heads := new(map[string]*auditHead)
+	var inner sqlQuerier = tx
+	if s.stmts != nil {
+		inner = &cachedTx{c: s.stmts, tx: tx}
+	}
+	q := querier{q: inner, timeout: s.timeout, unavailable: s.dialect.Unavailable}
+	if err := fn(&Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, timeout: s.timeout, stmts: s.stmts, fed: new([]steward.Change), heads: heads}); err != nil {
+		return err
+	}
+	if err := (&Store{q: q, dialect: s.dialect, heads: heads}).flushAuditHeads(ctx); err != nil {
 		return err
 	}
 	timer.arm()
@@ -152,10 +178,18 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 	return nil
 }
 
-// feed records that the rows of a user (its status and memberships) changed.
+// feed records that the row of a user (its status) changed.
 func (s *Store) feed(accountID, userID string) {
 	if s.fed != nil {
 		*s.fed = append(*s.fed, steward.Change{AccountID: accountID, Entity: steward.ChangeUser, EntityID: userID})
+	}
+}
+
+// feedMember records that the user's membership row in the account changed:
+// the index reloads that one membership, not all of the user's.
+func (s *Store) feedMember(accountID, userID string) {
+	if s.fed != nil {
+		*s.fed = append(*s.fed, steward.Change{AccountID: accountID, Entity: steward.ChangeMember, EntityID: userID})
 	}
 }
 
