@@ -169,8 +169,10 @@ type page struct {
 	Title string
 	// User is the signed-in user; nil on the sign-in page.
 	User *steward.User
-	// Standings are the accounts the user can act in, for the switcher.
-	Standings []*steward.Standing
+	// Accounts are accounts the user can act in, for the switcher: at most
+	// switcherLimit of them (and Current), MoreAccounts when there are more.
+	Accounts     []*steward.Account
+	MoreAccounts bool
 	// Current is the account the page is about, if any.
 	Current *steward.Standing
 	// Flash is a one-time message from the previous request.
@@ -223,9 +225,15 @@ type session struct {
 	page *page
 }
 
+// switcherLimit bounds the account switcher drawn on every page; a user in
+// more accounts finds them all, paged, on the home page.
+const switcherLimit = 20
+
 // signedIn wraps a page that needs a user. It asks the service on every
 // request whether the user may still act anywhere: a user deactivated in its
 // home account or whose every membership ended loses the session at once.
+// The question is cheap whatever the number of the user's memberships; the
+// page then reads only the account it is about and a few for the switcher.
 func (s *Server) signedIn(h func(w http.ResponseWriter, r *http.Request, ss *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		uid := s.sessions.GetString(r.Context(), keyUserID)
@@ -234,10 +242,11 @@ func (s *Server) signedIn(h func(w http.ResponseWriter, r *http.Request, ss *ses
 			return
 		}
 		ctx := steward.NewContextWithActor(r.Context(), &steward.Actor{UserID: uid})
-		standings, err := s.svc.Standings(ctx)
-		var u *steward.User
+		u, err := s.svc.SessionUser(ctx)
+		var accounts []*steward.Account
+		var more bool
 		if err == nil {
-			u, err = s.svc.FindUser(ctx, uid)
+			accounts, more, err = s.svc.SwitchAccounts(ctx, switcherLimit)
 		}
 		if err != nil {
 			switch steward.ErrorKind(err) {
@@ -252,7 +261,7 @@ func (s *Server) signedIn(h func(w http.ResponseWriter, r *http.Request, ss *ses
 			}
 			return
 		}
-		p := &page{User: u, Standings: standings, Flash: s.sessions.PopString(r.Context(), keyFlash), MailPage: s.mailDir != ""}
+		p := &page{User: u, Accounts: accounts, MoreAccounts: more, Flash: s.sessions.PopString(r.Context(), keyFlash), MailPage: s.mailDir != ""}
 		h(w, r, &session{ctx: ctx, page: p})
 	}
 }
