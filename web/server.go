@@ -29,7 +29,15 @@ const sessionCookie = "steward_session"
 const (
 	keyUserID = "user_id"
 	keyFlash  = "flash"
+	// keySeen is when the session was last used, in Unix milliseconds, to
+	// within the touch interval.
+	keySeen = "seen"
 )
+
+// maxTouch bounds how often a session's last use is written to the store: a
+// page view reads its session without writing it back, unless the recorded
+// use is older than this, or than a quarter of the idle timeout if shorter.
+const maxTouch = time.Minute
 
 // Config configures the console.
 type Config struct {
@@ -60,6 +68,8 @@ type Server struct {
 	throttle *Throttle
 	logger   *slog.Logger
 	handler  http.Handler
+	// idleTimeout ends a session unused for that long.
+	idleTimeout time.Duration
 
 	mailDir           string
 	operatorTokenHash string
@@ -88,7 +98,9 @@ func NewServer(svc *steward.Service, cfg Config) (*Server, error) {
 
 	sm := scs.New()
 	sm.Store = cfg.Sessions
-	sm.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	// The idle timeout is enforced here (idle), not by scs, which would
+	// write the session back to the database on every request.
+	s.idleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	sm.Lifetime = orDefault(cfg.Lifetime, DefaultLifetime)
 	sm.Cookie.Name = sessionCookie
 	sm.Cookie.HttpOnly = true
@@ -107,8 +119,30 @@ func NewServer(svc *steward.Service, cfg Config) (*Server, error) {
 	s.routes(mux)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.crossOrigin))
-	s.handler = securityHeaders(cop.Handler(sm.LoadAndSave(mux)))
+	s.handler = securityHeaders(cop.Handler(sm.LoadAndSave(s.idle(mux))))
 	return s, nil
+}
+
+// idle ends a session unused for the idle timeout, and records its use at
+// most once a touch interval, so that reading pages does not write to the
+// database on every request.
+func (s *Server) idle(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		now := time.Now().UnixMilli()
+		seen := s.sessions.GetInt64(ctx, keySeen)
+		touch := min(maxTouch, s.idleTimeout/4).Milliseconds()
+		switch {
+		case seen != 0 && now-seen > s.idleTimeout.Milliseconds():
+			if err := s.sessions.Destroy(ctx); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+		case seen == 0 && len(s.sessions.Keys(ctx)) > 0, seen != 0 && now-seen >= touch:
+			s.sessions.Put(ctx, keySeen, now)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -123,6 +157,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/{hash}/{name...}", s.assets)
+	// A name without its hash is not served (nor redirected): only the
+	// content-hash URL may be cached.
+	mux.HandleFunc("GET /static/{name}", s.notFound)
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
