@@ -63,17 +63,18 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (*User, er
 	if !s.Passwords.Verify(u.PasswordHash, password) {
 		return nil, errSignIn()
 	}
-	if _, err := s.Standings(NewContextWithActor(ctx, &Actor{UserID: u.ID})); err != nil {
-		return nil, err
-	}
-	return u, nil
+	return s.SessionUser(NewContextWithActor(ctx, &Actor{UserID: u.ID}))
 }
 
-// Standings returns every account the acting user can act in now, home
-// account first, each with how (R-CHECK-2). A user deactivated in its home
-// account, or whose every membership has ended, gets EFORBIDDEN: the console
-// asks on every request, so such a user neither signs in nor keeps a session.
-func (s *Service) Standings(ctx context.Context) ([]*Standing, error) {
+// SessionUser returns the acting user if it may hold a console session now:
+// it is active in its home account and at least one of its memberships
+// holds. Otherwise EFORBIDDEN: a deactivated user, or one whose every
+// membership ended, neither signs in nor keeps a session. The console asks
+// on every request, so a revocation takes effect on the next one; the
+// answer stops at the first membership that holds, and comes from the
+// check index when the service has one (which applies this node's writes
+// before they are answered).
+func (s *Service) SessionUser(ctx context.Context) (*User, error) {
 	a := ActorFromContext(ctx)
 	if a == nil || a.UserID == "" {
 		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "Sign in first.")
@@ -85,7 +86,234 @@ func (s *Service) Standings(ctx context.Context) ([]*Standing, error) {
 		return nil, err
 	}
 	if u.Status != UserActive {
-		return nil, Errorf(EFORBIDDEN, ReasonUserDeactivated, "Your user is deactivated in its home account; ask one of its administrators.")
+		return nil, errSessionDeactivated()
+	}
+	now := s.now()
+	if s.Lister != nil {
+		if items, _ := s.Lister.FindUserAccounts(u.ID, "", now, "", 1); len(items) > 0 {
+			return u, nil
+		}
+		return nil, errSessionEnded()
+	}
+	ms, err := s.Store.FindUserMemberships(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		ev, err := s.evaluate(ctx, s.Store, m, now)
+		if err != nil {
+			return nil, err
+		}
+		if ev.holds {
+			return u, nil
+		}
+	}
+	return nil, errSessionEnded()
+}
+
+func errSessionDeactivated() *Error {
+	return Errorf(EFORBIDDEN, ReasonUserDeactivated, "Your user is deactivated in its home account; ask one of its administrators.")
+}
+
+func errSessionEnded() *Error {
+	return Errorf(EFORBIDDEN, ReasonMembershipExpired, "None of your memberships holds any more; ask an administrator of your account.")
+}
+
+// StandingIn returns the acting user's standing in one account: how it can
+// act there now (R-CHECK-2). An account in which no membership of the user
+// holds is ENOTFOUND, exactly like an unknown account.
+func (s *Service) StandingIn(ctx context.Context, accountID string) (*Standing, error) {
+	a := ActorFromContext(ctx)
+	if a == nil || a.UserID == "" {
+		return nil, Errorf(EUNAUTHENTICATED, "unauthenticated", "Sign in first.")
+	}
+	m, err := s.Store.FindMembership(ctx, accountID, a.UserID)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil, NotFound("account", accountID)
+	} else if err != nil {
+		return nil, err
+	}
+	st, err := s.standing(ctx, m, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, NotFound("account", accountID)
+	}
+	return st, nil
+}
+
+// FindStandings pages through the accounts the acting user can act in now,
+// in account id order, each with how (R-CHECK-2). Unlike Standings it reads
+// only the page: a partner admin in thousands of clients pays for 50.
+func (s *Service) FindStandings(ctx context.Context, page Page) ([]*Standing, string, error) {
+	u, err := s.SessionUser(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	page = page.Normalize()
+	limit := page.Limit
+	now := s.now()
+	var ms []*Membership
+	var next string
+	if s.Lister != nil {
+		items, n := s.Lister.FindUserAccounts(u.ID, "", now, page.After, limit)
+		for _, it := range items {
+			m, err := s.Store.FindMembership(ctx, it.AccountID, u.ID)
+			if ErrorKind(err) == ENOTFOUND {
+				continue // removed since the index answered
+			} else if err != nil {
+				return nil, "", err
+			}
+			ms = append(ms, m)
+		}
+		next = n
+	} else {
+		all, err := s.Store.FindUserMemberships(ctx, u.ID)
+		if err != nil {
+			return nil, "", err
+		}
+		slices.SortFunc(all, func(x, y *Membership) int { return strings.Compare(x.AccountID, y.AccountID) })
+		i, _ := slices.BinarySearchFunc(all, page.After, func(m *Membership, after string) int { return strings.Compare(m.AccountID, after) })
+		for ; i < len(all) && page.After != "" && all[i].AccountID == page.After; i++ {
+		}
+		for ; i < len(all); i++ {
+			ev, err := s.evaluate(ctx, s.Store, all[i], now)
+			if err != nil {
+				return nil, "", err
+			}
+			if !ev.holds {
+				continue
+			}
+			if len(ms) == limit {
+				next = ms[len(ms)-1].AccountID
+				break
+			}
+			ms = append(ms, all[i])
+		}
+	}
+	out := make([]*Standing, 0, len(ms))
+	for _, m := range ms {
+		st, err := s.standing(ctx, m, now)
+		if err != nil {
+			return nil, "", err
+		}
+		if st != nil {
+			out = append(out, st)
+		}
+	}
+	return out, next, nil
+}
+
+// SwitchAccounts returns up to limit accounts the acting user can act in
+// now, home account first, then by name, and whether there are more: the
+// console's account switcher, drawn on every page, reads no more than that.
+// The caller has checked the session (SessionUser).
+func (s *Service) SwitchAccounts(ctx context.Context, limit int) ([]*Account, bool, error) {
+	a := ActorFromContext(ctx)
+	if a == nil || a.UserID == "" {
+		return nil, false, Errorf(EUNAUTHENTICATED, "unauthenticated", "Sign in first.")
+	}
+	now := s.now()
+	var ids []string
+	more := false
+	if s.Lister != nil {
+		items, next := s.Lister.FindUserAccounts(a.UserID, "", now, "", limit)
+		for _, it := range items {
+			ids = append(ids, it.AccountID)
+		}
+		more = next != ""
+	} else {
+		ms, err := s.Store.FindUserMemberships(ctx, a.UserID)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, m := range ms {
+			ev, err := s.evaluate(ctx, s.Store, m, now)
+			if err != nil {
+				return nil, false, err
+			}
+			if !ev.holds {
+				continue
+			}
+			if len(ids) == limit {
+				more = true
+				break
+			}
+			ids = append(ids, m.AccountID)
+		}
+	}
+	u, err := s.Store.FindUserByID(ctx, a.UserID)
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]*Account, 0, len(ids))
+	for _, id := range ids {
+		acc, err := s.Store.FindAccountByID(ctx, id)
+		if ErrorKind(err) == ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, false, err
+		}
+		out = append(out, acc)
+	}
+	slices.SortStableFunc(out, func(x, y *Account) int {
+		switch {
+		case x.ID == y.ID:
+			return 0
+		case x.ID == u.HomeAccountID:
+			return -1
+		case y.ID == u.HomeAccountID:
+			return 1
+		}
+		return strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name))
+	})
+	return out, more, nil
+}
+
+// standing is how the user of m can act in m's account at now, or nil when
+// m does not hold.
+func (s *Service) standing(ctx context.Context, m *Membership, now time.Time) (*Standing, error) {
+	ev, err := s.evaluate(ctx, s.Store, m, now)
+	if err != nil || !ev.holds {
+		return nil, err
+	}
+	acc, err := s.Store.FindAccountByID(ctx, m.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	st := &Standing{Account: acc, Membership: m, RoleName: m.Role, Chain: ev.chain, EndsAt: ev.endsAt, Permissions: ev.effective}
+	if r, err := s.findRole(ctx, s.Store, m.AccountID, m.Role); err == nil {
+		st.RoleName = r.Name
+	}
+	if m.Kind == KindPartner {
+		if st.Partner, err = s.Store.FindAccountByID(ctx, m.PartnerID); err != nil {
+			return nil, err
+		}
+	}
+	if m.Kind == KindDelegate && len(ev.members) > 1 {
+		if st.Delegator, err = s.Store.FindUserByID(ctx, ev.members[1].UserID); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// Standings returns every account the acting user can act in now, home
+// account first, each with how (R-CHECK-2). A user deactivated in its home
+// account, or whose every membership has ended, gets EFORBIDDEN. It reads
+// every membership of the user: pages that need one account ask StandingIn,
+// lists ask FindStandings.
+func (s *Service) Standings(ctx context.Context) ([]*Standing, error) {
+	return s.StandingsWithRole(ctx, "")
+}
+
+// StandingsWithRole is Standings restricted to the memberships of one role
+// (all with role empty): only those are evaluated.
+func (s *Service) StandingsWithRole(ctx context.Context, role string) ([]*Standing, error) {
+	u, err := s.SessionUser(ctx)
+	if err != nil {
+		return nil, err
 	}
 	ms, err := s.Store.FindUserMemberships(ctx, u.ID)
 	if err != nil {
@@ -94,46 +322,37 @@ func (s *Service) Standings(ctx context.Context) ([]*Standing, error) {
 	now := s.now()
 	var out []*Standing
 	for _, m := range ms {
-		ev, err := s.evaluate(ctx, s.Store, m, now)
-		if err != nil {
-			return nil, err
-		}
-		if !ev.holds {
+		if role != "" && m.Role != role {
 			continue
 		}
-		acc, err := s.Store.FindAccountByID(ctx, m.AccountID)
+		st, err := s.standing(ctx, m, now)
 		if err != nil {
 			return nil, err
 		}
-		st := &Standing{Account: acc, Membership: m, RoleName: m.Role, Chain: ev.chain, EndsAt: ev.endsAt, Permissions: ev.effective}
-		if r, err := s.findRole(ctx, s.Store, m.AccountID, m.Role); err == nil {
-			st.RoleName = r.Name
+		if st != nil {
+			out = append(out, st)
 		}
-		if m.Kind == KindPartner {
-			if st.Partner, err = s.Store.FindAccountByID(ctx, m.PartnerID); err != nil {
-				return nil, err
-			}
-		}
-		if m.Kind == KindDelegate && len(ev.members) > 1 {
-			if st.Delegator, err = s.Store.FindUserByID(ctx, ev.members[1].UserID); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, st)
 	}
-	if len(out) == 0 {
-		return nil, Errorf(EFORBIDDEN, ReasonMembershipExpired, "None of your memberships holds any more; ask an administrator of your account.")
+	if len(out) == 0 && role == "" {
+		return nil, errSessionEnded()
 	}
-	slices.SortStableFunc(out, func(x, y *Standing) int {
+	SortStandings(out, u.HomeAccountID)
+	return out, nil
+}
+
+// SortStandings orders standings home account first, then by account name.
+func SortStandings(sts []*Standing, homeAccountID string) {
+	slices.SortStableFunc(sts, func(x, y *Standing) int {
 		switch {
-		case x.Account.ID == u.HomeAccountID:
+		case x.Account.ID == y.Account.ID:
+			return 0
+		case x.Account.ID == homeAccountID:
 			return -1
-		case y.Account.ID == u.HomeAccountID:
+		case y.Account.ID == homeAccountID:
 			return 1
 		}
 		return strings.Compare(strings.ToLower(x.Account.Name), strings.ToLower(y.Account.Name))
 	})
-	return out, nil
 }
 
 // InvitationRefusal returns the error AcceptInvitation would answer the

@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/authz"
 	"github.com/steward-iam/steward/password"
 )
 
@@ -13,6 +15,9 @@ var consoleCases = []suiteCase{
 	{"SignIn_SameAnswerUnknownEmailWrongPassword", testSignInSameAnswer},
 	{"SignIn_DeactivatedOrEndedRefused", testSignInRefused},
 	{"Standings_HowEachAccountIsHeld", testStandings},
+	{"SessionUser_RevokedAtNextRequest", testSessionUserRevoked},
+	{"SessionUser_RevokedAtNextRequestFromIndex", testSessionUserRevokedIndexed},
+	{"StandingIn_FindStandings_AgreeWithStandings", testStandingPages},
 	{"R-EXT-6_R-EXT-7_RefusalKnownBeforeAccept", testInvitationRefusal},
 }
 
@@ -146,4 +151,132 @@ func testInvitationRefusal(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	WantCode(t, x.Svc.InvitationRefusal(x.As(x.ext.ID), token), steward.ECONFLICT, "invitation_used")
+}
+
+// withIndex gives the world's service the check index, as steward serve
+// does: checks, listings and the console's session check answer from it.
+func withIndex(t *testing.T, x *extWorld) {
+	src, ok := x.Store.(authz.Source)
+	if !ok {
+		t.Skip("the store cannot feed the check index")
+	}
+	ix := authz.New(src, x.Svc.Catalogue, slog.New(slog.DiscardHandler))
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.Svc.Checker, x.Svc.Lister, x.Svc.OnCommit = ix, ix, ix.OnCommit
+}
+
+func testSessionUserRevoked(t *testing.T, open Opener) {
+	sessionUserRevoked(t, passwordWorld(t, open))
+}
+
+func testSessionUserRevokedIndexed(t *testing.T, open Opener) {
+	x := passwordWorld(t, open)
+	withIndex(t, x)
+	sessionUserRevoked(t, x)
+}
+
+// sessionUserRevoked: the console's per-request check keeps a session while
+// one membership holds, and refuses it at the next request once the user is
+// deactivated or its last membership ended.
+func sessionUserRevoked(t *testing.T, x *extWorld) {
+	// The external user holds two memberships: its home one and the client's.
+	x.invite(x.As(x.owner.ID), x.editors.ID, steward.NewInvitations{}, x.ext.Email)
+	if _, _, err := x.Svc.AcceptInvitation(x.As(x.ext.ID), x.token(x.ext.Email)); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := x.Svc.SessionUser(x.As(x.ext.ID)); err != nil || u.ID != x.ext.ID {
+		t.Fatalf("SessionUser = %v, %v; want the user", u, err)
+	}
+	// One membership ended: the other still holds.
+	if _, _, err := x.Svc.DeactivateMember(x.As(x.owner.ID), x.client.ID, x.ext.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Svc.SessionUser(x.As(x.ext.ID)); err != nil {
+		t.Fatalf("with its home membership holding, SessionUser = %v", err)
+	}
+	// Its last membership ended: refused at the next request.
+	if _, _, err := x.Svc.DeactivateMember(x.Op, x.home.ID, x.ext.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := x.Svc.SessionUser(x.As(x.ext.ID))
+	WantCode(t, err, steward.EFORBIDDEN, "")
+	if _, _, err := x.Svc.ReactivateMember(x.Op, x.home.ID, x.ext.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Svc.SessionUser(x.As(x.ext.ID)); err != nil {
+		t.Fatalf("after reactivating its home membership, SessionUser = %v", err)
+	}
+	// Deactivated in its home account: refused at once, and back on reactivation.
+	if _, _, err := x.Svc.DeactivateUser(x.Op, x.ext.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = x.Svc.SessionUser(x.As(x.ext.ID))
+	WantCode(t, err, steward.EFORBIDDEN, steward.ReasonUserDeactivated)
+	if _, _, err := x.Svc.ReactivateUser(x.Op, x.ext.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Svc.SessionUser(x.As(x.ext.ID)); err != nil {
+		t.Fatalf("after reactivation, SessionUser = %v", err)
+	}
+	_, err = x.Svc.SessionUser(ctx)
+	WantCode(t, err, steward.EUNAUTHENTICATED, "")
+	_, err = x.Svc.SessionUser(x.As("usr_unknown"))
+	WantCode(t, err, steward.EUNAUTHENTICATED, "")
+}
+
+func testStandingPages(t *testing.T, open Opener) {
+	for _, indexed := range []bool{false, true} {
+		x := passwordWorld(t, open)
+		if indexed {
+			withIndex(t, x)
+		}
+		x.invite(x.As(x.owner.ID), x.editors.ID, steward.NewInvitations{}, x.ext.Email)
+		if _, _, err := x.Svc.AcceptInvitation(x.As(x.ext.ID), x.token(x.ext.Email)); err != nil {
+			t.Fatal(err)
+		}
+		all, err := x.Svc.Standings(x.As(x.ext.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Pages of one agree with the whole list, in account id order.
+		var paged []*steward.Standing
+		page := steward.Page{Limit: 1}
+		for {
+			sts, next, err := x.Svc.FindStandings(x.As(x.ext.ID), page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, sts...)
+			if next == "" {
+				break
+			}
+			page.After = next
+		}
+		if len(paged) != len(all) || len(paged) != 2 || paged[0].Account.ID > paged[1].Account.ID {
+			t.Fatalf("indexed %v: %d standings in pages, %d in all", indexed, len(paged), len(all))
+		}
+		for _, want := range all {
+			got, err := x.Svc.StandingIn(x.As(x.ext.ID), want.Account.ID)
+			if err != nil || got.Membership.ID != want.Membership.ID || len(got.Permissions) != len(want.Permissions) {
+				t.Errorf("indexed %v: StandingIn(%s) = %v, %v", indexed, want.Account.ID, got, err)
+			}
+		}
+		accs, more, err := x.Svc.SwitchAccounts(x.As(x.ext.ID), 1)
+		if err != nil || len(accs) != 1 || !more {
+			t.Errorf("indexed %v: SwitchAccounts(1) = %d accounts, more %v, %v", indexed, len(accs), more, err)
+		}
+		if accs, more, _ = x.Svc.SwitchAccounts(x.As(x.ext.ID), 5); len(accs) != 2 || more || accs[0].ID != x.home.ID {
+			t.Errorf("indexed %v: SwitchAccounts(5) = %d accounts, more %v; want the home account first", indexed, len(accs), more)
+		}
+		// An account where the user holds nothing looks unknown.
+		_, err = x.Svc.StandingIn(x.As(x.stranger.ID), x.client.ID)
+		WantCode(t, err, steward.ENOTFOUND, "")
+		if _, _, err := x.Svc.DeactivateMember(x.As(x.owner.ID), x.client.ID, x.ext.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = x.Svc.StandingIn(x.As(x.ext.ID), x.client.ID)
+		WantCode(t, err, steward.ENOTFOUND, "")
+	}
 }

@@ -122,6 +122,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Put(r.Context(), keyUserID, u.ID)
+	s.sessions.Put(r.Context(), keySeen, time.Now().UnixMilli())
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

@@ -160,25 +160,17 @@ type axeViolation struct {
 	Nodes  []string `json:"nodes"`
 }
 
-// checkPage runs axe-core on the current page and fails on serious or
-// critical violations; with STEWARD_SCREENSHOTS=1 it also writes the page at
-// desktop and phone widths into docs/console/.
+// checkPage runs axe-core on the current page at desktop and at phone width
+// and fails on serious or critical violations; with STEWARD_SCREENSHOTS=1 it
+// also writes the page at both widths into docs/console/.
 func checkPage(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	get(t, ctx, chromedp.Evaluate[bool](axeSource+";true"))
-	violations := get(t, ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
-			.filter(v => v.impact === "serious" || v.impact === "critical")
-			.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`,
-		chromedp.EvalAwaitPromise))
-	for _, v := range violations {
-		t.Errorf("%s: accessibility (%s) %s: %s at %v", name, v.Impact, v.ID, v.Help, v.Nodes)
-	}
-	if os.Getenv("STEWARD_SCREENSHOTS") != "1" {
-		return
-	}
+	shots := os.Getenv("STEWARD_SCREENSHOTS") == "1"
 	dir := filepath.Join("..", "docs", "console")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	if shots {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, vp := range []struct {
 		suffix        string
@@ -190,6 +182,17 @@ func checkPage(t *testing.T, ctx context.Context, name string) {
 			emulate = chromedp.EmulateViewport(vp.width, vp.height, chromedp.EmulateMobile)
 		}
 		run(t, ctx, emulate)
+		get(t, ctx, chromedp.Evaluate[bool](axeSource+";true"))
+		violations := get(t, ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+			.filter(v => v.impact === "serious" || v.impact === "critical")
+			.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`,
+			chromedp.EvalAwaitPromise))
+		for _, v := range violations {
+			t.Errorf("%s at %s width: accessibility (%s) %s: %s at %v", name, vp.suffix, v.Impact, v.ID, v.Help, v.Nodes)
+		}
+		if !shots {
+			continue
+		}
 		png := get(t, ctx, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(filepath.Join(dir, name+"-"+vp.suffix+".png"), png, 0o644); err != nil {
 			t.Fatal(err)

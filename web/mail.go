@@ -51,6 +51,7 @@ func (s *Server) operatorSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.Remove(r.Context(), keyUserID)
 	s.sessions.Put(r.Context(), keyOperator, true)
+	s.sessions.Put(r.Context(), keySeen, time.Now().UnixMilli())
 	http.Redirect(w, r, "/mail", http.StatusSeeOther)
 }
 

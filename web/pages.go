@@ -4,21 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/steward-iam/steward"
 )
-
-// standingFor returns the user's standing in an account, or nil: an account
-// the user cannot act in is a 404, the same as one that does not exist.
-func (p *page) standingFor(accountID string) *steward.Standing {
-	for _, st := range p.Standings {
-		if st.Account.ID == accountID {
-			return st
-		}
-	}
-	return nil
-}
 
 // How explains a standing in a sentence: which membership and through
 // what it holds (R-CHECK-2).
@@ -55,8 +45,22 @@ func article(s string) string {
 	return "a " + s
 }
 
+type homeData struct {
+	Standings []*steward.Standing
+	Pager     pager
+}
+
+// home lists the accounts the user can act in, a page at a time.
 func (s *Server) home(w http.ResponseWriter, r *http.Request, ss *session) {
+	page := pageFrom(r)
+	sts, next, err := s.svc.FindStandings(ss.ctx, page)
+	if err != nil {
+		s.errorPage(w, r, ss.page, err)
+		return
+	}
+	steward.SortStandings(sts, ss.page.User.HomeAccountID)
 	ss.page.Title = "Your accounts"
+	ss.page.Data = homeData{Standings: sts, Pager: pager{Base: "/", After: page.After, Next: next}}
 	s.show(w, r, http.StatusOK, "home", ss.page)
 }
 
@@ -64,8 +68,16 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, ss *session) {
 // works without JavaScript.
 func (s *Server) switchAccount(w http.ResponseWriter, r *http.Request, ss *session) {
 	id := r.URL.Query().Get("account")
-	if ss.page.standingFor(id) == nil {
+	if id == "" {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if _, err := s.svc.StandingIn(ss.ctx, id); err != nil {
+		if steward.ErrorKind(err) == steward.ENOTFOUND {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		s.errorPage(w, r, ss.page, err)
 		return
 	}
 	http.Redirect(w, r, "/accounts/"+url.PathEscape(id), http.StatusSeeOther)
@@ -74,13 +86,16 @@ func (s *Server) switchAccount(w http.ResponseWriter, r *http.Request, ss *sessi
 // current resolves the page's account from the path; an account the user
 // cannot act in is answered exactly like an unknown one.
 func (s *Server) current(w http.ResponseWriter, r *http.Request, ss *session) *steward.Standing {
-	id := r.PathValue("account")
-	st := ss.page.standingFor(id)
-	if st == nil {
-		s.errorPage(w, r, ss.page, steward.NotFound("account", id))
+	st, err := s.svc.StandingIn(ss.ctx, r.PathValue("account"))
+	if err != nil {
+		s.errorPage(w, r, ss.page, err)
 		return nil
 	}
 	ss.page.Current = st
+	if !slices.ContainsFunc(ss.page.Accounts, func(a *steward.Account) bool { return a.ID == st.Account.ID }) {
+		// The switcher shows the current account even beyond its limit.
+		ss.page.Accounts = append([]*steward.Account{st.Account}, ss.page.Accounts...)
+	}
 	return st
 }
 
@@ -166,10 +181,15 @@ func (s *Server) showAccessLink(w http.ResponseWriter, r *http.Request, ss *sess
 		return
 	}
 	d := accessLinkData{Token: token, Link: v, Grants: s.permissionViews(v.Grants.Permissions)}
-	for _, st := range ss.page.Standings {
-		// Only a super admin of the client approves; the service decides,
-		// the list only spares the user choices that would be refused.
-		if st.Membership.Role == steward.RoleSuperAdmin && st.Account.ID != v.Partner.ID {
+	// Only a super admin of the client approves; the service decides, the
+	// list only spares the user choices that would be refused.
+	supers, err := s.svc.StandingsWithRole(ss.ctx, steward.RoleSuperAdmin)
+	if err != nil {
+		s.errorPage(w, r, ss.page, err)
+		return
+	}
+	for _, st := range supers {
+		if st.Account.ID != v.Partner.ID {
 			d.Clients = append(d.Clients, st)
 		}
 	}
@@ -186,7 +206,7 @@ func (s *Server) approveAccessLink(w http.ResponseWriter, r *http.Request, ss *s
 		case steward.EGONE, steward.ECONFLICT:
 			s.linkGone(w, r, ss.page, "access link", err)
 		case steward.ENOTFOUND:
-			if client != "" && ss.page.standingFor(client) == nil {
+			if _, serr := s.svc.StandingIn(ss.ctx, client); client != "" && steward.ErrorKind(serr) == steward.ENOTFOUND {
 				ss.page.Error = &formError{Message: "Choose one of your accounts.", Fields: map[string]string{"account_id": "is not one of your accounts"}}
 				s.showAccessLink(w, r, ss, http.StatusUnprocessableEntity)
 				return

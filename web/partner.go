@@ -22,6 +22,7 @@ func (s *Server) partnerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /accounts/{account}/clients/{client}/employees", s.inAccount(s.addEmployees))
 	mux.HandleFunc("POST /accounts/{account}/clients/{client}/convert", s.inAccount(s.convertToPartnerAdmin))
 	mux.HandleFunc("GET /accounts/{account}/employees", s.inAccount(s.employeesPage))
+	mux.HandleFunc("GET /accounts/{account}/employees/{user}/link", s.inAccount(s.linkEmployeePage))
 	mux.HandleFunc("POST /accounts/{account}/employees/{user}/link", s.inAccount(s.linkEmployee))
 	mux.HandleFunc("GET /accounts/{account}/removals", s.inAccount(s.removalWizard))
 	mux.HandleFunc("POST /accounts/{account}/removals/review", s.inAccount(s.reviewRemoval))
@@ -43,6 +44,31 @@ func (s *Server) allClients(ss *session, partnerID string) ([]*steward.Client, e
 		}
 		f.After = next
 	}
+}
+
+// choiceLimit bounds the choices a page offers in a select: a partner with
+// more clients or employees than this gets a search or another tab instead,
+// so that a page's cost does not grow with the partner.
+const choiceLimit = 50
+
+// fewClients returns the partner's clients if there are at most
+// choiceLimit of them; many says there are more.
+func (s *Server) fewClients(ss *session, partnerID string) (cs []*steward.Client, many bool) {
+	cs, next, err := s.svc.FindClients(ss.ctx, steward.ClientFilter{PartnerID: partnerID, Page: steward.Page{Limit: choiceLimit}})
+	if err != nil || next != "" {
+		return nil, next != ""
+	}
+	return cs, false
+}
+
+// fewEmployees returns the partner's employees if there are at most
+// choiceLimit of them, else nil.
+func (s *Server) fewEmployees(ss *session, partnerID string) []*steward.Employee {
+	es, next, err := s.svc.FindEmployees(ss.ctx, partnerID, steward.Page{Limit: choiceLimit})
+	if err != nil || next != "" {
+		return nil
+	}
+	return es
 }
 
 // allEmployees reads every employee of the partner.
@@ -68,8 +94,10 @@ type clientsData struct {
 	Search  string
 	Pager   pager
 	// Employees are whom a link may be asked for; empty when the user may
-	// ask only for itself.
-	Employees []*steward.Employee
+	// ask only for itself, or when there are too many to choose from here
+	// (ManyEmployees: the Employees tab has a link button on each row).
+	Employees     []*steward.Employee
+	ManyEmployees bool
 }
 
 // clientsPage is the Clients tab: alias and real name, status, access type
@@ -99,7 +127,8 @@ func (s *Server) clientsPage(w http.ResponseWriter, r *http.Request, ss *session
 	}
 	d := clientsData{Clients: cs, Access: f.AccessType, Search: f.Search, Pager: pager{Base: base, After: f.After, Next: next}}
 	if steward.Contains(st.Permissions, steward.PermPartnerEmployeesManage) {
-		d.Employees, _ = s.allEmployees(ss, st.Account.ID)
+		d.Employees = s.fewEmployees(ss, st.Account.ID)
+		d.ManyEmployees = d.Employees == nil
 	}
 	ss.page.Title = "Clients"
 	ss.page.Data = d
@@ -235,8 +264,11 @@ func (s *Server) convertToPartnerAdmin(w http.ResponseWriter, r *http.Request, s
 
 type employeesData struct {
 	Employees []*steward.Employee
-	Clients   []*steward.Client
-	Pager     pager
+	// Clients are the choices of each row's Link to client; nil when there
+	// are too many, and each row links to a page that searches them.
+	Clients     []*steward.Client
+	ManyClients bool
+	Pager       pager
 }
 
 // employeesPage is the Employees tab: verified-domain mark and client count
@@ -253,16 +285,69 @@ func (s *Server) showEmployees(w http.ResponseWriter, r *http.Request, ss *sessi
 		return
 	}
 	d := employeesData{Employees: es, Pager: pager{Base: accountPath(st, "/employees"), After: page.After, Next: next}}
-	d.Clients, _ = s.allClients(ss, st.Account.ID)
+	d.Clients, d.ManyClients = s.fewClients(ss, st.Account.ID)
 	ss.page.Title = "Employees"
 	ss.page.Data = d
 	s.show(w, r, status, "employees", ss.page)
+}
+
+type linkClientData struct {
+	Employee *steward.User
+	Clients  []*steward.Client
+	Search   string
+	Pager    pager
+}
+
+// linkEmployeePage chooses the client to link an employee to, by search,
+// a page of clients at a time, for partners with many clients (R-PARTNER-6).
+func (s *Server) linkEmployeePage(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
+	s.showLinkEmployee(w, r, ss, st, http.StatusOK)
+}
+
+func (s *Server) showLinkEmployee(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing, status int) {
+	userID := r.PathValue("user")
+	e, err := s.findEmployee(ss, st.Account.ID, userID)
+	if err != nil {
+		s.errorPage(w, r, ss.page, err)
+		return
+	}
+	search := strings.TrimSpace(r.URL.Query().Get("q"))
+	f := steward.ClientFilter{PartnerID: st.Account.ID, Search: search, Page: pageFrom(r)}
+	cs, next, err := s.svc.FindClients(ss.ctx, f)
+	if err != nil {
+		s.errorPage(w, r, ss.page, err)
+		return
+	}
+	base := accountPath(st, "/employees/"+url.PathEscape(userID)+"/link")
+	if search != "" {
+		base += "?" + url.Values{"q": {search}}.Encode()
+	}
+	ss.page.Title = "Link " + e.Name + " to a client"
+	ss.page.Data = linkClientData{Employee: e, Clients: cs, Search: search, Pager: pager{Base: base, After: f.After, Next: next}}
+	s.show(w, r, status, "linkclient", ss.page)
+}
+
+// findEmployee returns a user of the partner account, as the acting user
+// may read it; another account's user is answered like an unknown one.
+func (s *Server) findEmployee(ss *session, partnerID, userID string) (*steward.User, error) {
+	u, err := s.svc.FindUser(ss.ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.HomeAccountID != partnerID {
+		return nil, steward.NotFound("user", userID)
+	}
+	return u, nil
 }
 
 // linkEmployee credits P with an employee's existing membership in a client (R-PARTNER-6).
 func (s *Server) linkEmployee(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
 	if _, _, err := s.svc.LinkEmployee(ss.ctx, st.Account.ID, r.PathValue("user"), r.PostFormValue("account_id")); err != nil {
 		ss.page.Error = s.toFormError(r, err)
+		if r.PostFormValue("from") == "search" {
+			s.showLinkEmployee(w, r, ss, st, statusOf(err))
+			return
+		}
 		s.showEmployees(w, r, ss, st, statusOf(err))
 		return
 	}

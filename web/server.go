@@ -29,7 +29,15 @@ const sessionCookie = "steward_session"
 const (
 	keyUserID = "user_id"
 	keyFlash  = "flash"
+	// keySeen is when the session was last used, in Unix milliseconds, to
+	// within the touch interval.
+	keySeen = "seen"
 )
+
+// maxTouch bounds how often a session's last use is written to the store: a
+// page view reads its session without writing it back, unless the recorded
+// use is older than this, or than a quarter of the idle timeout if shorter.
+const maxTouch = time.Minute
 
 // Config configures the console.
 type Config struct {
@@ -60,6 +68,8 @@ type Server struct {
 	throttle *Throttle
 	logger   *slog.Logger
 	handler  http.Handler
+	// idleTimeout ends a session unused for that long.
+	idleTimeout time.Duration
 
 	mailDir           string
 	operatorTokenHash string
@@ -88,7 +98,9 @@ func NewServer(svc *steward.Service, cfg Config) (*Server, error) {
 
 	sm := scs.New()
 	sm.Store = cfg.Sessions
-	sm.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
+	// The idle timeout is enforced here (idle), not by scs, which would
+	// write the session back to the database on every request.
+	s.idleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	sm.Lifetime = orDefault(cfg.Lifetime, DefaultLifetime)
 	sm.Cookie.Name = sessionCookie
 	sm.Cookie.HttpOnly = true
@@ -107,8 +119,30 @@ func NewServer(svc *steward.Service, cfg Config) (*Server, error) {
 	s.routes(mux)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.crossOrigin))
-	s.handler = securityHeaders(cop.Handler(sm.LoadAndSave(mux)))
+	s.handler = securityHeaders(cop.Handler(sm.LoadAndSave(s.idle(mux))))
 	return s, nil
+}
+
+// idle ends a session unused for the idle timeout, and records its use at
+// most once a touch interval, so that reading pages does not write to the
+// database on every request.
+func (s *Server) idle(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		now := time.Now().UnixMilli()
+		seen := s.sessions.GetInt64(ctx, keySeen)
+		touch := min(maxTouch, s.idleTimeout/4).Milliseconds()
+		switch {
+		case seen != 0 && now-seen > s.idleTimeout.Milliseconds():
+			if err := s.sessions.Destroy(ctx); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+		case seen == 0 && len(s.sessions.Keys(ctx)) > 0, seen != 0 && now-seen >= touch:
+			s.sessions.Put(ctx, keySeen, now)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -123,6 +157,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/{hash}/{name...}", s.assets)
+	// A name without its hash is not served (nor redirected): only the
+	// content-hash URL may be cached.
+	mux.HandleFunc("GET /static/{name}", s.notFound)
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
@@ -169,8 +206,10 @@ type page struct {
 	Title string
 	// User is the signed-in user; nil on the sign-in page.
 	User *steward.User
-	// Standings are the accounts the user can act in, for the switcher.
-	Standings []*steward.Standing
+	// Accounts are accounts the user can act in, for the switcher: at most
+	// switcherLimit of them (and Current), MoreAccounts when there are more.
+	Accounts     []*steward.Account
+	MoreAccounts bool
 	// Current is the account the page is about, if any.
 	Current *steward.Standing
 	// Flash is a one-time message from the previous request.
@@ -223,9 +262,15 @@ type session struct {
 	page *page
 }
 
+// switcherLimit bounds the account switcher drawn on every page; a user in
+// more accounts finds them all, paged, on the home page.
+const switcherLimit = 20
+
 // signedIn wraps a page that needs a user. It asks the service on every
 // request whether the user may still act anywhere: a user deactivated in its
 // home account or whose every membership ended loses the session at once.
+// The question is cheap whatever the number of the user's memberships; the
+// page then reads only the account it is about and a few for the switcher.
 func (s *Server) signedIn(h func(w http.ResponseWriter, r *http.Request, ss *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		uid := s.sessions.GetString(r.Context(), keyUserID)
@@ -234,10 +279,11 @@ func (s *Server) signedIn(h func(w http.ResponseWriter, r *http.Request, ss *ses
 			return
 		}
 		ctx := steward.NewContextWithActor(r.Context(), &steward.Actor{UserID: uid})
-		standings, err := s.svc.Standings(ctx)
-		var u *steward.User
+		u, err := s.svc.SessionUser(ctx)
+		var accounts []*steward.Account
+		var more bool
 		if err == nil {
-			u, err = s.svc.FindUser(ctx, uid)
+			accounts, more, err = s.svc.SwitchAccounts(ctx, switcherLimit)
 		}
 		if err != nil {
 			switch steward.ErrorKind(err) {
@@ -252,7 +298,7 @@ func (s *Server) signedIn(h func(w http.ResponseWriter, r *http.Request, ss *ses
 			}
 			return
 		}
-		p := &page{User: u, Standings: standings, Flash: s.sessions.PopString(r.Context(), keyFlash), MailPage: s.mailDir != ""}
+		p := &page{User: u, Accounts: accounts, MoreAccounts: more, Flash: s.sessions.PopString(r.Context(), keyFlash), MailPage: s.mailDir != ""}
 		h(w, r, &session{ctx: ctx, page: p})
 	}
 }
