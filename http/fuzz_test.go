@@ -98,8 +98,9 @@ var placeholderTenant = &tenant{
 	invitation: "{{invitation}}", linkToken: "{{link_token}}", invitationToken: "{{invitation_token}}", asset: "{{asset}}",
 }
 
-// id names an operation in seeds: METHOD path.
-func (o *matrixOp) id() string { return o.method + " " + o.path }
+// id names an operation in seeds: METHOD path, and its variant if any
+// ("DELETE /v1/accounts/{account}/members/{user} (with its maps)").
+func (o *matrixOp) id() string { return o.String() }
 
 var pathParamRE = regexp.MustCompile(`\{([^}]+)\}`)
 
