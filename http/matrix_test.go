@@ -536,8 +536,9 @@ func matrixOperations(t testing.TB, e *Env, consent string) []*matrixOp {
 
 // scimMatrixOps are the SCIM routes, served outside the OpenAPI document:
 // discovery, and each resource type's list, search, create, get, patch,
-// replace and delete (scimCovered checks that no resource type is left out). Ids sit in
-// paths, in filters (`id eq "…"`), in group members and in PATCH paths.
+// replace and delete (scimCovered checks that no resource type is left
+// out). Ids sit in paths, in filters (`id eq "…"`), in group members and in
+// PATCH paths.
 func scimMatrixOps() []*matrixOp {
 	const (
 		base       = "/scim/v2/{account}"
