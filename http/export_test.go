@@ -8,5 +8,8 @@ var (
 	ScopeOf     = scopeOf
 )
 
+// SCIMMaxResults is the largest SCIM page.
+const SCIMMaxResults = scimMaxResults
+
 // Headers returns the headers that go with a problem.
 func (p *Problem) Headers() map[string][]string { return p.header }

@@ -35,6 +35,8 @@ type fuzzWorld struct {
 	byID    map[string]*matrixOp
 	vars    *strings.Replacer
 	close   []func()
+	// scimUsers counts the users the client provisions; -1 until asked.
+	scimUsers int
 }
 
 // worldTB lets a world outlive the fuzz iteration that builds it: its
@@ -66,7 +68,7 @@ func (w *fuzzWorld) shutdown() {
 // newFuzzWorld builds a world; tb's failures fail the caller, dir holds its files.
 func newFuzzWorld(tb testing.TB, dir string) *fuzzWorld {
 	tb.Helper()
-	w := &fuzzWorld{}
+	w := &fuzzWorld{scimUsers: -1}
 	wtb := worldTB{TB: tb, w: w, dir: dir}
 	w.env, w.handler = serveHandler(wtb, MustOpenSQLite(wtb))
 	w.tn = buildTenant(wtb, w.env, "F")
@@ -98,8 +100,9 @@ var placeholderTenant = &tenant{
 	invitation: "{{invitation}}", linkToken: "{{link_token}}", invitationToken: "{{invitation_token}}", asset: "{{asset}}",
 }
 
-// id names an operation in seeds: METHOD path.
-func (o *matrixOp) id() string { return o.method + " " + o.path }
+// id names an operation in seeds: METHOD path, and its variant if any
+// ("DELETE /v1/accounts/{account}/members/{user} (with its maps)").
+func (o *matrixOp) id() string { return o.String() }
 
 var pathParamRE = regexp.MustCompile(`\{([^}]+)\}`)
 
@@ -177,7 +180,8 @@ func mustProblem(t *testing.T, what string, rec *httptest.ResponseRecorder) {
 // or an unknown one (8), with the path parameters params holds one a line
 // (empty: the actor's own id; a last line "?…" is the query string) and the
 // body. {{placeholders}} in params and body become the world's ids. No
-// answer may be a 5xx, every error is a problem document, nothing panics.
+// answer may be a 5xx (but SCIM's 501 for what it does not serve), every
+// error is a problem document (on SCIM routes a SCIM error), nothing panics.
 func FuzzAPIRequest(f *testing.F) {
 	world := newSharedWorld(f, 1000)
 	f.Fuzz(func(t *testing.T, opName string, actorIndex uint8, params string, body []byte) {
@@ -225,7 +229,10 @@ func FuzzAPIRequest(f *testing.F) {
 		body = []byte(w.vars.Replace(string(body)))
 		rec := w.serve(t, op.method, path+query, token, body, "application/json")
 		what := op.method + " " + path + query + " as " + self.kind + " with " + strconv.Quote(string(body[:min(len(body), 2000)]))
-		if rec.Code >= 500 {
+		// SCIM answers an operation it does not serve (search by POST) with
+		// 501, which RFC 7644 §3.12 names for it; any other 5xx is a bug.
+		notServed := rec.Code == http.StatusNotImplemented && strings.HasPrefix(op.path, "/scim/")
+		if rec.Code >= 500 && !notServed {
 			t.Fatalf("%s: %d %s", what, rec.Code, rec.Body)
 		}
 		if rec.Code >= 400 && strings.HasPrefix(op.path, "/scim/") {
@@ -278,50 +285,126 @@ type scimUser struct {
 }
 
 // FuzzSCIMFilter lists SCIM Users with an arbitrary filter and paging, as
-// a holder of account.scim.provision: a 200 is a consistent ListResponse of
-// Users, anything else a SCIM 4xx error.
+// a holder of account.scim.provision: a 200 is a ListResponse as RFC 7644
+// §3.4.2 describes it, anything else a SCIM 4xx error. count and startIndex
+// that are not integers are a 400; a negative count is 0 and a startIndex
+// below 1 is 1 (§3.4.2.4); cursor is no SCIM parameter and is ignored.
 func FuzzSCIMFilter(f *testing.F) {
 	world := newSharedWorld(f, 0) // it only reads
 	f.Fuzz(func(t *testing.T, filter, count, cursor, startIndex string) {
 		world.mu.Lock()
 		defer world.mu.Unlock()
 		w := world.get(t)
+		filter, count, cursor, startIndex = w.vars.Replace(filter), w.vars.Replace(count), w.vars.Replace(cursor), w.vars.Replace(startIndex)
 		q := make([]string, 0, 4)
 		for _, kv := range [][2]string{{"filter", filter}, {"count", count}, {"cursor", cursor}, {"startIndex", startIndex}} {
 			if kv[1] != "" {
-				q = append(q, kv[0]+"="+queryEscape(w.vars.Replace(kv[1])))
+				q = append(q, kv[0]+"="+queryEscape(kv[1]))
 			}
 		}
 		target := "/scim/v2/" + w.tn.client + "/Users?" + strings.Join(q, "&")
 		rec := w.serve(t, "GET", target, w.tn.actorOf("internal super admin").token, nil, "application/scim+json")
 		what := "GET " + target
+		// The page asked for, as RFC 7644 §3.4.2.4 reads count and startIndex.
+		wantCount, countOK := scimPagingParam(count, stewardhttp.SCIMMaxResults)
+		wantStart, startOK := scimPagingParam(startIndex, 1)
+		wantCount, wantStart = min(max(wantCount, 0), stewardhttp.SCIMMaxResults), max(wantStart, 1)
 		switch {
 		case rec.Code >= 500:
 			t.Fatalf("%s: %d %s", what, rec.Code, rec.Body)
 		case rec.Code >= 400:
 			scimError(t, what, rec)
+			if (!countOK || !startOK) && rec.Code != http.StatusBadRequest {
+				t.Fatalf("%s: a count or startIndex that is no integer answered %d, want 400: %s", what, rec.Code, rec.Body)
+			}
 		case rec.Code == http.StatusOK:
-			var list struct {
-				Schemas      []string   `json:"schemas"`
-				TotalResults int        `json:"totalResults"`
-				ItemsPerPage int        `json:"itemsPerPage"`
-				Resources    []scimUser `json:"Resources"`
+			if !countOK || !startOK {
+				t.Fatalf("%s: a count or startIndex that is no integer answered 200, want 400: %s", what, rec.Body)
 			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
-				t.Fatalf("%s: %v: %s", what, err, rec.Body)
+			list := scimList(t, what, rec)
+			if list.StartIndex != wantStart {
+				t.Fatalf("%s: startIndex %d, want %d: %s", what, list.StartIndex, wantStart, rec.Body)
 			}
-			if !slices.Contains(list.Schemas, "urn:ietf:params:scim:api:messages:2.0:ListResponse") || list.TotalResults != len(list.Resources) || list.ItemsPerPage != len(list.Resources) {
-				t.Fatalf("%s: list %s", what, rec.Body)
+			// The page holds every match from startIndex on, up to count.
+			if want := min(wantCount, max(list.TotalResults-(wantStart-1), 0)); len(list.Resources) != want {
+				t.Fatalf("%s: %d resources of %d from startIndex %d with count %d, want %d: %s", what, len(list.Resources), list.TotalResults, wantStart, wantCount, want, rec.Body)
 			}
-			for _, u := range list.Resources {
-				if u.ID == "" || u.UserName == "" || u.Active == nil {
-					t.Fatalf("%s: user %+v lacks id, userName or active", what, u)
-				}
+			// A filter only narrows: it never matches more than the account has.
+			if all := w.scimUserCount(t); list.TotalResults > all {
+				t.Fatalf("%s: totalResults %d, but the account provisions %d users: %s", what, list.TotalResults, all, rec.Body)
 			}
 		default:
 			t.Fatalf("%s: %d, want 200 or an error: %s", what, rec.Code, rec.Body)
 		}
 	})
+}
+
+// scimPagingParam reads a count or startIndex as the SCIM library does:
+// absent is def, and ok is false for what is no integer.
+func scimPagingParam(v string, def int) (n int, ok bool) {
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil
+}
+
+// scimListResponse is what the SCIM targets read of a ListResponse.
+type scimListResponse struct {
+	Schemas      []string   `json:"schemas"`
+	TotalResults int        `json:"totalResults"`
+	ItemsPerPage int        `json:"itemsPerPage"`
+	StartIndex   int        `json:"startIndex"`
+	Resources    []scimUser `json:"Resources"`
+}
+
+// scimList reads a 200 list of Users and checks what RFC 7644 §3.4.2 asks
+// of every one: the ListResponse schema, totalResults counting at least the
+// resources returned, itemsPerPage (as the server reports it, the page's
+// size) at least as many and at most the server's maximum, startIndex from
+// 1, and Users with an id, their schema, a userName and active, each once.
+func scimList(t *testing.T, what string, rec *httptest.ResponseRecorder) scimListResponse {
+	t.Helper()
+	var list scimListResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil {
+		t.Fatalf("%s: %v: %s", what, err, rec.Body)
+	}
+	switch {
+	case !slices.Contains(list.Schemas, "urn:ietf:params:scim:api:messages:2.0:ListResponse"):
+		t.Fatalf("%s: no ListResponse schema: %s", what, rec.Body)
+	case list.TotalResults < len(list.Resources):
+		t.Fatalf("%s: totalResults %d < %d resources: %s", what, list.TotalResults, len(list.Resources), rec.Body)
+	case list.ItemsPerPage < len(list.Resources) || list.ItemsPerPage > stewardhttp.SCIMMaxResults:
+		t.Fatalf("%s: itemsPerPage %d with %d resources, at most %d: %s", what, list.ItemsPerPage, len(list.Resources), stewardhttp.SCIMMaxResults, rec.Body)
+	case list.StartIndex < 1:
+		t.Fatalf("%s: startIndex %d < 1: %s", what, list.StartIndex, rec.Body)
+	}
+	seen := map[string]bool{}
+	for _, u := range list.Resources {
+		if u.ID == "" || seen[u.ID] || !slices.Contains(u.Schemas, "urn:ietf:params:scim:schemas:core:2.0:User") || u.UserName == "" || u.Active == nil {
+			t.Fatalf("%s: user %+v lacks an id, the User schema, userName or active, or comes twice: %s", what, u, rec.Body)
+		}
+		seen[u.ID] = true
+	}
+	return list
+}
+
+// scimUserCount counts the users the world's client provisions, once.
+func (w *fuzzWorld) scimUserCount(t *testing.T) int {
+	t.Helper()
+	if w.scimUsers < 0 {
+		target := "/scim/v2/" + w.tn.client + "/Users"
+		rec := w.serve(t, "GET", target, w.tn.actorOf("internal super admin").token, nil, "application/scim+json")
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", target, rec.Code, rec.Body)
+		}
+		list := scimList(t, "GET "+target, rec)
+		if list.TotalResults != len(list.Resources) || list.TotalResults == 0 {
+			t.Fatalf("GET %s: %d of %d users on the first page, want them all: %s", target, len(list.Resources), list.TotalResults, rec.Body)
+		}
+		w.scimUsers = list.TotalResults
+	}
+	return w.scimUsers
 }
 
 // queryEscape escapes a query value byte by byte, invalid UTF-8 included.

@@ -23,9 +23,10 @@ import (
 // shape, and requires the same answer for both (SPEC §4 "Unknown and
 // foreign look alike") and no change to the store.
 //
-// It fills parameters and body fields by their names. A parameter or an
-// id-like field it does not know fails the test: teach the matrix below
-// which ids it takes, so that no route slips through.
+// It fills parameters and body fields by their names. A parameter, an
+// id-like field or a map field it does not know fails the test, and so does
+// a SCIM resource type it does not call: teach the matrix below which ids it
+// takes, so that no route slips through.
 
 // Kinds of ids a slot of a request takes.
 const (
@@ -37,6 +38,7 @@ const (
 	kindInvitationToken = "invitation token"
 	kindReview          = "review"
 	kindReviewItem      = "review item"
+	kindToken           = "API token id"
 )
 
 // bearerKinds are the kinds whose values are secrets that act as
@@ -69,6 +71,13 @@ var matrixBodyKinds = map[string]string{
 	"user_ids": kindUser, "account_ids": kindAccount, "role": kindRole, "reviewer_ids": kindUser,
 }
 
+// matrixBodyMaps are the body fields that are maps from ids to ids: the
+// kinds of their keys and of their values. A map field not named here fails
+// the test, as an unknown id-like field does.
+var matrixBodyMaps = map[string][2]string{
+	"reassign_to": {kindAccount, kindUser},
+}
+
 // matrixPathKind returns the kind of ids a path parameter takes, or a fixed
 // value for parameters that name no resource of Steward (an asset's type
 // and product id), or ok false when the matrix does not know it.
@@ -93,12 +102,16 @@ func matrixPathKind(path, name string) (kind, fixed string, ok bool) {
 		return kindLinkToken, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/invitations/"):
 		return kindInvitationToken, "", true
+	case name == "token_id" && path == "/v1/tokens/{token_id}":
+		return kindToken, "", true
 	case name == "type" && prev == "assets":
 		return "", "workflow", true
 	case name == "id" && strings.HasSuffix(path, "/assets/{type}/{id}"):
 		return "", "wf-matrix", true
 	case name == "id" && prev == "Users" && strings.HasPrefix(path, "/scim/v2/"):
 		return kindUser, "", true
+	case name == "id" && prev == "Groups" && strings.HasPrefix(path, "/scim/v2/"):
+		return kindRole, "", true
 	}
 	return "", "", false
 }
@@ -110,6 +123,12 @@ type slot struct {
 	kind string
 	list bool
 	at   []any // body: keys and indices down to the field
+	// part is "key" or "value" for the one entry of a map field at at (see
+	// matrixBodyMaps), empty for a plain field.
+	part string
+	// format, when set, holds the id inside a string: a SCIM filter or
+	// PATCH path, `members[value eq "%s"]`.
+	format string
 }
 
 // matrixOp is one operation to call.
@@ -118,10 +137,16 @@ type matrixOp struct {
 	fixed        map[string]string // path parameters that name no resource
 	query        url.Values        // query parameters that name no resource
 	slots        []slot
-	body         any // a plausible body, nil for none
+	body         any    // a plausible body, nil for none
+	variant      string // what sets apart operations of the same route
 }
 
-func (o *matrixOp) String() string { return o.method + " " + o.path }
+func (o *matrixOp) String() string {
+	if o.variant != "" {
+		return o.method + " " + o.path + " (" + o.variant + ")"
+	}
+	return o.method + " " + o.path
+}
 
 // foreignIDs are the other tenant's real ids of each kind.
 func foreignIDs(b *tenant, kind string) []string {
@@ -142,6 +167,12 @@ func foreignIDs(b *tenant, kind string) []string {
 		return []string{b.review}
 	case kindReviewItem:
 		return []string{b.reviewItem}
+	case kindToken:
+		ids := make([]string, 0, len(b.users()))
+		for _, u := range b.users() {
+			ids = append(ids, b.tokenIDs[u])
+		}
+		return ids
 	}
 	panic("no ids of kind " + kind)
 }
@@ -167,7 +198,17 @@ func ownID(tn *tenant, a actor, op *matrixOp, s slot) string {
 		return tn.review
 	case kindReviewItem:
 		return tn.reviewItem
+	case kindToken:
+		// The actor's spare token, so that a call with it never takes away
+		// the token the actor signs in with.
+		return tn.spareTokenIDs[a.self]
 	case kindUser:
+		switch {
+		case s.part == "value":
+			return tn.superAdmin // stays in the client and may receive assets
+		case strings.HasPrefix(op.path, "/scim/") && s.in != "path":
+			return tn.member // a user the client provisions
+		}
 		switch s.name {
 		case "owner_user_id":
 			return tn.member
@@ -244,6 +285,14 @@ type schema struct {
 	Enum       []any              `json:"enum"`
 	Default    any                `json:"default"`
 	MinItems   *int               `json:"minItems"`
+	// AdditionalProperties is false on objects, a schema on maps.
+	AdditionalProperties json.RawMessage `json:"additionalProperties"`
+}
+
+// isMap reports whether s is a map (an object with additionalProperties).
+func (s *schema) isMap() bool {
+	a := strings.TrimSpace(string(s.AdditionalProperties))
+	return a != "" && a != "false"
 }
 
 func (s *schema) typ() string {
@@ -267,8 +316,11 @@ func (s *schema) typ() string {
 type bodyBuilder struct {
 	doc     *matrixDoc
 	consent string
-	slots   []slot
-	errs    []string
+	// maps fills the optional map fields of matrixBodyMaps; sawMap tells
+	// that a body left one out.
+	maps, sawMap bool
+	slots        []slot
+	errs         []string
 }
 
 func (b *bodyBuilder) resolve(s *schema) *schema {
@@ -321,6 +373,17 @@ func (b *bodyBuilder) value(name string, s *schema, at []any) any {
 		b.slots = append(b.slots, slot{in: "body", name: bodyPathName(at), kind: kind, list: s.typ() == "array", at: slices.Clone(at)})
 		return nil // set per call
 	}
+	if kinds, ok := matrixBodyMaps[name]; ok && s.isMap() {
+		// One entry, whose key and value are set per call.
+		b.slots = append(b.slots,
+			slot{in: "body", name: bodyPathName(at) + "{key}", kind: kinds[0], at: slices.Clone(at), part: "key"},
+			slot{in: "body", name: bodyPathName(at) + "{value}", kind: kinds[1], at: slices.Clone(at), part: "value"})
+		return map[string]any{"": nil}
+	}
+	if s.isMap() { // a body that is a map, or a map in a list
+		b.errs = append(b.errs, fmt.Sprintf("body field %q is a map, which may take ids as keys or values (matrixBodyMaps)", bodyPathName(at)))
+		return map[string]any{}
+	}
 	if v, ok := b.plausible(name); ok {
 		return v
 	}
@@ -340,11 +403,17 @@ func (b *bodyBuilder) value(name string, s *schema, at []any) any {
 				continue
 			}
 			_, isSlot := matrixBodyKinds[p]
+			_, isMap := matrixBodyMaps[p]
 			_, isPlausible := b.plausible(p)
+			required := slices.Contains(s.Required, p)
 			switch {
 			case idLike(p) && !isSlot:
 				b.errs = append(b.errs, fmt.Sprintf("body field %q looks like it takes ids (matrixBodyKinds)", bodyPathName(append(at, p))))
-			case slices.Contains(s.Required, p) || isSlot || isPlausible:
+			case !isMap && b.resolve(s.Properties[p]).isMap():
+				b.errs = append(b.errs, fmt.Sprintf("body field %q is a map, which may take ids as keys or values (matrixBodyMaps)", bodyPathName(append(at, p))))
+			case isMap && !required && !b.maps:
+				b.sawMap = true // left out here; matrixOperations adds the operation with it
+			case required || isSlot || isPlausible || isMap:
 				obj[p] = b.value(p, s.Properties[p], append(slices.Clone(at), p))
 			}
 		}
@@ -409,6 +478,7 @@ func matrixOperations(t testing.TB, e *Env, consent string) []*matrixOp {
 		for _, method := range sortedKeys(doc.Paths[path]) {
 			o := doc.Paths[path][method]
 			op := &matrixOp{method: strings.ToUpper(method), path: path, fixed: map[string]string{}, query: url.Values{}}
+			var extra *matrixOp // the operation again, with its optional maps
 			teach := func(format string, args ...any) {
 				t.Errorf("%s: %s: teach the isolation matrix (http/matrix_test.go) which ids it takes, so that the route is tested for tenant isolation", op, fmt.Sprintf(format, args...))
 			}
@@ -454,9 +524,19 @@ func matrixOperations(t testing.TB, e *Env, consent string) []*matrixOp {
 				}
 				b := &bodyBuilder{doc: &doc, consent: consent}
 				op.body = b.value("", &s, nil)
-				op.slots = append(op.slots, b.slots...)
+				params := op.slots
+				op.slots = append(slices.Clone(params), b.slots...)
 				for _, msg := range b.errs {
 					teach("%s", msg)
+				}
+				if b.sawMap {
+					// The operation once more, with an entry in each
+					// optional map (reassign_to), whose ids it checks too.
+					bm := &bodyBuilder{doc: &doc, consent: consent, maps: true}
+					withMaps := &matrixOp{method: op.method, path: op.path, fixed: op.fixed, query: op.query, variant: "with its maps",
+						body: bm.value("", &s, nil)}
+					withMaps.slots = append(slices.Clone(params), bm.slots...)
+					extra = withMaps
 				}
 			}
 			ops = append(ops, op)
@@ -472,27 +552,90 @@ func matrixOperations(t testing.TB, e *Env, consent string) []*matrixOp {
 					ops = append(ops, &dry)
 				}
 			}
+			if extra != nil {
+				ops = append(ops, extra)
+			}
 		}
 	}
 	return append(ops, scimMatrixOps()...)
 }
 
-// scimMatrixOps are the SCIM routes, served outside the OpenAPI document.
+// scimMatrixOps are the SCIM routes, served outside the OpenAPI document:
+// discovery, and each resource type's list, search, create, get, patch,
+// replace and delete (scimCovered checks that no resource type is left
+// out). Ids sit in paths, in filters (`id eq "…"`), in group members and in
+// PATCH paths.
 func scimMatrixOps() []*matrixOp {
-	const base = "/scim/v2/{account}"
-	account, user := slot{in: "path", name: "account", kind: kindAccount}, slot{in: "path", name: "id", kind: kindUser}
-	userRes := map[string]any{"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "scim-matrix@example.net",
+	const (
+		base       = "/scim/v2/{account}"
+		userSchema = "urn:ietf:params:scim:schemas:core:2.0:User"
+	)
+	account := slot{in: "path", name: "account", kind: kindAccount}
+	user, group := slot{in: "path", name: "id", kind: kindUser}, slot{in: "path", name: "id", kind: kindRole}
+	userFilter := slot{in: "query", name: "filter", kind: kindUser, format: `id eq "%s"`}
+	memberFilter := slot{in: "query", name: "filter", kind: kindUser, format: `members[value eq "%s"]`}
+	userRes := map[string]any{"schemas": []any{userSchema}, "userName": "scim-matrix@example.net",
 		"name": map[string]any{"formatted": "Matrix"}, "active": false}
 	patch := map[string]any{"schemas": []any{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}}}
+	groupRes := map[string]any{"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Matrix group",
+		"members": []any{map[string]any{"value": nil}}}
+	groupMember := slot{in: "body", name: "members[0].value", kind: kindUser, at: []any{"members", 0, "value"}}
+	groupPatch := map[string]any{"schemas": []any{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{
+			map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": nil}}},
+			map[string]any{"op": "remove", "path": nil},
+		}}
+	search := map[string]any{"schemas": []any{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": "active eq true"}
+	patchAdd := slot{in: "body", name: "Operations[0].value[0].value", kind: kindUser, at: []any{"Operations", 0, "value", 0, "value"}}
+	patchRemove := slot{in: "body", name: "Operations[1].path", kind: kindUser, at: []any{"Operations", 1, "path"}, format: `members[value eq "%s"]`}
 	return []*matrixOp{
 		{method: "GET", path: base + "/ServiceProviderConfig", slots: []slot{account}},
-		{method: "GET", path: base + "/Users", slots: []slot{account}},
+		{method: "GET", path: base + "/ResourceTypes", slots: []slot{account}},
+		{method: "GET", path: base + "/ResourceTypes/{type}", fixed: map[string]string{"type": "User"}, slots: []slot{account}},
+		{method: "GET", path: base + "/Schemas", slots: []slot{account}},
+		{method: "GET", path: base + "/Schemas/{schema}", fixed: map[string]string{"schema": userSchema}, slots: []slot{account}},
+		{method: "GET", path: base + "/Users", slots: []slot{account, userFilter}},
 		{method: "POST", path: base + "/Users", slots: []slot{account}, body: userRes},
 		{method: "GET", path: base + "/Users/{id}", slots: []slot{account, user}},
 		{method: "PATCH", path: base + "/Users/{id}", slots: []slot{account, user}, body: patch},
 		{method: "PUT", path: base + "/Users/{id}", slots: []slot{account, user}, body: userRes},
 		{method: "DELETE", path: base + "/Users/{id}", slots: []slot{account, user}},
+		{method: "GET", path: base + "/Groups", slots: []slot{account, memberFilter}},
+		{method: "POST", path: base + "/Groups", slots: []slot{account, groupMember}, body: groupRes},
+		{method: "GET", path: base + "/Groups/{id}", slots: []slot{account, group}},
+		{method: "PATCH", path: base + "/Groups/{id}", slots: []slot{account, group, patchAdd, patchRemove}, body: groupPatch},
+		{method: "PUT", path: base + "/Groups/{id}", slots: []slot{account, group, groupMember}, body: groupRes},
+		{method: "DELETE", path: base + "/Groups/{id}", slots: []slot{account, group}},
+		// Searching by POST is not served (501), after the account's checks.
+		{method: "POST", path: base + "/Users/.search", slots: []slot{account}, body: search},
+		{method: "POST", path: base + "/Groups/.search", slots: []slot{account}, body: search},
+	}
+}
+
+// scimCovered fails unless scimMatrixOps covers every resource type the
+// account's SCIM service describes (GET /ResourceTypes), so that a new one
+// cannot slip past the matrix.
+func scimCovered(t *testing.T, e *Env, tn *tenant, ops []*matrixOp) {
+	t.Helper()
+	var types struct {
+		Resources []struct {
+			Name     string `json:"name"`
+			Endpoint string `json:"endpoint"`
+		} `json:"Resources"`
+	}
+	res := e.Do(t, "GET", "/scim/v2/"+tn.client+"/ResourceTypes", tn.actorOf("internal super admin").token, nil)
+	if res.Status != http.StatusOK || json.Unmarshal(res.Body, &types) != nil || len(types.Resources) == 0 {
+		t.Fatalf("SCIM resource types: %d %s", res.Status, res.Body)
+	}
+	for _, rt := range types.Resources {
+		coll := "/scim/v2/{account}" + rt.Endpoint
+		for _, want := range []string{"GET " + coll, "POST " + coll, "POST " + coll + "/.search",
+			"GET " + coll + "/{id}", "PATCH " + coll + "/{id}", "PUT " + coll + "/{id}", "DELETE " + coll + "/{id}"} {
+			if !slices.ContainsFunc(ops, func(o *matrixOp) bool { return o.String() == want }) {
+				t.Errorf("SCIM resource type %s: %s is not in scimMatrixOps: teach the isolation matrix (http/matrix_test.go) its ids", rt.Name, want)
+			}
+		}
 	}
 }
 
@@ -512,17 +655,27 @@ func (o *matrixOp) request(values []string) (string, []byte, error) {
 		json.Unmarshal(data, &body) // a deep copy
 	}
 	for i, s := range o.slots {
+		value := values[i]
+		if s.format != "" {
+			value = fmt.Sprintf(s.format, value)
+		}
 		switch s.in {
 		case "path":
-			path = strings.ReplaceAll(path, "{"+s.name+"}", url.PathEscape(values[i]))
+			path = strings.ReplaceAll(path, "{"+s.name+"}", url.PathEscape(value))
 		case "query":
-			query.Set(s.name, values[i])
+			query.Set(s.name, value)
 		case "body":
-			var v any = values[i]
+			var v any = value
 			if s.list {
-				v = []any{values[i]}
+				v = []any{value}
 			}
-			if err := setAt(&body, s.at, v); err != nil {
+			var err error
+			if s.part != "" {
+				err = setMapEntry(body, s.at, s.part, value)
+			} else {
+				err = setAt(&body, s.at, v)
+			}
+			if err != nil {
 				return "", nil, fmt.Errorf("%s: %w", s.name, err)
 			}
 		}
@@ -560,6 +713,43 @@ func setAt(root *any, at []any, v any) error {
 			return fmt.Errorf("not an array at [%d]", k)
 		}
 		return setAt(&arr[k], at[1:], v)
+	}
+	return nil
+}
+
+// setMapEntry sets the key or the value of the one entry of the map at a
+// path of keys and indices in a decoded JSON value.
+func setMapEntry(root any, at []any, part, v string) error {
+	node := root
+	for _, k := range at {
+		switch k := k.(type) {
+		case string:
+			obj, ok := node.(map[string]any)
+			if !ok {
+				return fmt.Errorf("not an object at %v", k)
+			}
+			node = obj[k]
+		case int:
+			arr, ok := node.([]any)
+			if !ok || k >= len(arr) {
+				return fmt.Errorf("not an array at [%d]", k)
+			}
+			node = arr[k]
+		}
+	}
+	m, ok := node.(map[string]any)
+	if !ok || len(m) != 1 {
+		return fmt.Errorf("not a map of one entry: %v", node)
+	}
+	var key string
+	var value any
+	for key, value = range m {
+	}
+	if part == "key" {
+		delete(m, key)
+		m[v] = value
+	} else {
+		m[key] = v
 	}
 	return nil
 }
@@ -610,6 +800,7 @@ func TestIsolationMatrix(t *testing.T) {
 			var consent steward.ConsentAgreement
 			e.MustOK(t, http.StatusOK, "GET", "/v1/consent", operatorToken, nil, &consent)
 			ops := matrixOperations(t, e, consent.Version)
+			scimCovered(t, e, a, ops)
 			if len(ops) < 60 {
 				t.Fatalf("the matrix found %d operations, want every route of the API", len(ops))
 			}

@@ -38,6 +38,10 @@ type tenant struct {
 	asset                          string // an asset id of the client, of type workflow
 	review, reviewItem             string // an open access review of the client and one of its items
 
+	// tokenIDs are the ids of the tokens the users sign in with, and
+	// spareTokenIDs of a second token of each, by user id.
+	tokenIDs, spareTokenIDs map[string]string
+
 	actors []actor // each kind of user with its own token
 	actAs  []actor // the same users, as the operator acting on their behalf
 }
@@ -124,8 +128,19 @@ func buildTenant(tb testing.TB, e *Env, name string) *tenant {
 	tn.delegate = e.User(tb, tn.firm, steward.RoleMember)
 	owner = tn.superAdmin
 	tok := map[string]string{}
+	tn.tokenIDs, tn.spareTokenIDs = map[string]string{}, map[string]string{}
 	for _, u := range tn.users() {
-		tok[u] = e.Token(tb, u)
+		for _, ids := range []map[string]string{tn.tokenIDs, tn.spareTokenIDs} {
+			var nt stewardhttp.TokenResponse
+			e.MustOK(tb, http.StatusCreated, "POST", "/v1/tokens", operatorToken, stewardhttp.TokenRequest{UserID: u}, &nt)
+			if nt.ID == "" || nt.Token == "" {
+				tb.Fatalf("token of %s = %+v, want its id and secret", u, nt)
+			}
+			ids[u] = nt.ID
+			if tok[u] == "" {
+				tok[u] = nt.Token
+			}
+		}
 	}
 
 	// The partner admin's access link, approved by the client's super admin.
