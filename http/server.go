@@ -12,6 +12,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/steward-iam/steward"
 )
 
@@ -39,10 +40,13 @@ type Server struct {
 	api     huma.API
 	handler http.Handler // the middleware chain around mux
 	metrics *metrics
-	openapi []byte
+	// registry, when set, receives the HTTP metrics and is served at /metrics.
+	registry *prometheus.Registry
+	openapi  []byte
 	// statuses is the success status of every POST operation, by route.
 	statuses    map[string]int
 	afterCommit func(*http.Request)
+	accessLog   bool
 }
 
 // Option configures a Server.
@@ -57,6 +61,18 @@ func WithReadiness(probe func(ctx context.Context) error) Option {
 // WithVersion sets the version reported by /healthz and the OpenAPI document.
 func WithVersion(version string) Option {
 	return func(s *Server) { s.version = version }
+}
+
+// WithRegistry makes the server add its HTTP metrics to reg and serve reg
+// at /metrics, so that the process's other metrics show there too.
+func WithRegistry(reg *prometheus.Registry) Option {
+	return func(s *Server) { s.registry = reg }
+}
+
+// WithAccessLog logs one line per request at info level: method, route
+// pattern, status, duration, request id and actor id; never a token.
+func WithAccessLog(on bool) Option {
+	return func(s *Server) { s.accessLog = on }
 }
 
 // WithAfterCommit sets a function called when a POST with an
@@ -115,7 +131,7 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 		panic(fmt.Sprintf("steward http: marshal the OpenAPI document: %v", err)) // a programming error
 	}
 	s.mux.HandleFunc("GET "+pathOpenAPI, s.serveOpenAPI)
-	s.metrics = newMetrics()
+	s.metrics = newMetrics(s.registry)
 	s.mux.Handle("GET "+pathMetrics, s.metrics.handler())
 
 	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.idempotent(s.mux))))
@@ -127,10 +143,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := requestID(r)
 	w.Header().Set("Request-Id", id)
+	w.Header().Set("X-Request-Id", id)
 	r = r.WithContext(steward.NewContextWithRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	_, pattern := s.mux.Handler(r)
-	defer func() { s.metrics.observe(r.Method, pattern, rec.Status(), time.Since(start)) }()
+	defer func() {
+		d := time.Since(start)
+		s.metrics.observe(r.Method, pattern, rec.Status(), d)
+		if s.accessLog {
+			s.logAccess(r, pattern, id, rec, d)
+		}
+	}()
 	if pattern == "" {
 		// No route: the mux answers 404 or 405, as a problem document.
 		s.mux.ServeHTTP(&problemWriter{ResponseWriter: rec, s: s, r: r}, r)

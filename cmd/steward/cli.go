@@ -49,6 +49,7 @@ func newParser(stdout, stderr io.Writer, exit func(int)) (*kong.Kong, *cli, erro
 			"token_ttl_default":          hours(def.TokenTTL),
 			"token_max_ttl_default":      hours(def.TokenMaxTTL),
 			"auto_migrate_default":       fmt.Sprint(def.AutoMigrate),
+			"access_log_default":         fmt.Sprint(def.AccessLog),
 			"server_default":             "http://" + def.Listen,
 			"mail_dir_default":           def.MailDir,
 			"min_revision_wait_default":  def.MinRevisionWait.String(),
@@ -89,6 +90,7 @@ type serveCmd struct {
 	ConsentVersion    string        `name:"consent-version" help:"The version of --consent-file, e.g. 2026-11; invitations naming another version are refused as outdated." env:"STEWARD_CONSENT_VERSION"`
 	Demo              bool          `help:"Seed the demo world first if the database holds no account (see steward demo), and print how to log in." env:"STEWARD_DEMO"`
 	DBTimeout         time.Duration `name:"db-timeout" help:"Longest wait for the database (a connection, a statement, a commit); a request that waits longer is answered 503 with Retry-After." default:"${db_timeout_default}" env:"STEWARD_DB_TIMEOUT"`
+	AccessLog         bool          `name:"access-log" help:"Log one line per request at info level (method, route, status, duration, request id, actor id); --access-log=false turns it off." default:"${access_log_default}" negatable:"" env:"STEWARD_ACCESS_LOG"`
 	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
 }
 
@@ -114,6 +116,7 @@ func (c *serveCmd) config() Config {
 		ConsentVersion:    c.ConsentVersion,
 		AutoMigrate:       c.AutoMigrate,
 		DBTimeout:         c.DBTimeout,
+		AccessLog:         c.AccessLog,
 	}
 }
 

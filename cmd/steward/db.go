@@ -23,6 +23,8 @@ type database interface {
 	Migrate(ctx context.Context) error
 	// CheckSchema fails, saying to run `steward migrate`, when migrations are pending.
 	CheckSchema(ctx context.Context) error
+	// OutboxStats counts the mail waiting in the outbox, for metrics.
+	OutboxStats(ctx context.Context, givenUp time.Time) (int, time.Time, error)
 	Close() error
 }
 
