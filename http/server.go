@@ -329,13 +329,18 @@ func (s *Server) healthRoutes() {
 	huma.Register(s.api, h, func(ctx context.Context, _ *struct{}) (*bodyOutput[Health], error) {
 		return &bodyOutput[Health]{Body: Health{Status: "ok", Version: s.version}}, nil
 	})
-	r := op(http.MethodGet, pathReady, "ready", "operations", "Readiness: the database answers and its schema is current", http.StatusOK)
+	r := op(http.MethodGet, pathReady, "ready", "operations", "Readiness: the check index is loaded, the database answers and its schema is current", http.StatusOK)
 	r.Security, r.Errors, r.Parameters = public, []int{http.StatusServiceUnavailable}, nil
 	huma.Register(s.api, r, func(ctx context.Context, _ *struct{}) (*bodyOutput[Health], error) {
 		if s.ready != nil {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			if err := s.ready(ctx); err != nil {
+				// A probe that says why (index_loading, database_unavailable)
+				// is answered as it says; anything else stays generic.
+				if steward.ErrorKind(err) == steward.EUNAVAILABLE {
+					return nil, problemOf(err)
+				}
 				p := newProblem(steward.EUNAVAILABLE, "not_ready", "The server is not ready.")
 				p.err = err
 				return nil, p
