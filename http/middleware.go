@@ -121,8 +121,19 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		// curl -d sends a JSON body as a form unless told otherwise: the API
+		// takes no forms, so a JSON object or array is read as JSON.
+		if strings.HasPrefix(r.URL.Path, "/v1/") && r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" && looksJSON(body) {
+			r.Header.Set("Content-Type", "application/json")
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// looksJSON reports whether body starts, after white space, as a JSON object or array.
+func looksJSON(body []byte) bool {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	return len(body) > 0 && (body[0] == '{' || body[0] == '[')
 }
 
 // isPublic reports whether path answers without a token.

@@ -59,6 +59,15 @@ func openDatabaseTimeout(ctx context.Context, dsn string, timeout time.Duration)
 	}
 }
 
+// sqlitePath returns the file of a sqlite: DSN, and whether dsn is one.
+func sqlitePath(dsn string) (string, bool) {
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	if !strings.EqualFold(scheme, "sqlite") {
+		return "", false
+	}
+	return strings.TrimPrefix(rest, "//"), true
+}
+
 // singleProcess reports a store that one process uses at a time: SQLite.
 func singleProcess(db database) bool {
 	_, ok := db.(*sqlite.DB)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -398,4 +399,138 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestServeDemo runs `steward serve --demo` on a free port: the printed
+// command works when pasted, the mailed links carry the real address, and
+// a JSON body is taken without Content-Type, or with the form type curl -d
+// sends.
+func TestServeDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	t.Setenv("STEWARD_OPERATOR_TOKEN", testOperatorToken)
+	go func() {
+		done <- run(ctx, []string{"serve", "--demo", "--listen", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "demo.db"),
+			"--mail-dir", filepath.Join(dir, "mail"), "--log-level", "warn"}, io.Discard, &stderr)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	urlRE := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	var base string
+	for deadline := time.Now().Add(60 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := urlRE.FindStringSubmatch(stderr.String()); m != nil && strings.Contains(stderr.String(), "curl -s -X POST") {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("no banner with the address and the demo's command:\n%s", stderr.String())
+	}
+	out := stderr.String()
+	i := strings.Index(out, "  curl -s -X POST")
+	command := strings.TrimSpace(strings.SplitN(out[i:], "\n\n", 2)[0])
+	if !strings.Contains(command, base+"/v1/check") {
+		t.Fatalf("the printed command does not call %s:\n%s", base, command)
+	}
+	if curl, err := exec.LookPath("curl"); err == nil {
+		got, err := exec.Command("sh", "-c", strings.Replace(command, "curl", curl, 1)).Output()
+		if err != nil || !bytes.Contains(got, []byte(`"allowed":true`)) {
+			t.Errorf("the pasted command: %v; answer %s\ncommand:\n%s", err, got, command)
+		}
+	}
+
+	// The same body with no Content-Type, and with curl -d's form type.
+	body := regexp.MustCompile(`-d '([^']*)'`).FindStringSubmatch(command)[1]
+	token := regexp.MustCompile(`Bearer (\S+)'`).FindStringSubmatch(command)[1]
+	for _, ct := range []string{"", "application/x-www-form-urlencoded"} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/check", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte(`"allowed":true`)) {
+			t.Errorf("Content-Type %q: status=%d, want 200 allowed; %s", ct, resp.StatusCode, got)
+		}
+	}
+
+	// The mail written for the demo's invitation links to the real address.
+	var mails []string
+	for deadline := time.Now().Add(30 * time.Second); len(mails) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mails, _ = filepath.Glob(filepath.Join(dir, "mail", "*.eml"))
+	}
+	if len(mails) == 0 {
+		t.Fatal("no mail written")
+	}
+	linked := 0
+	for _, f := range mails {
+		b, _ := os.ReadFile(f)
+		b = bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("=\r\n"), nil), []byte("=\n"), nil) // quoted-printable soft breaks
+		if bytes.Contains(b, []byte("http://127.0.0.1:8080")) {
+			t.Errorf("%s links to the default address, not %s:\n%s", filepath.Base(f), base, b)
+		}
+		if bytes.Contains(b, []byte(base+"/")) {
+			linked++
+		}
+	}
+	if linked == 0 {
+		t.Errorf("no mail links to %s", base)
+	}
+}
+
+// TestAuditVerifyMissingDatabase: verifying a database that is not there
+// exits 2 and creates nothing.
+func TestAuditVerifyMissingDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.db")
+	code, _, errOut := runCLI(t, "audit", "verify", "--db", "sqlite:"+path)
+	if code != exitError || !strings.Contains(errOut, "no database") {
+		t.Errorf("exit %d, want 2; stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("%s exists after the verify: %v", path, err)
+	}
+}
+
+// TestJSONLogFormat: under --log-format json every line on stderr is a JSON
+// object, the banner and the generated operator token included.
+func TestJSONLogFormat(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	t.Setenv("STEWARD_OPERATOR_TOKEN", "")
+	go func() {
+		done <- run(ctx, []string{"--log-format", "json", "serve", "--demo", "--listen", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "s.db"),
+			"--mail-dir", filepath.Join(dir, "mail")}, io.Discard, &stderr)
+	}()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(stderr.String(), `"msg":"demo check"`) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("serve exit %d", code)
+	}
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not a JSON line: %q", line)
+			continue
+		}
+		msgs = append(msgs, rec["msg"].(string))
+	}
+	joined := strings.Join(msgs, "\n")
+	for _, want := range []string{"Steward generated an operator token", "listening", "demo user", "demo check", "stopped"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("no %q line among:\n%s", want, joined)
+		}
+	}
 }

@@ -49,6 +49,9 @@ type Main struct {
 	Stderr io.Writer
 	// Version is reported by /healthz and the OpenAPI document.
 	Version string
+	// JSON makes the messages for people on Stderr (the operator token
+	// generated at first start) JSON lines, as under --log-format json.
+	JSON bool
 	// OnListening, when set, is called with the server's URL as soon as the
 	// port answers: /healthz answers 200 from then on, /readyz 503 until
 	// the check index is loaded and Run returns.
@@ -403,6 +406,14 @@ func (m *Main) operatorTokenHash(ctx context.Context) (string, error) {
 	created, err := m.db.PutSettingIfAbsent(ctx, settingOperatorTokenHash, steward.HashSecret(token))
 	if err != nil {
 		return "", fmt.Errorf("store the operator token hash: %w", err)
+	}
+	if created && m.JSON {
+		// Shown once, on the stream the person who started the server reads;
+		// never through Logger, which may be shipped elsewhere.
+		slog.New(slog.NewJSONHandler(m.Stderr, nil)).Warn("Steward generated an operator token. It is shown only this once: keep it in your secret store now. Only its hash is kept; to replace it, set STEWARD_OPERATOR_TOKEN and restart.",
+			slog.String("operator_token", token))
+		m.tokenSource = "is the one printed above"
+		return steward.HashSecret(token), nil
 	}
 	if created {
 		fmt.Fprintf(m.Stderr, `
