@@ -109,6 +109,8 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 				},
 			},
 			Security: []map[string][]string{{"bearer": {}}},
+			// The document is served by the server it describes.
+			Servers: []*huma.Server{{URL: "/", Description: "The server that serves this document."}},
 		},
 		Formats:       huma.DefaultFormats,
 		DefaultFormat: "application/json",
@@ -129,6 +131,9 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 	var err error
 	if s.openapi, err = json.Marshal(s.api.OpenAPI()); err != nil {
 		panic(fmt.Sprintf("steward http: marshal the OpenAPI document: %v", err)) // a programming error
+	}
+	if s.openapi, err = polishOpenAPI(s.openapi); err != nil {
+		panic(fmt.Sprintf("steward http: complete the OpenAPI document: %v", err)) // a programming error
 	}
 	s.mux.HandleFunc("GET "+pathOpenAPI, s.serveOpenAPI)
 	s.metrics = newMetrics(s.registry)
@@ -183,6 +188,7 @@ func op(method, path, id, tag, summary string, status int) huma.Operation {
 		Method:        method,
 		Path:          path,
 		Summary:       summary,
+		Description:   describe(method, path, summary),
 		Tags:          []string{tag},
 		DefaultStatus: status,
 		// The middleware already refused bodies over the limit; huma's own
