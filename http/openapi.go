@@ -158,6 +158,9 @@ func polishOpenAPI(raw []byte) ([]byte, error) {
 				unavailable["headers"] = map[string]any{"Retry-After": map[string]any{"$ref": "#/components/headers/Retry-After"}}
 				responses["503"] = unavailable
 			}
+			if strings.HasPrefix(path, "/v1/invitations/{token}") {
+				responses["410"] = problem("Gone: the invitation was revoked or has expired, or the access it offered has ended.")
+			}
 			if _, hasBody := op["requestBody"]; hasBody {
 				responses["415"] = problem("Unsupported Media Type: the body must be JSON.")
 			}

@@ -87,6 +87,9 @@ func TestOpenAPIContract(t *testing.T) {
 			}
 		}
 	}
+	if _, ok := doc.Paths["/v1/invitations/{token}/accept"]["post"].Responses["410"]; !ok {
+		t.Error("POST /v1/invitations/{token}/accept does not document 410 (revoked or expired invitations)")
+	}
 	if d := doc.Paths["/v1/check"]["post"].Responses["503"].Description; !strings.Contains(d, "revision_not_applied") {
 		t.Errorf("POST /v1/check 503 = %q, want revision_not_applied named", d)
 	}
