@@ -290,6 +290,9 @@ type JobRunner struct {
 	Holder   string
 	Interval time.Duration
 	LeaseTTL time.Duration
+	// OnJob, when set, is told of each job run and its error (nil when it
+	// succeeded); the server counts them in its metrics.
+	OnJob func(name string, err error)
 }
 
 // NewJobRunner returns a runner of s's jobs every minute with a 5-minute lease.
@@ -322,7 +325,11 @@ func (r *JobRunner) RunOnce(ctx context.Context) (bool, error) {
 				return true, errors.Join(append(errs, fmt.Errorf("job lease lost before %s: %v", j.Name, err))...)
 			}
 		}
-		if err := j.Run(ctx); err != nil {
+		err := j.Run(ctx)
+		if r.OnJob != nil {
+			r.OnJob(j.Name, err)
+		}
+		if err != nil {
 			s.Logger.LogAttrs(ctx, slog.LevelError, "job failed", slog.String("job", j.Name), slog.Any("err", err))
 			errs = append(errs, fmt.Errorf("%s: %w", j.Name, err))
 		}

@@ -63,6 +63,7 @@ type Index struct {
 	accounts [nShards]atomic.Pointer[accountShard]
 	rels     [nShards]atomic.Pointer[relShard] // by the client's account number
 	applied  atomic.Int64
+	loads    atomic.Int64 // whole loads, the first included
 
 	// Numbered names: user, account and role ids, and the ids of memberships
 	// that do not have the shape NewID gives (see packID).
@@ -262,6 +263,27 @@ func (ix *Index) reset() {
 
 // Applied returns the last revision the index has applied.
 func (ix *Index) Applied() int64 { return ix.applied.Load() }
+
+// Reloads returns how many times the index was loaded whole again after its
+// first load: after a lost database connection, or when the change feed no
+// longer held what it missed.
+func (ix *Index) Reloads() int64 { return max(ix.loads.Load()-1, 0) }
+
+// Size returns how many users and memberships the index holds. It walks
+// every shard: it is meant for metrics, not for the check path.
+func (ix *Index) Size() (users, memberships int) {
+	for i := range nShards {
+		s := ix.users[i].Load()
+		if s == nil {
+			continue
+		}
+		users += len(s.users)
+		for _, u := range s.users {
+			memberships += len(u.ms)
+		}
+	}
+	return users, memberships
+}
 
 func shardOf(id string) uint32 {
 	h := uint32(2166136261) // FNV-1a, inlined so that a check does not allocate

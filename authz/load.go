@@ -140,6 +140,7 @@ func (ix *Index) load(ctx context.Context) error {
 		ix.rels[i].Store(&relShard{rels: rels[i]})
 	}
 	ix.setApplied(rev)
+	ix.loads.Add(1)
 	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", len(flat)),
 		slog.Int64("revision", rev), slog.Duration("took", time.Since(start)))
 	return ix.catchUp(ctx)

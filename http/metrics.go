@@ -12,16 +12,20 @@ import (
 )
 
 // metrics are the Prometheus metrics of one Server. Each Server has its own
-// registry, so that several servers (tests, say) never collide.
+// registry unless WithRegistry gives one, so that several servers (tests,
+// say) never collide.
 type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(reg *prometheus.Registry) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
+		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "steward_http_requests_total",
 			Help: "HTTP requests answered, by method, route pattern and status.",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -17,9 +18,13 @@ import (
 	"github.com/steward-iam/steward"
 )
 
-// requestID returns the caller's Request-Id if it is a sane token, or a new one.
+// requestID returns the caller's X-Request-Id (or Request-Id) if it is a
+// sane token, or a new one.
 func requestID(r *http.Request) string {
-	id := r.Header.Get("Request-Id")
+	id := r.Header.Get("X-Request-Id")
+	if id == "" {
+		id = r.Header.Get("Request-Id")
+	}
 	if id != "" && len(id) <= 64 && strings.IndexFunc(id, func(c rune) bool {
 		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.')
 	}) < 0 {
@@ -28,10 +33,12 @@ func requestID(r *http.Request) string {
 	return steward.NewID("req_", time.Now())
 }
 
-// statusRecorder remembers the status written, for metrics.
+// statusRecorder remembers the status written, for metrics, and the actor
+// the request authenticated as, for the access log.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	actor  *steward.Actor
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -114,8 +121,19 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		// curl -d sends a JSON body as a form unless told otherwise: the API
+		// takes no forms, so a JSON object or array is read as JSON.
+		if strings.HasPrefix(r.URL.Path, "/v1/") && r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" && looksJSON(body) {
+			r.Header.Set("Content-Type", "application/json")
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// looksJSON reports whether body starts, after white space, as a JSON object or array.
+func looksJSON(body []byte) bool {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	return len(body) > 0 && (body[0] == '{' || body[0] == '[')
 }
 
 // isPublic reports whether path answers without a token.
@@ -149,8 +167,34 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.writeProblem(w, r, problemOf(err))
 			return
 		}
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.actor = actor
+		}
 		next.ServeHTTP(w, r.WithContext(steward.NewContextWithActor(r.Context(), actor)))
 	})
+}
+
+// logAccess writes the access log line of a request: never its token, its
+// query or its body.
+func (s *Server) logAccess(r *http.Request, pattern, id string, rec *statusRecorder, d time.Duration) {
+	route := "unmatched"
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		route = path
+	} else if pattern != "" {
+		route = pattern
+	}
+	actor := ""
+	if a := rec.actor; a != nil {
+		switch {
+		case a.UserID != "":
+			actor = a.UserID
+		case a.IsOperator():
+			actor = "operator"
+		}
+	}
+	s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.Status()),
+		slog.Duration("duration", d), slog.String("request_id", id), slog.String("actor_id", actor))
 }
 
 // bearer returns the token of an Authorization header.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/steward-iam/steward"
 )
 
@@ -39,12 +40,15 @@ type Server struct {
 	api     huma.API
 	handler http.Handler // the middleware chain around mux
 	metrics *metrics
-	openapi []byte
+	// registry, when set, receives the HTTP metrics and is served at /metrics.
+	registry *prometheus.Registry
+	openapi  []byte
 	// statuses is the success status of every POST operation, by route.
 	statuses map[string]int
 	// previews are the routes that accept ?dry_run=true (see previewable).
 	previews    map[string]bool
 	afterCommit func(*http.Request)
+	accessLog   bool
 }
 
 // Option configures a Server.
@@ -59,6 +63,18 @@ func WithReadiness(probe func(ctx context.Context) error) Option {
 // WithVersion sets the version reported by /healthz and the OpenAPI document.
 func WithVersion(version string) Option {
 	return func(s *Server) { s.version = version }
+}
+
+// WithRegistry makes the server add its HTTP metrics to reg and serve reg
+// at /metrics, so that the process's other metrics show there too.
+func WithRegistry(reg *prometheus.Registry) Option {
+	return func(s *Server) { s.registry = reg }
+}
+
+// WithAccessLog logs one line per request at info level: method, route
+// pattern, status, duration, request id and actor id; never a token.
+func WithAccessLog(on bool) Option {
+	return func(s *Server) { s.accessLog = on }
 }
 
 // WithAfterCommit sets a function called when a POST with an
@@ -95,6 +111,8 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 				},
 			},
 			Security: []map[string][]string{{"bearer": {}}},
+			// The document is served by the server it describes.
+			Servers: []*huma.Server{{URL: "/", Description: "The server that serves this document."}},
 		},
 		Formats:       huma.DefaultFormats,
 		DefaultFormat: "application/json",
@@ -116,8 +134,11 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 	if s.openapi, err = json.Marshal(s.api.OpenAPI()); err != nil {
 		panic(fmt.Sprintf("steward http: marshal the OpenAPI document: %v", err)) // a programming error
 	}
+	if s.openapi, err = polishOpenAPI(s.openapi); err != nil {
+		panic(fmt.Sprintf("steward http: complete the OpenAPI document: %v", err)) // a programming error
+	}
 	s.mux.HandleFunc("GET "+pathOpenAPI, s.serveOpenAPI)
-	s.metrics = newMetrics()
+	s.metrics = newMetrics(s.registry)
 	s.mux.Handle("GET "+pathMetrics, s.metrics.handler())
 
 	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.dryRun(s.idempotent(s.mux)))))
@@ -129,10 +150,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := requestID(r)
 	w.Header().Set("Request-Id", id)
+	w.Header().Set("X-Request-Id", id)
 	r = r.WithContext(steward.NewContextWithRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	_, pattern := s.mux.Handler(r)
-	defer func() { s.metrics.observe(r.Method, pattern, rec.Status(), time.Since(start)) }()
+	defer func() {
+		d := time.Since(start)
+		s.metrics.observe(r.Method, pattern, rec.Status(), d)
+		if s.accessLog {
+			s.logAccess(r, pattern, id, rec, d)
+		}
+	}()
 	if pattern == "" {
 		// No route: the mux answers 404 or 405, as a problem document.
 		s.mux.ServeHTTP(&problemWriter{ResponseWriter: rec, s: s, r: r}, r)
@@ -163,6 +191,7 @@ func op(method, path, id, tag, summary string, status int) huma.Operation {
 		Method:        method,
 		Path:          path,
 		Summary:       summary,
+		Description:   describe(method, path, summary),
 		Tags:          []string{tag},
 		DefaultStatus: status,
 		// The middleware already refused bodies over the limit; huma's own
@@ -309,13 +338,18 @@ func (s *Server) healthRoutes() {
 	huma.Register(s.api, h, func(ctx context.Context, _ *struct{}) (*bodyOutput[Health], error) {
 		return &bodyOutput[Health]{Body: Health{Status: "ok", Version: s.version}}, nil
 	})
-	r := op(http.MethodGet, pathReady, "ready", "operations", "Readiness: the database answers and its schema is current", http.StatusOK)
+	r := op(http.MethodGet, pathReady, "ready", "operations", "Readiness: the check index is loaded, the database answers and its schema is current", http.StatusOK)
 	r.Security, r.Errors, r.Parameters = public, []int{http.StatusServiceUnavailable}, nil
 	huma.Register(s.api, r, func(ctx context.Context, _ *struct{}) (*bodyOutput[Health], error) {
 		if s.ready != nil {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			if err := s.ready(ctx); err != nil {
+				// A probe that says why (index_loading, database_unavailable)
+				// is answered as it says; anything else stays generic.
+				if steward.ErrorKind(err) == steward.EUNAVAILABLE {
+					return nil, problemOf(err)
+				}
 				p := newProblem(steward.EUNAVAILABLE, "not_ready", "The server is not ready.")
 				p.err = err
 				return nil, p

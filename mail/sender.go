@@ -69,6 +69,10 @@ type Config struct {
 	// that died between sending and recording it). Default "localhost";
 	// the server gives the host of its public base URL.
 	MessageIDHost string
+	// OnAttempt, when set, is told of each delivery attempt: err is nil
+	// when the message went, and gaveUp says a failure was its last try.
+	// The server counts them in its metrics.
+	OnAttempt func(err error, gaveUp bool)
 }
 
 // Defaults.
@@ -289,6 +293,9 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 				s.logger.Warn("mail failed; will retry", slog.String("id", m.ID), slog.String("kind", m.Kind),
 					slog.Int("attempts", m.Attempts), slog.Time("next", m.NextAttemptAt), slog.Any("err", err))
 			}
+		}
+		if s.cfg.OnAttempt != nil {
+			s.cfg.OnAttempt(err, m.NextAttemptAt.Equal(GiveUp))
 		}
 		if err := s.out.UpdateMessage(context.WithoutCancel(ctx), m); err != nil {
 			return sent, err

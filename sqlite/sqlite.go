@@ -80,6 +80,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 // Close closes the database.
 func (db *DB) Close() error { return db.db.Close() }
 
+// Stats returns the statistics of the connection pool, for metrics.
+func (db *DB) Stats() sql.DBStats { return db.db.Stats() }
+
 // unavailable reports a database file that stayed locked by another process
 // beyond the busy timeout, or a statement interrupted because its wait ran out.
 func unavailable(err error) bool {

@@ -106,12 +106,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	email, pass, next := r.PostFormValue("email"), r.PostFormValue("password"), safeNext(r.PostFormValue("next"))
 	data := loginData{Email: email, Next: next}
 	if !s.throttle.Allow(email, clientIP(r), time.Now()) {
+		s.countSignIn(false)
 		w.Header().Set("Retry-After", "30")
 		p := &page{Title: "Sign in", Data: data, Error: &formError{Message: "Too many sign-in attempts. Wait a minute, then try again."}}
 		s.show(w, r, http.StatusTooManyRequests, "login", p)
 		return
 	}
 	u, err := s.svc.SignIn(r.Context(), email, pass)
+	s.countSignIn(err == nil)
 	if err != nil {
 		p := &page{Title: "Sign in", Data: data, Error: s.toFormError(r, err)}
 		s.show(w, r, statusOf(err), "login", p)
@@ -124,6 +126,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Put(r.Context(), keyUserID, u.ID)
 	s.sessions.Put(r.Context(), keySeen, time.Now().UnixMilli())
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// countSignIn reports a sign-in attempt to Config.OnSignIn.
+func (s *Server) countSignIn(ok bool) {
+	if s.onSignIn != nil {
+		s.onSignIn(ok)
+	}
 }
 
 // logout ends the session: its row is deleted, so the cookie is worth

@@ -57,6 +57,9 @@ type Config struct {
 	MailDir string
 	// OperatorTokenHash lets the operator sign in to the mail page.
 	OperatorTokenHash string
+	// OnSignIn, when set, is told of each sign-in attempt by password and
+	// whether it succeeded; the server counts them in its metrics.
+	OnSignIn func(ok bool)
 }
 
 // Server is the console: an http.Handler over a Service.
@@ -73,6 +76,7 @@ type Server struct {
 
 	mailDir           string
 	operatorTokenHash string
+	onSignIn          func(ok bool)
 }
 
 // NewServer returns the console over svc. It parses every template and
@@ -81,7 +85,7 @@ func NewServer(svc *steward.Service, cfg Config) (*Server, error) {
 	if cfg.Sessions == nil {
 		return nil, errors.New("web: Config.Sessions is required")
 	}
-	s := &Server{svc: svc, throttle: cfg.Throttle, logger: cfg.Logger, mailDir: cfg.MailDir, operatorTokenHash: cfg.OperatorTokenHash}
+	s := &Server{svc: svc, throttle: cfg.Throttle, logger: cfg.Logger, mailDir: cfg.MailDir, operatorTokenHash: cfg.OperatorTokenHash, onSignIn: cfg.OnSignIn}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

@@ -37,7 +37,7 @@ func (c *checkCmd) Run(e *env) error {
 	}
 	res, err := cl.Check(e.ctx, req)
 	if err != nil {
-		return &exitCodeError{code: exitError, err: err}
+		return &exitCodeError{code: exitError, err: callError(err)}
 	}
 	verdict := "denied"
 	if res.Allowed {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -49,6 +51,7 @@ func newParser(stdout, stderr io.Writer, exit func(int)) (*kong.Kong, *cli, erro
 			"token_ttl_default":          hours(def.TokenTTL),
 			"token_max_ttl_default":      hours(def.TokenMaxTTL),
 			"auto_migrate_default":       fmt.Sprint(def.AutoMigrate),
+			"access_log_default":         fmt.Sprint(def.AccessLog),
 			"server_default":             "http://" + def.Listen,
 			"mail_dir_default":           def.MailDir,
 			"min_revision_wait_default":  def.MinRevisionWait.String(),
@@ -89,6 +92,7 @@ type serveCmd struct {
 	ConsentVersion    string        `name:"consent-version" help:"The version of --consent-file, e.g. 2026-11; invitations naming another version are refused as outdated." env:"STEWARD_CONSENT_VERSION"`
 	Demo              bool          `help:"Seed the demo world first if the database holds no account (see steward demo), and print how to log in." env:"STEWARD_DEMO"`
 	DBTimeout         time.Duration `name:"db-timeout" help:"Longest wait for the database (a connection, a statement, a commit); a request that waits longer is answered 503 with Retry-After." default:"${db_timeout_default}" env:"STEWARD_DB_TIMEOUT"`
+	AccessLog         bool          `name:"access-log" help:"Log one line per request at info level (method, route, status, duration, request id, actor id); --access-log=false turns it off." default:"${access_log_default}" negatable:"" env:"STEWARD_ACCESS_LOG"`
 	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
 }
 
@@ -114,31 +118,37 @@ func (c *serveCmd) config() Config {
 		ConsentVersion:    c.ConsentVersion,
 		AutoMigrate:       c.AutoMigrate,
 		DBTimeout:         c.DBTimeout,
+		AccessLog:         c.AccessLog,
 	}
 }
 
 // Run serves until the process is told to stop (SIGINT, SIGTERM).
 func (c *serveCmd) Run(e *env) error {
-	var logins []demoLogin
+	m := NewMain()
+	m.Config, m.Logger, m.Stderr, m.JSON = c.config(), e.logger, e.stderr, e.json
+	var seeded *demo
 	if c.Demo {
-		var seeded bool
-		var err error
-		logins, seeded, err = seedDemo(e.ctx, c.DB, e.logger, e.stderr)
-		if err != nil {
+		// The demo is seeded by the server's own service once it listens,
+		// so that mailed links carry the real address.
+		m.Seed = func(ctx context.Context, svc *steward.Service) error {
+			d, err := seedDemo(ctx, svc)
+			seeded = d
 			return err
 		}
-		if !seeded {
-			fmt.Fprintf(e.stderr, "The database already holds accounts; --demo seeds only an empty one.\n")
-		}
 	}
-	m := NewMain()
-	m.Config, m.Logger, m.Stderr = c.config(), e.logger, e.stderr
 	if err := m.Run(e.ctx); err != nil {
 		m.Close()
 		return err
 	}
 	u := m.URL()
-	fmt.Fprintf(e.stderr, `
+	if e.json {
+		// Under --log-format json every line of stderr is a JSON log line,
+		// the banner too.
+		e.logger.Info("listening", slog.String("version", m.Version), slog.String("url", u), slog.String("db", redactDSN(m.Config.DB)),
+			slog.String("console", u+"/"), slog.String("health", u+"/healthz"), slog.String("openapi", u+"/v1/openapi.json"),
+			slog.String("operator_token", "The operator token "+m.OperatorTokenSource()+"."))
+	} else {
+		fmt.Fprintf(e.stderr, `
 Steward %s is listening on %s (database %s).
 Console: %s/
 The operator token %s. With it:
@@ -147,8 +157,27 @@ Health: %s/healthz   API description: %s/v1/openapi.json
 Stop with Ctrl-C.
 
 `, m.Version, u, redactDSN(m.Config.DB), u, m.OperatorTokenSource(), u, u, u)
-	if len(logins) > 0 {
-		printDemoSignIns(e.stderr, u, logins)
+	}
+	switch {
+	case c.Demo && seeded == nil && e.json:
+		e.logger.Info("the database already holds accounts; --demo seeds only an empty one")
+	case c.Demo && seeded == nil:
+		fmt.Fprintf(e.stderr, "The database already holds accounts; --demo seeds only an empty one.\n")
+	case seeded != nil && e.json:
+		for _, a := range seeded.accounts {
+			e.logger.Info("demo account", slog.String("name", a.Name), slog.String("kind", string(a.Kind)), slog.String("id", a.ID))
+		}
+		for _, l := range seeded.tokens {
+			e.logger.Info("demo user", slog.String("email", l.email), slog.String("who", l.who), slog.String("user_id", l.userID),
+				slog.String("password", demoPassword), slog.String("api_token", l.token))
+		}
+		e.logger.Info("demo check", slog.String("command", seeded.curl(u)))
+	case seeded != nil:
+		fmt.Fprintf(e.stderr, "The demo world is seeded:\n")
+		seeded.print(e.stderr)
+		fmt.Fprintln(e.stderr)
+		printDemoSignIns(e.stderr, u, seeded.tokens)
+		fmt.Fprintf(e.stderr, "Ask the API something, e.g. as Dave:\n%s\n\n", seeded.curl(u))
 	}
 	var err error
 	select {
@@ -204,13 +233,20 @@ type auditReport struct {
 // Run verifies one account's chain, or every account's, printing one JSON
 // object per account.
 func (c *auditVerifyCmd) Run(e *env) error {
+	// Verifying reads: a database that is not there is an error (exit 2),
+	// and opening SQLite must not leave an empty file behind.
+	if path, ok := sqlitePath(c.DB); ok {
+		if _, err := os.Stat(path); err != nil {
+			return &exitCodeError{code: exitError, err: fmt.Errorf("no database at %s: check --db (%v)", path, err)}
+		}
+	}
 	db, err := openDatabase(e.ctx, c.DB)
 	if err != nil {
-		return err
+		return &exitCodeError{code: exitError, err: err}
 	}
 	defer db.Close()
 	if err := db.CheckSchema(e.ctx); err != nil {
-		return err
+		return &exitCodeError{code: exitError, err: err}
 	}
 	ids := []string{c.Account}
 	if c.Account == "" {

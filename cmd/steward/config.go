@@ -65,6 +65,9 @@ type Config struct {
 	// statement, a commit); a request whose wait runs out is answered 503
 	// with Retry-After instead of hanging with the database.
 	DBTimeout time.Duration
+	// AccessLog logs a line per request at info level: method, route,
+	// status, duration, request id and actor id.
+	AccessLog bool
 }
 
 // DefaultConfig returns the configuration of `steward serve` with no settings:
@@ -82,6 +85,7 @@ func DefaultConfig() Config {
 		MailDir:           mail.DefaultDir,
 		MinRevisionWait:   steward.DefaultMinRevisionWait,
 		DBTimeout:         DefaultDBTimeout,
+		AccessLog:         true,
 	}
 }
 

@@ -23,6 +23,8 @@ type database interface {
 	Migrate(ctx context.Context) error
 	// CheckSchema fails, saying to run `steward migrate`, when migrations are pending.
 	CheckSchema(ctx context.Context) error
+	// OutboxStats counts the mail waiting in the outbox, for metrics.
+	OutboxStats(ctx context.Context, givenUp time.Time) (int, time.Time, error)
 	Close() error
 }
 
@@ -55,6 +57,15 @@ func openDatabaseTimeout(ctx context.Context, dsn string, timeout time.Duration)
 	default:
 		return nil, fmt.Errorf("--db %q: use sqlite:PATH (e.g. sqlite:steward.db) or a postgres://user:pass@host:5432/db URL", redactDSN(dsn))
 	}
+}
+
+// sqlitePath returns the file of a sqlite: DSN, and whether dsn is one.
+func sqlitePath(dsn string) (string, bool) {
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	if !strings.EqualFold(scheme, "sqlite") {
+		return "", false
+	}
+	return strings.TrimPrefix(rest, "//"), true
 }
 
 // singleProcess reports a store that one process uses at a time: SQLite.

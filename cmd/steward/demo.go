@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"regexp"
+	"strings"
 
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/password"
@@ -23,40 +23,60 @@ type demoCmd struct {
 
 // Run seeds the demo world into an empty database and prints how to use it.
 func (c *demoCmd) Run(e *env) error {
-	_, seeded, err := seedDemo(e.ctx, c.DB, e.logger, e.stdout)
-	if err == nil && !seeded {
-		err = fmt.Errorf("%s already holds accounts: the demo seeds an empty database (choose another with --db, e.g. --db sqlite:demo.db)", redactDSN(c.DB))
-	}
-	return err
-}
-
-// seedDemo seeds the demo world into dsn if it holds no account yet, and
-// prints how to use it; it reports whether it did, and who can sign in.
-func seedDemo(ctx context.Context, dsn string, logger *slog.Logger, out io.Writer) ([]demoLogin, bool, error) {
-	db, err := openDatabase(ctx, dsn)
+	db, err := openDatabase(e.ctx, c.DB)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return nil, false, err
+	if err := db.Migrate(e.ctx); err != nil {
+		return err
+	}
+	svc := steward.NewService(db, steward.MustCatalogue(steward.DefaultProductPermissions()), e.logger)
+	svc.Passwords = password.New()
+	// The links mailed point where `steward serve` listens by default, the
+	// server the printed commands start.
+	base := "http://" + DefaultConfig().Listen
+	svc.BaseURL = base
+	d, err := seedDemo(e.ctx, svc)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return fmt.Errorf("%s already holds accounts: the demo seeds an empty database (choose another with --db, e.g. --db sqlite:demo.db)", redactDSN(c.DB))
+	}
+	fmt.Fprintf(e.stdout, "The demo world is in %s.\n", redactDSN(c.DB))
+	d.print(e.stdout)
+	fmt.Fprintf(e.stdout, `
+Start the server on the same database, then open the console at
+%s/ and sign in with an email above and the password, or
+ask the API something, e.g. as Dave:
+  steward serve --db %s
+%s
+`, base, shellQuote(c.DB), d.curl(base))
+	return nil
+}
+
+// seedDemo seeds the demo world through svc if its database holds no
+// account yet; it returns nil when it did not.
+func seedDemo(ctx context.Context, svc *steward.Service) (*demo, error) {
+	accounts, ok := svc.Store.(interface {
+		ScanAccountIDs(ctx context.Context, fn func(string) error) error
+	})
+	if !ok {
+		return nil, fmt.Errorf("the demo needs a store that lists its accounts, not %T", svc.Store)
 	}
 	empty := true
-	if err := db.ScanAccountIDs(ctx, func(string) error { empty = false; return errStop }); err != nil && !errors.Is(err, errStop) {
-		return nil, false, err
+	if err := accounts.ScanAccountIDs(ctx, func(string) error { empty = false; return errStop }); err != nil && !errors.Is(err, errStop) {
+		return nil, err
 	}
 	if !empty {
-		return nil, false, nil
+		return nil, nil
 	}
-	svc := steward.NewService(db, steward.MustCatalogue(steward.DefaultProductPermissions()), logger)
-	svc.Passwords = password.New()
-	svc.BaseURL = "http://" + DefaultConfig().Listen
 	d := &demo{svc: svc, ctx: ctx}
 	if err := d.seed(); err != nil {
-		return nil, false, fmt.Errorf("seed the demo world: %w", err)
+		return nil, fmt.Errorf("seed the demo world: %w", err)
 	}
-	d.print(out, dsn)
-	return d.tokens, true, nil
+	return d, nil
 }
 
 // printDemoSignIns tells how to sign in to the console at url as each demo user.
@@ -66,6 +86,16 @@ func printDemoSignIns(w io.Writer, url string, logins []demoLogin) {
 		fmt.Fprintf(w, "  %-32s %s\n", l.email, l.who)
 	}
 	fmt.Fprintln(w)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@=,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 var errStop = errors.New("stop")
@@ -224,14 +254,14 @@ func (d *demo) acceptMailedInvitation(u *steward.User) error {
 	return fmt.Errorf("no invitation mail to %s", u.Email)
 }
 
-func (d *demo) print(w io.Writer, dsn string) {
-	fmt.Fprintf(w, `The demo world is in %s:
-  Brightside Digital (a partner agency) manages Acme Corp and Globex;
+// print lists the demo's accounts and the API tokens of its users.
+func (d *demo) print(w io.Writer) {
+	fmt.Fprintf(w, `  Brightside Digital (a partner agency) manages Acme Corp and Globex;
   Acme invited Carol Danvers (Carol Consulting) as an external Analyst,
   and she re-delegated to her colleague Dave Park.
 
 Accounts:
-`, redactDSN(dsn))
+`)
 	for _, a := range d.accounts {
 		fmt.Fprintf(w, "  %-20s %-9s %s\n", a.Name, a.Kind, a.ID)
 	}
@@ -239,12 +269,12 @@ Accounts:
 	for _, l := range d.tokens {
 		fmt.Fprintf(w, "  %-32s %-48s %s\n", l.email, l.who, l.token)
 	}
-	fmt.Fprintf(w, `
-Start the server on the same database, open the console at
-http://127.0.0.1:8080/ and sign in with an email above and the password, or
-ask the API something, e.g. as Dave:
-  steward serve --db %s
-  curl -s -X POST http://127.0.0.1:8080/v1/check -H "Authorization: Bearer <Dave's token>" \
-    -d '{"user_id": "%s", "account_id": "%s", "permission": "reports.view"}'
-`, dsn, d.tokens[len(d.tokens)-1].userID, d.accounts[1].ID)
+}
+
+// curl is a command that asks the server at base a check as Dave, ready to
+// paste: his token is in it.
+func (d *demo) curl(base string) string {
+	dave := d.tokens[len(d.tokens)-1]
+	return fmt.Sprintf(`  curl -s -X POST %s/v1/check -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"user_id": "%s", "account_id": "%s", "permission": "reports.view"}'`, base, dave.token, dave.userID, d.accounts[1].ID)
 }

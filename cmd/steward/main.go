@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	logger := newLogger(stderr, c.LogLevel, c.LogFormat)
-	err = kctx.Run(&env{ctx: ctx, stdout: stdout, stderr: stderr, logger: logger})
+	err = kctx.Run(&env{ctx: ctx, stdout: stdout, stderr: stderr, logger: logger, json: c.LogFormat == "json"})
 	if err == nil {
 		return exitOK
 	}
@@ -85,6 +85,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	logger *slog.Logger
+	// json is set under --log-format json: what the commands print to
+	// stderr for people goes through logger instead, as JSON lines.
+	json bool
 }
 
 // newLogger builds the one logger of the process; nothing else chooses a handler.

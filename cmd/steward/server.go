@@ -10,13 +10,17 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/steward-iam/steward"
 	"github.com/steward-iam/steward/authz"
 	stewardhttp "github.com/steward-iam/steward/http"
+	"github.com/steward-iam/steward/internal/metrics"
 	"github.com/steward-iam/steward/mail"
 	"github.com/steward-iam/steward/password"
+	"github.com/steward-iam/steward/postgres"
+	"github.com/steward-iam/steward/sqlite"
 	"github.com/steward-iam/steward/web"
 )
 
@@ -45,8 +49,21 @@ type Main struct {
 	Stderr io.Writer
 	// Version is reported by /healthz and the OpenAPI document.
 	Version string
+	// JSON makes the messages for people on Stderr (the operator token
+	// generated at first start) JSON lines, as under --log-format json.
+	JSON bool
+	// OnListening, when set, is called with the server's URL as soon as the
+	// port answers: /healthz answers 200 from then on, /readyz 503 until
+	// the check index is loaded and Run returns.
+	OnListening func(url string)
+	// Seed, when set, runs once the service is built and before the check
+	// index loads, with the service of the server (its links carry the real
+	// listen address); `serve --demo` seeds the demo world with it.
+	Seed func(ctx context.Context, svc *steward.Service) error
 
 	db       database
+	metrics  *metrics.Metrics
+	ready    atomic.Bool // the check index is loaded
 	listener net.Listener
 	server   *http.Server
 	baseURL  string
@@ -127,29 +144,101 @@ func (m *Main) Run(ctx context.Context) error {
 		svc.ConsentVersion, svc.ConsentText = cfg.ConsentVersion, string(text)
 	}
 
+	m.metrics = metrics.New()
 	// The check index answers checks from memory and follows the change feed:
 	// this node's writes kick it at once, other nodes' through notifications.
+	// It loads once the port answers (see below).
 	index := authz.New(m.db, cat, m.Logger.With("component", "authz"))
-	if err := index.Load(ctx); err != nil {
-		return fmt.Errorf("load the check index: %w", err)
-	}
 	kick := authz.NewKicker()
-	svc.Checker, svc.Lister = index, index
+	svc.Checker, svc.Lister = m.metrics.Checker(index), index
 	svc.MinRevisionWait = cfg.MinRevisionWait
 	// On SQLite this process is the database's only one: the outbox lease
 	// a predecessor left is taken over at once instead of lapsing.
 	sender, err := mail.NewSender(m.db, mail.Config{SMTP: cfg.SMTP, Dir: cfg.MailDir, From: cfg.MailFrom,
-		TakeOver: singleProcess(m.db), MessageIDHost: hostOf(m.baseURL)}, m.Logger.With("component", "mail"))
+		TakeOver: singleProcess(m.db), MessageIDHost: hostOf(m.baseURL), OnAttempt: m.metrics.MailAttempt}, m.Logger.With("component", "mail"))
 	if err != nil {
 		return fmt.Errorf("outgoing mail: %w", err)
 	}
 	// A write answers once this node's index has applied it, so that a check
 	// sent to the same node after the answer sees the write even without
-	// min_revision; other nodes need min_revision (R-CHECK-3).
+	// min_revision; other nodes need min_revision (R-CHECK-3). Before the
+	// index has loaded, its load reads the write anyway.
 	svc.OnCommit = func(rev int64) {
-		index.OnCommit(rev)
+		if m.ready.Load() {
+			index.OnCommit(rev)
+		}
 		sender.Kick() // a write may have queued mail
 	}
+	m.metrics.Observe(index, m.db, poolStats(m.db), cfg.DBTimeout, m.Logger.With("component", "metrics"))
+
+	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now}
+	opts := append([]stewardhttp.Option{
+		stewardhttp.WithVersion(m.Version),
+		stewardhttp.WithRegistry(m.metrics.Registry),
+		stewardhttp.WithAccessLog(cfg.AccessLog),
+		stewardhttp.WithReadiness(func(ctx context.Context) error {
+			if !m.ready.Load() {
+				return steward.Errorf(steward.EUNAVAILABLE, "index_loading", "The check index is loading; the server answers once it is loaded.")
+			}
+			ctx, cancel := context.WithTimeout(ctx, cfg.DBTimeout)
+			defer cancel()
+			if err := m.db.CheckSchema(ctx); err != nil {
+				return steward.Errorf(steward.EUNAVAILABLE, "database_unavailable", "The database does not answer, or its schema is not current.")
+			}
+			return nil
+		}),
+	}, testServerOptions...)
+	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"), opts...)
+
+	// The console shares the database for its sessions; expired ones are
+	// deleted every few minutes.
+	sessions, stopSessions := sessionStore(m.db)
+	m.goBackground(func() { <-bgctx.Done(); stopSessions() })
+	webCfg := web.Config{BaseURL: m.baseURL, Sessions: sessions, Logger: m.Logger.With("component", "web"), OperatorTokenHash: tokenHash,
+		OnSignIn: m.metrics.Login}
+	if cfg.SMTP == "" {
+		webCfg.MailDir = cfg.MailDir // the console shows the mail folder at /mail
+	}
+	console, err := web.NewServer(svc, webCfg)
+	if err != nil {
+		return err
+	}
+
+	// The port answers before the index loads, which takes a while on a
+	// large database: /healthz says the process lives, /readyz says why it
+	// is not ready yet, and everything else answers 503 with Retry-After.
+	var consoleHandler http.Handler = console
+	if cfg.AccessLog {
+		consoleHandler = accessLog(m.Logger.With("component", "web"), console)
+	}
+	m.server = &http.Server{
+		Handler:           m.untilReady(mountConsole(handler, consoleHandler)),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.goBackground(func() {
+		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.errc <- fmt.Errorf("serve http: %w", err)
+		}
+	})
+	if m.OnListening != nil {
+		m.OnListening(m.URL())
+	}
+
+	if m.Seed != nil {
+		if err := m.Seed(ctx, svc); err != nil {
+			return err
+		}
+	}
+	if testBeforeIndexLoad != nil {
+		testBeforeIndexLoad()
+	}
+	if err := index.Load(ctx); err != nil {
+		return fmt.Errorf("load the check index: %w", err)
+	}
+	m.ready.Store(true)
+
 	m.goBackground(func() { index.Follow(bgctx, kick, indexPoll) })
 	if l, ok := m.db.(interface {
 		Listen(ctx context.Context, logger *slog.Logger, onNotify, onReconnect func())
@@ -162,12 +251,20 @@ func (m *Main) Run(ctx context.Context) error {
 				kick.Kick()
 			}
 		}
-		m.goBackground(func() { l.Listen(bgctx, m.Logger.With("component", "listen"), kick.Kick, reload) })
+		notify := func() {
+			m.metrics.Notified()
+			kick.Kick()
+		}
+		m.goBackground(func() { l.Listen(bgctx, m.Logger.With("component", "listen"), notify, reload) })
 	}
 
 	// The scheduler (expiries, reminders) runs on one node at a time, under
 	// a lease in the database.
 	jobs := steward.NewJobRunner(svc)
+	jobs.OnJob = m.metrics.JobRun
+	for _, j := range svc.Jobs() {
+		m.metrics.Jobs(j.Name)
+	}
 	m.goBackground(func() { jobs.Run(bgctx) })
 	// The outbox is delivered by one node at a time, also under a lease.
 	m.goBackground(func() {
@@ -176,45 +273,47 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	})
 	m.Logger.Info("outgoing mail", slog.String("to", sender.Describe()))
-
-	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now}
-	opts := append([]stewardhttp.Option{
-		stewardhttp.WithVersion(m.Version),
-		stewardhttp.WithReadiness(func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, cfg.DBTimeout)
-			defer cancel()
-			return m.db.CheckSchema(ctx)
-		}),
-	}, testServerOptions...)
-	handler := stewardhttp.NewServer(svc, auth, m.Logger.With("component", "http"), opts...)
-
-	// The console shares the database for its sessions; expired ones are
-	// deleted every few minutes.
-	sessions, stopSessions := sessionStore(m.db)
-	m.goBackground(func() { <-bgctx.Done(); stopSessions() })
-	webCfg := web.Config{BaseURL: m.baseURL, Sessions: sessions, Logger: m.Logger.With("component", "web"), OperatorTokenHash: tokenHash}
-	if cfg.SMTP == "" {
-		webCfg.MailDir = cfg.MailDir // the console shows the mail folder at /mail
-	}
-	console, err := web.NewServer(svc, webCfg)
-	if err != nil {
-		return err
-	}
-
-	m.server = &http.Server{
-		Handler:           mountConsole(handler, console),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
-	}
-	m.goBackground(func() {
-		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.errc <- fmt.Errorf("serve http: %w", err)
-		}
-	})
 	m.Logger.Info("steward started", slog.String("version", m.Version), slog.String("url", m.URL()),
 		slog.String("db", redactDSN(cfg.DB)), slog.String("base_url", m.baseURL), slog.Int("permissions", cat.Len()))
 	return nil
+}
+
+// testBeforeIndexLoad, when set, is called after the port answers and
+// before the check index loads. Only tests set it.
+var testBeforeIndexLoad func()
+
+// untilReady answers 503 not_ready, with Retry-After, to every request but
+// the health probes and the metrics until the check index is loaded.
+func (m *Main) untilReady(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case m.ready.Load(), r.URL.Path == "/healthz", r.URL.Path == "/readyz", r.URL.Path == "/metrics":
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"title":"Service Unavailable","status":503,"detail":"The server is starting: the check index is loading. Retry shortly.","code":"not_ready"}`)
+	})
+}
+
+// poolStats returns how to read the connection pool of db, for metrics.
+func poolStats(db database) func() metrics.PoolStats {
+	switch db := db.(type) {
+	case *sqlite.DB:
+		return func() metrics.PoolStats {
+			st := db.Stats()
+			return metrics.PoolStats{Acquired: st.InUse, Idle: st.Idle, Waits: st.WaitCount, WaitTime: st.WaitDuration}
+		}
+	case *postgres.DB:
+		return func() metrics.PoolStats {
+			st := db.Pool.Stat()
+			return metrics.PoolStats{Acquired: int(st.AcquiredConns()), Idle: int(st.IdleConns()),
+				Waits: st.EmptyAcquireCount(), WaitTime: st.EmptyAcquireWaitTime()}
+		}
+	}
+	panic(fmt.Sprintf("no pool statistics for %T", db)) // openDatabase returns only these
 }
 
 // testServerOptions are added to the API server's options. Only tests set
@@ -308,6 +407,14 @@ func (m *Main) operatorTokenHash(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("store the operator token hash: %w", err)
 	}
+	if created && m.JSON {
+		// Shown once, on the stream the person who started the server reads;
+		// never through Logger, which may be shipped elsewhere.
+		slog.New(slog.NewJSONHandler(m.Stderr, nil)).Warn("Steward generated an operator token. It is shown only this once: keep it in your secret store now. Only its hash is kept; to replace it, set STEWARD_OPERATOR_TOKEN and restart.",
+			slog.String("operator_token", token))
+		m.tokenSource = "is the one printed above"
+		return steward.HashSecret(token), nil
+	}
 	if created {
 		fmt.Fprintf(m.Stderr, `
 Steward generated an operator token. It is shown only this once: keep it in
@@ -351,3 +458,42 @@ func loadCatalogue(path string) (*steward.Catalogue, error) {
 	}
 	return cat, nil
 }
+
+// accessLog logs a line per console request. The path is left out: console
+// paths carry access-link and invitation tokens.
+func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 || !steward.ValidText(id) {
+			id = steward.NewID("req_", start)
+		}
+		w.Header().Set("X-Request-Id", id)
+		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", "console"),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)), slog.String("request_id", id))
+	})
+}
+
+// statusWriter remembers the status of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -54,3 +54,20 @@ func (s *Store) queryMessages(ctx context.Context, query string, args ...any) ([
 	}
 	return out, rows.Err()
 }
+
+// OutboxStats returns how many unsent messages wait in the outbox, leaving
+// out those given up on (next attempt at or after givenUp), and when the
+// oldest of them was queued; zero when none waits. Metrics read it.
+func (s *Store) OutboxStats(ctx context.Context, givenUp time.Time) (int, time.Time, error) {
+	var n int
+	var oldest sql.NullInt64
+	err := s.q.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL AND next_attempt_at < $1`,
+		micros(givenUp)).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, s.wrap(err, "outbox stats")
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, fromMicros(oldest.Int64), nil
+}
