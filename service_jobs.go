@@ -35,6 +35,7 @@ func (s *Service) Jobs() []Job {
 		{"expire_memberships", s.ExpireMemberships},               // R-EXT-4, R-EXT-9
 		{"remind_expiring", s.RemindExpiring},                     // SPEC §5: 7 days before ends_at
 		{"end_lapsed_relationships", s.endLapsedRelationshipsJob}, // R-PARTNER-10
+		{"expire_access_requests", s.ExpireAccessRequests},        // R-REQUEST-2: 7 days unanswered
 		{"prune_housekeeping", s.pruneHousekeeping},               // change feed, idempotency keys
 		// ---- end of JOB LIST ----
 	}

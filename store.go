@@ -28,6 +28,8 @@ type Store interface {
 	AccessLinkStore
 	AssetStore
 	SCIMStore
+	PolicyStore
+	AccessRequestStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses
@@ -170,6 +172,7 @@ type Change struct {
 const (
 	ChangeUser         = "user"         // EntityID is a user id: reload its status and memberships
 	ChangeRelationship = "relationship" // AccountID is the client, EntityID the partner
+	ChangePolicy       = "account"      // AccountID's policy changed: read it again (R-GUARD-4)
 )
 
 // ChangeStore keeps the change feed.

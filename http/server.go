@@ -150,6 +150,7 @@ func (s *Server) routes() {
 	s.externalRoutes()
 	s.partnerRoutes()
 	s.scimRoutes()
+	s.guardRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its
