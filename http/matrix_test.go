@@ -35,6 +35,7 @@ const (
 	kindInvitation      = "invitation"
 	kindLinkToken       = "access link token"
 	kindInvitationToken = "invitation token"
+	kindAccessRequest   = "access request"
 )
 
 // bearerKinds are the kinds whose values are secrets that act as
@@ -83,6 +84,8 @@ func matrixPathKind(path, name string) (kind, fixed string, ok bool) {
 		return kindRole, "", true
 	case name == "invitation":
 		return kindInvitation, "", true
+	case name == "request":
+		return kindAccessRequest, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/access-links/"):
 		return kindLinkToken, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/invitations/"):
@@ -132,6 +135,8 @@ func foreignIDs(b *tenant, kind string) []string {
 		return []string{b.linkToken}
 	case kindInvitationToken:
 		return []string{b.invitationToken}
+	case kindAccessRequest:
+		return []string{b.accessRequest}
 	}
 	panic("no ids of kind " + kind)
 }
@@ -149,6 +154,8 @@ func ownID(tn *tenant, a actor, op *matrixOp, s slot) string {
 		return tn.staffRole
 	case kindInvitation:
 		return tn.invitation
+	case kindAccessRequest:
+		return tn.accessRequest
 	case kindLinkToken:
 		return tn.linkToken
 	case kindInvitationToken:
