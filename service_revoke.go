@@ -86,6 +86,13 @@ func (s *Service) RevokeHomeAccount(ctx context.Context, accountID, homeAccountI
 			if u.HomeAccountID != homeAccountID || m.Kind == KindInternal {
 				continue
 			}
+			if m.Role == RoleSuperAdmin {
+				// R-SUPER-2: removing a super admin needs the permission to
+				// manage them, whichever action removes it.
+				if err := by.require(PermSuperAdminsManage); err != nil {
+					return err
+				}
+			}
 			if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
 				return err
 			}

@@ -857,7 +857,7 @@ func (m *model) draw() action {
 		}
 	case 28:
 		home := m.pick("revokedHome", append([]string{partner}, m.accounts...))
-		a.name, a.superAdminExempt = "RevokeHomeAccount", true
+		a.name = "RevokeHomeAccount"
 		a.run = func(ctx context.Context) error {
 			_, _, err := m.svc.RevokeHomeAccount(ctx, acc, home)
 			return err
