@@ -103,6 +103,9 @@ type MembershipFilter struct {
 	// GrantedBy keeps the memberships whose recorded granter is this user
 	// id (or "operator").
 	GrantedBy string
+	// GrantsFrom keeps the memberships with a grant of an access request
+	// approved by this user id (R-REQUEST-2).
+	GrantsFrom string
 	Page
 }
 

@@ -17,6 +17,7 @@ var guardCases = []suiteCase{
 	{"R-GUARD-4_TighteningAppliesAtOnce", testRGuard4},
 	{"R-REQUEST-1_AskForWhatIsLacking", testRRequest1},
 	{"R-REQUEST-2_ApprovalAddsTheDifference", testRRequest2},
+	{"R-GRANT-5_RequestGrantsEndWithTheirApprover", testRGrant5RequestGrants},
 	{"R-REVOKE-1_OneHomeAccount", testRRevoke1},
 	{"R-REVOKE-2_UserEverywhere", testRRevoke2},
 }
@@ -496,4 +497,36 @@ func testRRevoke2(t *testing.T, open Opener) {
 	if _, _, err := w.Svc.RevokeUser(w.Op, plain.ID); err != nil {
 		t.Errorf("operator revocation: %v", err)
 	}
+}
+
+func testRGrant5RequestGrants(t *testing.T, open Opener) {
+	x := newExtWorld(t, open)
+	w := x.World
+	ix := w.index(t)
+	managers := w.Role(x.client.ID, "Managers", steward.PermUsersManage, "crm.deals.edit", "reports.view")
+	tenDays := w.Now.Add(days(10))
+	x.external(x.ext, managers.ID, steward.NewInvitations{EndsAt: &tenDays})
+	x.external(x.colleague, x.editors.ID, steward.NewInvitations{})
+	r, _, err := w.Svc.RequestAccess(w.As(x.colleague.ID), x.client.ID, steward.NewAccessRequest{UserID: x.colleague.ID, Permissions: []string{"crm.deals.edit"}, Reason: "Deals"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Svc.ApproveAccessRequest(w.As(x.ext.ID), x.client.ID, r.ID); err != nil {
+		t.Fatalf("approval by an external manager: %v", err)
+	}
+	if m, _ := w.Store.FindMembership(ctx, x.client.ID, x.colleague.ID); len(m.Grants) != 1 || !sameEnd(m.Grants[0].EndsAt, &tenDays) {
+		t.Fatalf("the grant does not end with its approver: %+v", m.Grants)
+	}
+	fiveDays := w.Now.Add(days(5))
+	if _, _, err := w.Svc.UpdateExternalUser(w.As(x.owner.ID), x.client.ID, x.ext.ID, steward.ExternalUpdate{EndsAt: &fiveDays}); err != nil {
+		t.Fatal(err)
+	}
+	if !w.checkBoth(t, ix, x.colleague.ID, x.client.ID, "crm.deals.edit", fiveDays.Add(-time.Hour)) ||
+		w.checkBoth(t, ix, x.colleague.ID, x.client.ID, "crm.deals.edit", fiveDays) {
+		t.Error("the grant outlives its approver's shortened access")
+	}
+	if !w.checkBoth(t, ix, x.colleague.ID, x.client.ID, "reports.view", fiveDays.Add(days(1))) {
+		t.Error("the membership's own permissions ended with its grant's approver")
+	}
+	w.lastEvent(t, x.client.ID, "grant.end_clipped")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/steward-iam/steward"
@@ -73,6 +74,11 @@ func (s *Store) FindMemberships(ctx context.Context, f steward.MembershipFilter)
 	if f.GrantedBy != "" {
 		w.add(`granted_by = ?`, f.GrantedBy)
 	}
+	if f.GrantsFrom != "" {
+		// A LIKE narrows the rows ("_" in ids matches itself among others);
+		// the grants themselves decide.
+		w.add(`grants LIKE ?`, `%"granted_by":`+jsonText(f.GrantsFrom)+`%`)
+	}
 	if f.After != "" {
 		w.add(`id > ?`, f.After)
 	}
@@ -82,6 +88,11 @@ func (s *Store) FindMemberships(ctx context.Context, f steward.MembershipFilter)
 		return nil, "", err
 	}
 	ms, next := page(ms, limit, func(m *steward.Membership) string { return m.ID })
+	if f.GrantsFrom != "" {
+		ms = slices.DeleteFunc(ms, func(m *steward.Membership) bool {
+			return !slices.ContainsFunc(m.Grants, func(g steward.Grant) bool { return g.GrantedBy == f.GrantsFrom })
+		})
+	}
 	return ms, next, nil
 }
 
