@@ -73,6 +73,15 @@ func (s *Service) RequestAccess(ctx context.Context, accountID string, in NewAcc
 		if err := t.refuseNeverDelegable(accountID, "permissions", perms); err != nil { // R-REQUEST-1, R-GUARD-3
 			return err
 		}
+		var console []FieldError
+		for _, k := range perms {
+			if PartnerConsolePermission(k) { // R-PARTNER-1: never held through an outsider's membership
+				console = append(console, FieldError{"permissions", quote(k) + " is held only by the partner account's own users"})
+			}
+		}
+		if len(console) > 0 {
+			return Invalid("permission_not_grantable", "Partner console permissions cannot be asked for in a client account.", console...)
+		}
 		ev, err := t.s.evaluate(t.ctx, t, m, t.now)
 		if err != nil {
 			return err

@@ -287,6 +287,7 @@ func testRRequest1(t *testing.T, open Opener) {
 		{"ErrAlreadyHeld", x.ext.ID, x.ext.ID, steward.EINVALID, "permission_already_held", []string{"reports.view", "crm.deals.edit"}},
 		{"ErrNeverDelegable", x.ext.ID, x.ext.ID, steward.EFORBIDDEN, "permission_not_delegable", []string{"settings.edit"}},
 		{"ErrUnknownPermission", x.ext.ID, x.ext.ID, steward.EINVALID, "unknown_permission", []string{"no.such.permission"}},
+		{"ErrPartnerConsole", x.ext.ID, x.ext.ID, steward.EINVALID, "permission_not_grantable", []string{steward.PermPartnerClientsView}},
 		{"ErrForSomeoneElse", x.ext.ID, x.owner.ID, steward.EFORBIDDEN, "requester_not_allowed", []string{"crm.deals.edit"}},
 		{"ErrInternalMember", x.owner.ID, x.owner.ID, steward.EFORBIDDEN, "requester_not_allowed", []string{"crm.deals.edit"}},
 	}
