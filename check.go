@@ -97,6 +97,7 @@ type evaluation struct {
 	denial    string   // reason code when !holds
 	effective []string // effective permissions when holds
 	capped    bool     // a parent narrowed the membership
+	own       []string // what the membership itself holds at the time, before any parent cap
 	chain     []ChainLink
 	endsAt    *time.Time
 	members   []*Membership // the membership, then its parents
@@ -109,6 +110,12 @@ type evaluation struct {
 // agree with it.
 func (s *Service) evaluate(ctx context.Context, st Store, m *Membership, at time.Time) (*evaluation, error) {
 	ev := &evaluation{}
+	// R-GUARD-3, R-GUARD-4: the account's never-delegable permissions stop
+	// holding for outsiders as soon as the policy names them.
+	never, err := s.neverDelegable(ctx, st, m.AccountID, m.Kind)
+	if err != nil {
+		return nil, err
+	}
 	for depth := 0; ; depth++ {
 		ev.members = append(ev.members, m)
 		ev.chain = append(ev.chain, ChainLink{Type: "membership", ID: m.ID, AccountID: m.AccountID, UserID: m.UserID, Kind: string(m.Kind), Status: string(m.Status), EndsAt: m.EndsAt})
@@ -148,9 +155,10 @@ func (s *Service) evaluate(ctx context.Context, st Store, m *Membership, at time
 				return deny(ReasonRelationshipInactive)
 			}
 		}
-		own := m.OwnEffective(s.Catalogue)
+		// R-REQUEST-2: grants of approved access requests hold until their own end.
+		own := m.OwnAt(s.Catalogue, never, at)
 		if depth == 0 {
-			ev.effective = own
+			ev.effective, ev.own = own, own
 		} else {
 			capped := Intersect(ev.effective, own)
 			ev.capped = ev.capped || len(capped) < len(ev.effective)
@@ -179,6 +187,19 @@ func (s *Service) evaluate(ctx context.Context, st Store, m *Membership, at time
 	}
 }
 
+// neverDelegable returns the never-delegable permissions of the account for
+// a membership of kind k: none for an internal one (R-GUARD-3).
+func (s *Service) neverDelegable(ctx context.Context, st Store, accountID string, k MembershipKind) ([]string, error) {
+	if !Outsider(k) {
+		return nil, nil
+	}
+	p, err := st.FindPolicy(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return p.NeverDelegable, nil
+}
+
 // reason turns an evaluation into the explanation of a check for perm.
 func (ev *evaluation) reason(perm string) (bool, Reason) {
 	m := ev.members[0]
@@ -189,7 +210,7 @@ func (ev *evaluation) reason(perm string) (bool, Reason) {
 		r.Code = ev.denial
 	case !Contains(ev.effective, perm):
 		r.Code = ReasonPermissionMissing
-		if ev.capped && Contains(m.Permissions, perm) {
+		if ev.capped && Contains(ev.own, perm) {
 			r.Source = "capped_by_parent"
 		}
 	default:

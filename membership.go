@@ -45,7 +45,10 @@ type Membership struct {
 	AllowRedelegation bool       `json:"allow_redelegation"`
 	DelegatesEndAt    *time.Time `json:"delegates_end_at,omitempty"`
 	// ManagedBy is the partner account credited with managing this membership (R-PARTNER-6).
-	ManagedBy string    `json:"managed_by,omitempty"`
+	ManagedBy string `json:"managed_by,omitempty"`
+	// Grants are permissions added beside the membership's own by approved
+	// access requests, each with its granter and optional end (R-REQUEST-2).
+	Grants    []Grant   `json:"grants,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -131,6 +131,9 @@ func (s *Service) Invite(ctx context.Context, accountID, roleID string, in NewIn
 		if err != nil {
 			return err
 		}
+		if err := t.refuseNeverDelegable(accountID, "role", r.Permissions); err != nil { // R-GUARD-3
+			return err
+		}
 		if err := by.notHeld("role", r.Permissions); err != nil { // R-EXT-1, R-GRANT-1
 			return err
 		}
@@ -147,6 +150,9 @@ func (s *Service) Invite(ctx context.Context, accountID, roleID string, in NewIn
 			return err
 		}
 		if endsAt, err = t.boundEndDates(by, endsAt, delegatesEndAt); err != nil { // R-GRANT-5
+			return err
+		}
+		if err := t.checkMaxDays(accountID, KindExternal, t.now, endsAt, "ends_at"); err != nil { // R-GUARD-2
 			return err
 		}
 		var members []FieldError
@@ -404,6 +410,9 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string) (*Membersh
 			return err
 		}
 		by := &access{actor: a, user: u}
+		if err := t.checkMaxDays(inv.AccountID, KindExternal, t.now, inv.EndsAt, "ends_at"); err != nil { // R-GUARD-2, at acceptance
+			return err
+		}
 		if err := t.makeRoom(by, inv.AccountID, u.ID); err != nil {
 			return err
 		}
@@ -569,6 +578,12 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		if endsAt != nil && delegatesEndAt != nil && delegatesEndAt.After(*endsAt) {
 			return Invalid("invalid_end_dates", "The end dates are not valid.", FieldError{"delegates_end_at", "must not be later than ends_at"})
 		}
+		if later(m.EndsAt, endsAt) {
+			// R-GUARD-2: no extension past the maximum, counted from acceptance.
+			if err := t.checkMaxDays(accountID, KindExternal, m.CreatedAt, endsAt, "ends_at"); err != nil {
+				return err
+			}
+		}
 		// R-GRANT-5: an editor whose own access ends cannot make this one
 		// last longer than its own, nor open re-delegation on access that does.
 		widens := later(m.EndsAt, endsAt) || later(m.DelegatesEndAt, delegatesEndAt) || (upd.AllowRedelegation != nil && *upd.AllowRedelegation && !m.AllowRedelegation)
@@ -707,6 +722,9 @@ func (s *Service) AddDelegates(ctx context.Context, accountID, parentUserID stri
 		perms := by.held // default: all the parent's
 		if in.Permissions != nil {
 			if perms, err = t.s.Catalogue.Validate("permissions", *in.Permissions); err != nil {
+				return err
+			}
+			if err := t.refuseNeverDelegable(accountID, "permissions", perms); err != nil { // R-GUARD-3
 				return err
 			}
 			if err := by.notHeld("permissions", perms); err != nil { // R-EXT-9: never more than the parent

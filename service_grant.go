@@ -273,6 +273,9 @@ func (t *txn) clipGrants(by *access, accountID, granter string, end time.Time, s
 		}
 		page.After = next
 	}
+	if err := t.clipRequestGrants(by, accountID, granter, end); err != nil {
+		return err
+	}
 	for _, m := range clipped {
 		if err := t.clipGrants(by, accountID, m.UserID, end, seen); err != nil {
 			return err
@@ -324,4 +327,41 @@ func (t *txn) endMovedEarlier(by *access, m *Membership, before, after *time.Tim
 		return nil
 	}
 	return t.clipGrants(by, m.AccountID, m.UserID, *after, map[string]bool{})
+}
+
+// clipRequestGrants makes the grants granter approved through access
+// requests in the account end by end at the latest (R-GRANT-5, R-REQUEST-2).
+func (t *txn) clipRequestGrants(by *access, accountID, granter string, end time.Time) error {
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ms, next, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, GrantsFrom: granter, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			var clipped []string
+			for i := range m.Grants {
+				g := &m.Grants[i]
+				if g.GrantedBy != granter || (g.EndsAt != nil && !g.EndsAt.After(end)) {
+					continue
+				}
+				e := end
+				g.EndsAt = &e
+				clipped = append(clipped, g.RequestID)
+			}
+			if len(clipped) == 0 {
+				continue
+			}
+			m.UpdatedAt = t.now
+			if err := t.UpdateMembership(t.ctx, m); err != nil {
+				return err
+			}
+			t.record(accountID, by, "grant.end_clipped", "membership", m.ID, map[string]any{
+				"user_id": m.UserID, "granted_by": granter, "request_ids": clipped, "ends_at": end, "reason": "granter_access_ends",
+			})
+		}
+		if next == "" {
+			return nil
+		}
+		page.After = next
+	}
 }

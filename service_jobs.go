@@ -36,6 +36,7 @@ func (s *Service) Jobs() []Job {
 		{"remind_expiring", s.RemindExpiring},                     // SPEC §5: 7 days before ends_at
 		{"end_lapsed_relationships", s.endLapsedRelationshipsJob}, // R-PARTNER-10
 		{"close_due_reviews", s.CloseDueReviews},                  // R-REVIEW-3: at the due date
+		{"expire_access_requests", s.ExpireAccessRequests},        // R-REQUEST-2: 7 days unanswered
 		{"prune_housekeeping", s.pruneHousekeeping},               // change feed, idempotency keys
 		// ---- end of JOB LIST ----
 	}

@@ -184,13 +184,17 @@ func (s *Service) FindMembers(ctx context.Context, f MembershipFilter) ([]*Membe
 // admin, a delegate's capped by its parent's (R-EXT-9).
 func (s *Service) present(ctx context.Context, st Store, m *Membership) *Membership {
 	out := *m
-	out.Permissions = slices.Clone(m.OwnEffective(s.Catalogue))
+	// R-GUARD-3: an outsider's never-delegable permissions are not its to
+	// use; R-REQUEST-2: grants that hold now are.
+	now := s.now()
+	never, _ := s.neverDelegable(ctx, st, m.AccountID, m.Kind)
+	out.Permissions = slices.Clone(m.OwnAt(s.Catalogue, never, now))
 	for p := m; p.Kind == KindDelegate; {
 		parent, err := st.FindMembershipByID(ctx, p.AccountID, p.ParentID)
 		if err != nil {
 			break
 		}
-		out.Permissions = Intersect(out.Permissions, parent.OwnEffective(s.Catalogue))
+		out.Permissions = Intersect(out.Permissions, parent.OwnAt(s.Catalogue, never, now))
 		p = parent
 	}
 	return &out
@@ -231,8 +235,16 @@ func (t *txn) applyRole(by *access, m *Membership, roleID, action string) (*Memb
 		}
 	}
 	before := m.OwnEffective(t.s.Catalogue)
-	after := ApplySet(before, r.Permissions, by.held) // R-GRANT-2
-	t.keptNotHeld(m, before, r.Permissions, by.held)  // R-PREVIEW-1
+	offered := r.Permissions
+	if Outsider(m.Kind) { // R-GUARD-3: applying a role filters the never-delegable
+		p, err := t.FindPolicy(t.ctx, m.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		offered = Minus(offered, p.NeverDelegable)
+	}
+	after := ApplySet(before, offered, by.held) // R-GRANT-2
+	t.keptNotHeld(m, before, offered, by.held)   // R-PREVIEW-1
 	from := m.Role
 	if from == r.ID && slices.Equal(m.Permissions, after) {
 		return m, errUnchanged // SPEC §4 "No-op writes": the same role again changes nothing

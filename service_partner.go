@@ -407,7 +407,15 @@ type Approval struct {
 // partner admin in C holding cat.PartnerAdmin() (R-PARTNER-1, R-PARTNER-3),
 // and mails the user. A link is used once, also under concurrent approvals.
 func (s *Service) ApproveAccessLink(ctx context.Context, token, clientID string) (*Approval, int64, error) {
+	return s.ApproveAccessLinkUntil(ctx, token, clientID, nil)
+}
+
+// ApproveAccessLinkUntil is ApproveAccessLink with an end date for the
+// partner's access: the client's policy may require one (R-GUARD-2), and
+// admits only the partners it allows (R-GUARD-1).
+func (s *Service) ApproveAccessLinkUntil(ctx context.Context, token, clientID string, endsAt *time.Time) (*Approval, int64, error) {
 	var out Approval
+	endsAt = utcPtr(endsAt)
 	rev, err := s.write(ctx, func(t *txn) error {
 		l, err := usableLink(t.ctx, t, token, t.now)
 		if err != nil {
@@ -434,6 +442,15 @@ func (s *Service) ApproveAccessLink(ctx context.Context, token, clientID string)
 		if err != nil {
 			return err
 		}
+		if err := t.policyAdmits(clientID, partner); err != nil { // R-GUARD-1
+			return err
+		}
+		if endsAt != nil && !endsAt.After(t.now) {
+			return Invalid("invalid_end_dates", "The end dates are not valid.", FieldError{"ends_at", "must be in the future"})
+		}
+		if err := t.checkMaxDays(clientID, KindPartner, t.now, endsAt, "ends_at"); err != nil { // R-GUARD-2
+			return err
+		}
 		u, bad, err := t.employee(l.PartnerID, l.UserID, "user_id")
 		if err != nil {
 			return err
@@ -453,7 +470,15 @@ func (s *Service) ApproveAccessLink(ctx context.Context, token, clientID string)
 		if err != nil {
 			return err
 		}
-		t.record(clientID, by, "access_link.approved", "relationship", rel.ID, map[string]any{"access_link_id": l.ID, "partner_id": l.PartnerID, "user_id": u.ID})
+		if endsAt != nil && (m.EndsAt == nil || m.EndsAt.After(*endsAt)) {
+			// The partner admin's access ends then, and what it grants with
+			// it (R-GRANT-5 bounds every employee it adds).
+			m.EndsAt, m.UpdatedAt = endsAt, t.now
+			if err := t.UpdateMembership(t.ctx, m); err != nil {
+				return err
+			}
+		}
+		t.record(clientID, by, "access_link.approved", "relationship", rel.ID, map[string]any{"access_link_id": l.ID, "partner_id": l.PartnerID, "user_id": u.ID, "ends_at": endsAt})
 		t.record(l.PartnerID, by.asUser(), "access_link.approved", "access_link", l.ID, map[string]any{"client_id": clientID, "user_id": u.ID})
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s (%s), a super admin of %s, approved your access request.\n\n", by.user.Name, by.user.Email, client.Name)

@@ -29,6 +29,8 @@ type Store interface {
 	AssetStore
 	SCIMStore
 	ReviewStore
+	PolicyStore
+	AccessRequestStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses
@@ -102,6 +104,9 @@ type MembershipFilter struct {
 	// GrantedBy keeps the memberships whose recorded granter is this user
 	// id (or "operator").
 	GrantedBy string
+	// GrantsFrom keeps the memberships with a grant of an access request
+	// approved by this user id (R-REQUEST-2).
+	GrantsFrom string
 	Page
 }
 
@@ -173,6 +178,7 @@ const (
 	ChangeUser         = "user"         // EntityID is a user id: reload its status and memberships
 	ChangeMember       = "member"       // AccountID, and EntityID a user id: reload that user's membership there
 	ChangeRelationship = "relationship" // AccountID is the client, EntityID the partner
+	ChangePolicy       = "account"      // AccountID's policy changed: read it again (R-GUARD-4)
 )
 
 // ChangeStore keeps the change feed.

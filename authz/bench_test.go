@@ -17,7 +17,7 @@ func BenchmarkAllowed(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	var internalU, externalU, delegateU, account string
+	var internalU, externalU, delegateU, grantU, account string
 	err = db.InTx(ctx, func(tx steward.Store) error {
 		var accounts []string
 		for i := range 200 {
@@ -28,6 +28,10 @@ func BenchmarkAllowed(b *testing.B) {
 			accounts = append(accounts, a.ID)
 		}
 		account = accounts[0]
+		// The account keeps a permission from outsiders (R-GUARD-3).
+		if err := tx.PutPolicy(ctx, account, &steward.AccountPolicy{NeverDelegable: []string{"crm.deals.view"}}); err != nil {
+			return err
+		}
 		var parent *steward.Membership
 		for i := range 2000 {
 			u := &steward.User{ID: steward.NewID(steward.PrefixUser, t0), Email: fmt.Sprintf("u%d@example.com", i), Name: "U", HomeAccountID: accounts[i%200], Status: steward.UserActive, CreatedAt: t0, UpdatedAt: t0}
@@ -44,6 +48,11 @@ func BenchmarkAllowed(b *testing.B) {
 				case i == 2 && j == 0:
 					m.AccountID, m.Kind, m.ParentID = account, steward.KindDelegate, parent.ID
 					delegateU = u.ID
+				case i == 3 && j == 0: // reports.view through an access request's grant with an end (R-REQUEST-2)
+					end := t0.Add(1000 * 24 * time.Hour)
+					m.AccountID, m.Kind, m.Permissions = account, steward.KindExternal, []string{"crm.deals.view"}
+					m.Grants = []steward.Grant{{Permissions: []string{"tickets.view"}, EndsAt: &end}, {Permissions: []string{"reports.view"}, EndsAt: &end}}
+					grantU = u.ID
 				case i == 0 && j == 0:
 					internalU = u.ID
 				case m.AccountID == account:
@@ -65,7 +74,7 @@ func BenchmarkAllowed(b *testing.B) {
 		b.Fatal(err)
 	}
 	at := time.Now().UnixMicro()
-	for _, bc := range []struct{ name, user string }{{"Internal", internalU}, {"External", externalU}, {"Delegate", delegateU}} {
+	for _, bc := range []struct{ name, user string }{{"Internal", internalU}, {"External", externalU}, {"Delegate", delegateU}, {"ExternalGrant", grantU}} {
 		if !ix.Allowed(bc.user, account, "reports.view", at) {
 			b.Fatalf("%s: not allowed", bc.name)
 		}
@@ -98,4 +107,60 @@ func BenchmarkAllowed(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestRGUARD3_AllowedDoesNotAllocate checks that the in-process check stays
+// free of allocations with a policy's never-delegable permissions and
+// request grants with an end (R-GUARD-3, R-REQUEST-2).
+func TestRGUARD3_AllowedDoesNotAllocate(t *testing.T) {
+	db, err := openSQLite(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	acc := &steward.Account{ID: steward.NewID(steward.PrefixAccount, t0), Name: "A", Kind: steward.AccountStandard, Region: "us", VerifiedDomains: []string{}, CreatedAt: t0, UpdatedAt: t0}
+	home := &steward.Account{ID: steward.NewID(steward.PrefixAccount, t0), Name: "H", Kind: steward.AccountStandard, Region: "us", VerifiedDomains: []string{}, CreatedAt: t0, UpdatedAt: t0}
+	u := &steward.User{ID: steward.NewID(steward.PrefixUser, t0), Email: "x@example.com", Name: "X", HomeAccountID: home.ID, Status: steward.UserActive, CreatedAt: t0, UpdatedAt: t0}
+	end := t0.Add(time.Hour)
+	m := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, t0), AccountID: acc.ID, UserID: u.ID, Kind: steward.KindExternal, Status: steward.StatusActive,
+		Role: steward.RoleMember, Permissions: []string{"crm.deals.view"}, GrantedBy: "operator", CreatedAt: t0, UpdatedAt: t0,
+		Grants: []steward.Grant{{Permissions: []string{"reports.view"}, GrantedBy: "operator", EndsAt: &end}}}
+	err = db.InTx(ctx, func(tx steward.Store) error {
+		for _, a := range []*steward.Account{acc, home} {
+			if err := tx.CreateAccount(ctx, a); err != nil {
+				return err
+			}
+		}
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.CreateMembership(ctx, m); err != nil {
+			return err
+		}
+		if err := tx.PutPolicy(ctx, acc.ID, &steward.AccountPolicy{NeverDelegable: []string{"crm.deals.view"}}); err != nil {
+			return err
+		}
+		_, err := tx.AppendChanges(ctx, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := authz.New(db, cat, nil)
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.UnixMicro()
+	for _, c := range []struct {
+		perm string
+		at   int64
+		want bool
+	}{{"reports.view", at, true}, {"reports.view", end.UnixMicro(), false}, {"crm.deals.view", at, false}} {
+		if got := ix.Allowed(u.ID, acc.ID, c.perm, c.at); got != c.want {
+			t.Errorf("Allowed(%s at %d) = %v, want %v", c.perm, c.at, got, c.want)
+		}
+		if n := testing.AllocsPerRun(100, func() { ix.Allowed(u.ID, acc.ID, c.perm, c.at) }); n != 0 {
+			t.Errorf("Allowed(%s) allocates %v times, want 0", c.perm, n)
+		}
+	}
 }

@@ -77,7 +77,7 @@ func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
 			}
 		}
 		// R-PARTNER-1: partner.* is held only through an internal membership.
-		if bit >= 0 && ((!cur.super() && !cur.perms.has(bit)) || (cur.kind != kindInternal && ix.partnerOnly[bit])) {
+		if bit >= 0 && (!ix.holds(cur, bit, at) || (cur.kind != kindInternal && ix.partnerOnly[bit])) {
 			if depth > 0 && has {
 				d.capped = true
 			}

@@ -27,6 +27,8 @@ type Source interface {
 	FindMembershipByID(ctx context.Context, accountID, id string) (*steward.Membership, error)
 	FindMembership(ctx context.Context, accountID, userID string) (*steward.Membership, error)
 	FindAccountByID(ctx context.Context, id string) (*steward.Account, error)
+	ScanPolicies(ctx context.Context, fn func(accountID string, p *steward.AccountPolicy) error) error
+	FindPolicy(ctx context.Context, accountID string) (*steward.AccountPolicy, error)
 	ChangesSince(ctx context.Context, rev int64, n int) ([]steward.Change, error)
 	CurrentRevision(ctx context.Context) (int64, error)
 }
@@ -70,8 +72,16 @@ type Index struct {
 	userNames, accountNames, roleNames, oddIDs names
 	// parentIDs holds the parent membership id of each delegate, by number.
 	parentIDs table[[16]byte]
+	// grantLists holds the grants with an end date of the memberships
+	// flagged flagGrants, by the slot in their parentRef (R-REQUEST-2;
+	// only partner and external memberships have grants, never delegates).
+	grantLists table[[]timedGrant]
 
-	mu      sync.Mutex // serialises writers
+	mu sync.Mutex // serialises writers
+	// never holds each account's never-delegable permissions by account
+	// number (R-GUARD-3), folded into outsiders' entries when they are
+	// made. Writers only.
+	never   map[uint32][]string
 	sets    map[string]*permSet
 	small   map[[4]uint64]*permSet
 	roleNum map[string]uint32
@@ -133,9 +143,22 @@ type membership struct {
 const (
 	flagSuper = 1 << iota
 	flagRedelegate
+	// flagFiltered: perms is what the membership holds of its own, the
+	// never-delegable taken out, even for a super admin (R-GUARD-3).
+	flagFiltered
+	// flagGrants: parentRef is a slot in grantLists (R-REQUEST-2).
+	flagGrants
 )
 
+// timedGrant is a grant of an approved access request with an end date:
+// its permissions hold before endsAt (microseconds).
+type timedGrant struct {
+	perms  *permSet
+	endsAt int64
+}
+
 func (m *membership) super() bool      { return m.flags&flagSuper != 0 }
+func (m *membership) allBits() bool    { return m.flags&(flagSuper|flagFiltered) == flagSuper }
 func (m *membership) redelegate() bool { return m.flags&flagRedelegate != 0 }
 
 // Kinds and statuses as small numbers, in these orders.
@@ -254,6 +277,8 @@ func (ix *Index) reset() {
 	ix.roleNames.list.Store(&[]string{})
 	ix.oddIDs.list.Store(&[]string{})
 	ix.parentIDs.list.Store(&[][16]byte{})
+	ix.grantLists.list.Store(&[][]timedGrant{})
+	ix.never = map[uint32][]string{}
 	for i := range nShards {
 		ix.users[i].Store(&userShard{users: map[string]*user{}})
 		ix.accounts[i].Store(&accountShard{accounts: map[string]*account{}})
@@ -416,21 +441,81 @@ func (ix *Index) roleOf(role string) uint32 {
 // entry packs a membership. Its account and partner must be numbered; the
 // parent's user is the delegate's parent user number, if known.
 func (ix *Index) entry(m *steward.Membership, account, partner uint32, parentUser uint32) membership {
+	never := ix.never[account]
+	if !steward.Outsider(m.Kind) {
+		never = nil
+	}
+	own := m.Permissions
+	if len(never) > 0 && m.Role == steward.RoleSuperAdmin {
+		own = ix.cat.All()
+	}
+	var timed []timedGrant
+	for _, g := range m.Grants { // R-REQUEST-2: a grant without end is the membership's own
+		if g.EndsAt == nil {
+			own = steward.Union(own, g.Permissions)
+		} else {
+			timed = append(timed, timedGrant{perms: ix.permSetOf(steward.Minus(g.Permissions, never)), endsAt: micros(g.EndsAt)})
+		}
+	}
 	e := membership{
 		id: ix.packID(m.ID), account: account, partner: partner, role: ix.roleOf(m.Role),
-		kind: kindOf(m.Kind), status: statusOf(m.Status), perms: ix.permSetOf(m.Permissions),
+		kind: kindOf(m.Kind), status: statusOf(m.Status), perms: ix.permSetOf(steward.Minus(own, never)),
 		endsAt: micros(m.EndsAt), delegatesEndAt: micros(m.DelegatesEndAt), parentUser: parentUser,
 	}
 	if m.Role == steward.RoleSuperAdmin {
 		e.flags |= flagSuper
+	}
+	if len(never) > 0 {
+		e.flags |= flagFiltered // R-GUARD-3
 	}
 	if m.AllowRedelegation {
 		e.flags |= flagRedelegate
 	}
 	if m.Kind == steward.KindDelegate {
 		e.parentRef = ix.parentIDs.add(ix.packID(m.ParentID))
+	} else if len(timed) > 0 {
+		e.flags |= flagGrants
+		e.parentRef = ix.grantLists.add(timed)
 	}
 	return e
+}
+
+// holds reports whether m itself holds the permission bit at the time at
+// (microseconds): a super admin's every permission, its own, and the grants
+// that have not ended, the never-delegable already taken out (R-GUARD-3,
+// R-REQUEST-2). It does not allocate.
+func (ix *Index) holds(m *membership, bit int, at int64) bool {
+	if m.allBits() || m.perms.has(bit) {
+		return true
+	}
+	if m.flags&flagGrants != 0 {
+		for _, g := range ix.grantLists.get(m.parentRef) {
+			if at < g.endsAt && g.perms.has(bit) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ownWords returns the bits m itself holds at the time at, in buf when it
+// must build them.
+func (ix *Index) ownWords(m *membership, at int64, buf []uint64) []uint64 {
+	if m.allBits() {
+		return ix.allWords
+	}
+	if m.flags&flagGrants == 0 {
+		return m.perms.w
+	}
+	copy(buf, m.perms.w)
+	for _, g := range ix.grantLists.get(m.parentRef) {
+		if at < g.endsAt {
+			for i := range buf {
+				buf[i] |= g.perms.w[i]
+			}
+		}
+	}
+	return buf
 }
 
 // noUser marks a delegate whose parent's user is unknown.

@@ -67,7 +67,27 @@ func drawMembership(t *rapid.T, w *world, account, userID string, kind steward.M
 	if parent != nil {
 		m.Role, m.ParentID = steward.RoleMember, parent.ID
 	}
+	if kind == steward.KindPartner || kind == steward.KindExternal {
+		m.Grants = drawGrants(t)
+	}
 	return m
+}
+
+// drawGrants draws the grants of approved access requests (R-REQUEST-2):
+// some without end, some ending before, at or after the times compared.
+func drawGrants(t *rapid.T) []steward.Grant {
+	var gs []steward.Grant
+	for range rapid.IntRange(0, 2).Draw(t, "grants") {
+		gs = append(gs, steward.Grant{Permissions: drawPerms(t, "grantPerms"), GrantedBy: "operator", EndsAt: drawTime(t, "grantEnds"), RequestID: "req_x", CreatedAt: t0})
+	}
+	return gs
+}
+
+// drawPolicy draws an account policy whose never-delegable permissions
+// (R-GUARD-3) are often among those the comparisons ask about.
+func drawPolicy(t *rapid.T) *steward.AccountPolicy {
+	never := steward.NewSet(rapid.SliceOfN(rapid.SampledFrom([]string{"reports.view", "crm.deals.edit", steward.PermUsersManage, steward.PermPartnerClientsView, "tickets.view"}), 0, 3).Draw(t, "never")...)
+	return &steward.AccountPolicy{AllowedPartners: []string{}, NeverDelegable: never}
 }
 
 func buildWorld(t *rapid.T, st steward.Store) *world {
@@ -79,6 +99,11 @@ func buildWorld(t *rapid.T, st steward.Store) *world {
 				return err
 			}
 			w.accounts = append(w.accounts, a.ID)
+			if rapid.Bool().Draw(t, "policy?") {
+				if err := tx.PutPolicy(ctx, a.ID, drawPolicy(t)); err != nil {
+					return err
+				}
+			}
 		}
 		for i := range rapid.IntRange(1, 8).Draw(t, "users") {
 			u := &steward.User{ID: steward.NewID(steward.PrefixUser, t0), Email: fmt.Sprintf("u%d@example.com", i), Name: "U",
@@ -285,7 +310,24 @@ func TestRCHECK1_IndexAgreesWithStore(t *testing.T) {
 		// Mutate: flip statuses, narrow parents, remove memberships, deactivate users.
 		err = db.InTx(ctx, func(tx steward.Store) error {
 			for range rapid.IntRange(1, 6).Draw(t, "mutations") {
-				switch rapid.IntRange(0, 4).Draw(t, "op") {
+				switch rapid.IntRange(0, 6).Draw(t, "op") {
+				case 5: // R-GUARD-4: a policy change reaches what exists
+					if err := tx.PutPolicy(ctx, rapid.SampledFrom(w.accounts).Draw(t, "pa"), drawPolicy(t)); err != nil {
+						return err
+					}
+				case 6: // R-REQUEST-2: an approval adds a grant
+					if len(w.members) == 0 {
+						continue
+					}
+					m := rapid.SampledFrom(w.members).Draw(t, "gm")
+					cur, err := tx.FindMembershipByID(ctx, m.AccountID, m.ID)
+					if err != nil || cur.Kind == steward.KindDelegate || cur.Kind == steward.KindInternal {
+						continue
+					}
+					cur.Grants = append(cur.Grants, drawGrants(t)...)
+					if err := tx.UpdateMembership(ctx, cur); err != nil {
+						return err
+					}
 				case 4:
 					a, p := rapid.SampledFrom(w.accounts).Draw(t, "rc"), rapid.SampledFrom(w.accounts).Draw(t, "rp")
 					r, err := tx.FindRelationship(ctx, p, a)

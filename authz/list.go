@@ -84,7 +84,7 @@ func (ix *Index) FindUserAccounts(userID, perm string, at time.Time, after strin
 		item := steward.Access{UserID: userID, AccountID: a, Reason: ix.explain(d, userID, at)}
 		if bit < 0 {
 			var capped bool
-			item.Permissions, capped = ix.effective(d.m)
+			item.Permissions, capped = ix.effective(d.m, us)
 			item.Reason.Code, item.Reason.Message = steward.ReasonHolds, steward.ReasonMessage(steward.ReasonHolds)
 			if capped && !d.m.super() {
 				item.Reason.Source = "capped_by_parent"
@@ -98,17 +98,13 @@ func (ix *Index) FindUserAccounts(userID, perm string, at time.Time, after strin
 // effective returns the effective permissions of a membership that holds,
 // and whether a delegating parent narrowed them (R-EXT-9). Only a
 // delegate's chain builds a new slice; otherwise the set's own keys serve.
-func (ix *Index) effective(m *membership) ([]string, bool) {
-	own := func(x *membership) []uint64 {
-		if x.super() {
-			return ix.allWords
-		}
-		return x.perms.w
-	}
+func (ix *Index) effective(m *membership, at int64) ([]string, bool) {
+	buf := make([]uint64, ix.words)
+	own := func(x *membership) []uint64 { return ix.ownWords(x, at, buf) }
 	switch {
-	case m.kind == kindInternal && m.super():
+	case m.kind == kindInternal && m.allBits():
 		return ix.cat.All(), false
-	case m.kind == kindInternal:
+	case m.kind == kindInternal && m.flags&flagGrants == 0:
 		return m.perms.keys, false
 	}
 	// R-PARTNER-1: partner.* is held only through an internal membership.

@@ -55,6 +55,13 @@ func (ix *Index) load(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("load relationships: %w", err)
 	}
+	ix.never = map[uint32][]string{}
+	if err := ix.src.ScanPolicies(ctx, func(id string, p *steward.AccountPolicy) error {
+		ix.never[accountNum(id)] = p.NeverDelegable // R-GUARD-3
+		return nil
+	}); err != nil {
+		return fmt.Errorf("load policies: %w", err)
+	}
 	nUsers := 0
 	if err := ix.src.ScanUsers(ctx, func(u *steward.User) error {
 		users[shardOf(u.ID)][u.ID] = &user{num: ix.numberUser(u.ID), active: u.Status == steward.UserActive}
@@ -230,17 +237,35 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 			if err := b.reloadMember(ctx, c.AccountID, c.EntityID); err != nil {
 				return err
 			}
-		case "account":
-			if c.AccountID == "" || b.findAccount(c.AccountID) != nil {
+		case steward.ChangePolicy: // also every event about an account
+			if c.AccountID == "" {
 				continue
 			}
-			if _, err := ix.src.FindAccountByID(ctx, c.AccountID); err != nil {
-				if steward.ErrorKind(err) == steward.ENOTFOUND {
-					continue
-				}
+			// R-GUARD-4: the account's policy is read again; when its
+			// never-delegable permissions changed, every member is, so that
+			// the next check answers under the new policy.
+			p, err := ix.src.FindPolicy(ctx, c.AccountID)
+			if steward.ErrorKind(err) == steward.ENOTFOUND {
+				continue
+			} else if err != nil {
 				return err
 			}
-			b.account(c.AccountID)
+			a := b.account(c.AccountID)
+			if slices.Equal(p.NeverDelegable, ix.never[a.num]) {
+				continue
+			}
+			if len(p.NeverDelegable) == 0 {
+				delete(ix.never, a.num)
+			} else {
+				ix.never[a.num] = p.NeverDelegable
+			}
+			for _, un := range a.members {
+				id := ix.userNames.get(un)
+				seen[id] = true
+				if err := b.reloadUser(ctx, id); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	for i, m := range b.users {

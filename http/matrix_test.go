@@ -39,6 +39,7 @@ const (
 	kindReview          = "review"
 	kindReviewItem      = "review item"
 	kindToken           = "API token id"
+	kindAccessRequest   = "access request"
 )
 
 // bearerKinds are the kinds whose values are secrets that act as
@@ -98,6 +99,8 @@ func matrixPathKind(path, name string) (kind, fixed string, ok bool) {
 		return kindReview, "", true
 	case name == "item" && prev == "items":
 		return kindReviewItem, "", true
+	case name == "request":
+		return kindAccessRequest, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/access-links/"):
 		return kindLinkToken, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/invitations/"):
@@ -173,6 +176,8 @@ func foreignIDs(b *tenant, kind string) []string {
 			ids = append(ids, b.tokenIDs[u])
 		}
 		return ids
+	case kindAccessRequest:
+		return []string{b.accessRequest}
 	}
 	panic("no ids of kind " + kind)
 }
@@ -190,6 +195,8 @@ func ownID(tn *tenant, a actor, op *matrixOp, s slot) string {
 		return tn.staffRole
 	case kindInvitation:
 		return tn.invitation
+	case kindAccessRequest:
+		return tn.accessRequest
 	case kindLinkToken:
 		return tn.linkToken
 	case kindInvitationToken:

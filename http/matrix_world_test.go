@@ -41,6 +41,7 @@ type tenant struct {
 	// tokenIDs are the ids of the tokens the users sign in with, and
 	// spareTokenIDs of a second token of each, by user id.
 	tokenIDs, spareTokenIDs map[string]string
+	accessRequest           string // the external user's pending access request in the client
 
 	actors []actor // each kind of user with its own token
 	actAs  []actor // the same users, as the operator acting on their behalf
@@ -178,6 +179,10 @@ func buildTenant(tb testing.TB, e *Env, name string) *tenant {
 	e.MustOK(tb, http.StatusCreated, "POST", "/v1/invitations/"+mailedInvitationToken(tb, e, externalEmail)+"/accept", tok[tn.external], nil, nil)
 	e.MustOK(tb, http.StatusCreated, "POST", "/v1/accounts/"+tn.client+"/external-users/"+tn.external+"/delegates", tok[tn.external],
 		map[string]any{"user_ids": []string{tn.delegate}}, nil)
+	var req steward.AccessRequest
+	e.MustOK(tb, http.StatusCreated, "POST", "/v1/accounts/"+tn.client+"/access-requests", tok[tn.external],
+		map[string]any{"user_id": tn.external, "permissions": []string{"settings.edit"}, "reason": "Set up the account"}, &req)
+	tn.accessRequest = req.ID
 	pending := fmt.Sprintf("pending-%s@example.org", strings.ToLower(name))
 	tn.invitation = invite(pending)
 	tn.invitationToken = mailedInvitationToken(tb, e, pending)

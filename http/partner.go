@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/steward-iam/steward"
@@ -34,7 +35,8 @@ type AccessLinkRequest struct {
 
 // ApprovalRequest is the body of POST /v1/access-links/{token}/approve.
 type ApprovalRequest struct {
-	AccountID string `json:"account_id" doc:"The client account the caller is a super admin of."`
+	AccountID string     `json:"account_id" doc:"The client account the caller is a super admin of."`
+	EndsAt    *time.Time `json:"ends_at,omitempty" doc:"When the partner's access ends; required within max_partner_days when the client's policy sets it (R-GUARD-2)."`
 }
 
 // AliasRequest is the body of PATCH /v1/partners/{partner}/clients/{client}.
@@ -114,7 +116,7 @@ func (s *Server) partnerRoutes() {
 			LinkTokenPath
 			Body ApprovalRequest
 		}) (*steward.Approval, int64, error) {
-			return s.svc.ApproveAccessLink(ctx, in.Token, in.Body.AccountID)
+			return s.svc.ApproveAccessLinkUntil(ctx, in.Token, in.Body.AccountID, in.Body.EndsAt)
 		}))
 	huma.Register(s.api, gone(op(http.MethodPost, "/v1/access-links/{token}/decline", "decline-access-link", tag,
 		"Decline an access link; it is used up", http.StatusNoContent)),

@@ -181,6 +181,7 @@ func (s *Server) routes() {
 	s.partnerRoutes()
 	s.scimRoutes()
 	s.reviewRoutes()
+	s.guardRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its

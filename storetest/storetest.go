@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 	tests = append(tests, contractCases...)
 	tests = append(tests, consoleCases...)
 	tests = append(tests, reviewCases...)
+	tests = append(tests, guardCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
 	}

@@ -195,6 +195,8 @@ type model struct {
 	// the role's editors held what they put in it (R-GRANT-3).
 	roleGiven map[string]map[string]time.Time
 	links     []link
+	// requests are the access requests filed: [account, id] (R-REQUEST-1).
+	requests [][2]string
 }
 
 type invite struct {
@@ -561,7 +563,7 @@ func (m *model) pickEnd() *time.Time {
 
 // draw picks the next operation.
 func (m *model) draw() action {
-	opn := rapid.IntRange(0, 25).Draw(m.t, "op")
+	opn := rapid.IntRange(0, 30).Draw(m.t, "op")
 	partner := m.pick("partner", m.partners)
 	acc := m.pick("account", m.accounts)
 	partnerSide := opn >= 10 && opn <= 17
@@ -616,6 +618,17 @@ func (m *model) draw() action {
 		}
 		if len(outside) > 0 && m.chance(8) {
 			target = m.pick("invitee", outside)
+		}
+	case opn == 27: // an outsider asks, for itself or an employee of its partner
+		if out := append(m.members(acc, steward.KindExternal), m.members(acc, steward.KindPartner)...); len(out) > 0 && m.chance(8) {
+			actor = m.pick("requester", out)
+			if m.chance(6) {
+				target = actor
+			}
+		}
+	case opn == 30:
+		if m.chance(7) {
+			target = m.pick("homeUser", m.homedIn(acc))
 		}
 	}
 	ctx := m.as(actor)
@@ -847,6 +860,63 @@ func (m *model) draw() action {
 				return nil
 			}
 			_, _, err = m.svc.CloseReview(ctx, acc, rv.ID)
+			return err
+		}
+	case 26:
+		a.name, a.run = "UpdatePolicy", func(ctx context.Context) error {
+			var upd steward.PolicyUpdate
+			if rapid.Bool().Draw(m.t, "setNever") {
+				upd.NeverDelegable = steward.Optional[[]string]{Set: true, Value: m.pickPerms(), Null: m.chance(2)}
+			}
+			if rapid.Bool().Draw(m.t, "setMaxExt") {
+				upd.MaxExternalDays = steward.Optional[int]{Set: true, Value: rapid.IntRange(1, 60).Draw(m.t, "maxExt"), Null: m.chance(2)}
+			}
+			if rapid.Bool().Draw(m.t, "setMaxPartner") {
+				upd.MaxPartnerDays = steward.Optional[int]{Set: true, Value: rapid.IntRange(1, 60).Draw(m.t, "maxPartner"), Null: m.chance(2)}
+			}
+			if rapid.Bool().Draw(m.t, "setAllowed") {
+				upd.AllowedPartners = steward.Optional[[]string]{Set: true, Value: []string{partner}, Null: m.chance(3)}
+			}
+			_, _, err := m.svc.UpdatePolicy(ctx, acc, upd)
+			return err
+		}
+	case 27:
+		a.name, a.run = "RequestAccess", func(ctx context.Context) error {
+			r, _, err := m.svc.RequestAccess(ctx, acc, steward.NewAccessRequest{UserID: target, Permissions: m.pickPerms(), Reason: "model", EndsAt: m.pickEnd()})
+			if err == nil {
+				m.requests = append(m.requests, [2]string{acc, r.ID})
+			}
+			return err
+		}
+	case 28:
+		if len(m.requests) == 0 {
+			return m.draw()
+		}
+		r := m.requests[rapid.IntRange(0, len(m.requests)-1).Draw(m.t, "req")]
+		if ms := m.members(r[0], ""); len(ms) > 0 && m.chance(8) {
+			a.actor = m.pick("approver", ms)
+		}
+		decline := m.chance(3)
+		a.name, a.run = "ApproveAccessRequest", func(ctx context.Context) error {
+			var err error
+			if decline {
+				_, _, err = m.svc.DeclineAccessRequest(ctx, r[0], r[1])
+			} else {
+				_, _, err = m.svc.ApproveAccessRequest(ctx, r[0], r[1])
+			}
+			return err
+		}
+	case 29:
+		home := m.pick("revokedHome", append([]string{partner}, m.accounts...))
+		a.name = "RevokeHomeAccount"
+		a.run = func(ctx context.Context) error {
+			_, _, err := m.svc.RevokeHomeAccount(ctx, acc, home)
+			return err
+		}
+	case 30:
+		a.name, a.cascade = "RevokeUser", target
+		a.run = func(ctx context.Context) error {
+			_, _, err := m.svc.RevokeUser(ctx, target)
 			return err
 		}
 	case 24:

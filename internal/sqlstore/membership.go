@@ -3,18 +3,20 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/steward-iam/steward"
 )
 
 const membershipColumns = `id, account_id, user_id, kind, status, role, permissions, ends_at, granted_by, partner_id, parent_id,
-	allow_redelegation, delegates_end_at, managed_by, created_at, updated_at`
+	allow_redelegation, delegates_end_at, managed_by, created_at, updated_at, grants`
 
 // CreateMembership inserts a membership; a second one for the same user and account is ECONFLICT.
 func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) error {
 	_, err := s.exec(ctx, "insert membership", `INSERT INTO memberships (`+membershipColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`, membershipArgs(m)...)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`, membershipArgs(m)...)
 	s.feedMember(m.AccountID, m.UserID)
 	return err
 }
@@ -22,7 +24,15 @@ func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) err
 func membershipArgs(m *steward.Membership) []any {
 	return []any{m.ID, m.AccountID, m.UserID, string(m.Kind), string(m.Status), m.Role, jsonText(m.Permissions), microsPtr(m.EndsAt),
 		m.GrantedBy, m.PartnerID, m.ParentID, boolInt(m.AllowRedelegation), microsPtr(m.DelegatesEndAt), m.ManagedBy,
-		micros(m.CreatedAt), micros(m.UpdatedAt)}
+		micros(m.CreatedAt), micros(m.UpdatedAt), grantsText(m.Grants)}
+}
+
+// grantsText keeps a membership's grants as a JSON list; none is "[]".
+func grantsText(g []steward.Grant) string {
+	if len(g) == 0 {
+		return "[]"
+	}
+	return jsonText(g)
 }
 
 // FindMembership returns the membership of a user in an account or ENOTFOUND.
@@ -64,6 +74,11 @@ func (s *Store) FindMemberships(ctx context.Context, f steward.MembershipFilter)
 	if f.GrantedBy != "" {
 		w.add(`granted_by = ?`, f.GrantedBy)
 	}
+	if f.GrantsFrom != "" {
+		// A LIKE narrows the rows ("_" in ids matches itself among others);
+		// the grants themselves decide.
+		w.add(`grants LIKE ?`, `%"granted_by":`+jsonText(f.GrantsFrom)+`%`)
+	}
 	if f.After != "" {
 		w.add(`id > ?`, f.After)
 	}
@@ -73,6 +88,11 @@ func (s *Store) FindMemberships(ctx context.Context, f steward.MembershipFilter)
 		return nil, "", err
 	}
 	ms, next := page(ms, limit, func(m *steward.Membership) string { return m.ID })
+	if f.GrantsFrom != "" {
+		ms = slices.DeleteFunc(ms, func(m *steward.Membership) bool {
+			return !slices.ContainsFunc(m.Grants, func(g steward.Grant) bool { return g.GrantedBy == f.GrantsFrom })
+		})
+	}
 	return ms, next, nil
 }
 
@@ -102,7 +122,7 @@ func (s *Store) queryMemberships(ctx context.Context, query string, args ...any)
 func (s *Store) UpdateMembership(ctx context.Context, m *steward.Membership) error {
 	res, err := s.exec(ctx, "update membership", `UPDATE memberships SET user_id=$3, kind=$4, status=$5, role=$6, permissions=$7,
 		ends_at=$8, granted_by=$9, partner_id=$10, parent_id=$11, allow_redelegation=$12, delegates_end_at=$13, managed_by=$14,
-		created_at=$15, updated_at=$16 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
+		created_at=$15, updated_at=$16, grants=$17 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
 	s.feedMember(m.AccountID, m.UserID)
 	return mustAffect(res, err, "membership", m.ID)
 }
@@ -131,13 +151,18 @@ func (s *Store) CountActiveSuperAdmins(ctx context.Context, accountID string, no
 
 func scanMembership(row interface{ Scan(...any) error }) (*steward.Membership, error) {
 	var m steward.Membership
-	var kind, status, perms string
+	var kind, status, perms, grants string
 	var endsAt, delegatesEndAt sql.NullInt64
 	var redelegation int
 	var created, updated int64
 	if err := row.Scan(&m.ID, &m.AccountID, &m.UserID, &kind, &status, &m.Role, &perms, &endsAt, &m.GrantedBy, &m.PartnerID,
-		&m.ParentID, &redelegation, &delegatesEndAt, &m.ManagedBy, &created, &updated); err != nil {
+		&m.ParentID, &redelegation, &delegatesEndAt, &m.ManagedBy, &created, &updated, &grants); err != nil {
 		return nil, err
+	}
+	if grants != "" && grants != "[]" {
+		if err := json.Unmarshal([]byte(grants), &m.Grants); err != nil {
+			return nil, err
+		}
 	}
 	m.Kind, m.Status, m.AllowRedelegation = steward.MembershipKind(kind), steward.MembershipStatus(status), redelegation != 0
 	m.EndsAt, m.DelegatesEndAt = fromNullMicros(endsAt), fromNullMicros(delegatesEndAt)
