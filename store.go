@@ -124,7 +124,9 @@ type MembershipStore interface {
 	UpdateMembership(ctx context.Context, m *Membership) error
 	DeleteMembership(ctx context.Context, accountID, id string) error
 	// CountActiveSuperAdmins counts super admin memberships of the account that
-	// are active, unexpired at now, and whose users are active (R-SUPER-1).
+	// are active, have no end date, and whose users are active (R-SUPER-1):
+	// a super admin whose access runs out does not keep the account, or the
+	// account would be left without one when it ends.
 	CountActiveSuperAdmins(ctx context.Context, accountID string, now time.Time) (int, error)
 }
 

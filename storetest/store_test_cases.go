@@ -169,6 +169,15 @@ func testSuperAdminCount(t *testing.T, open Opener) {
 	if got := count(); got != 2 {
 		t.Errorf("count after expiry = %d, want 2", got)
 	}
+	// R-SUPER-1: one whose access will end does not count either.
+	future := w.Now.Add(time.Hour)
+	m.EndsAt = &future
+	if err := w.Store.UpdateMembership(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != 2 {
+		t.Errorf("count with an end date ahead = %d, want 2", got)
+	}
 	u, _ := w.Store.FindUserByID(ctx, u3.ID)
 	u.Status = steward.UserDeactivated
 	if err := w.Store.UpdateUser(ctx, u); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -397,14 +398,26 @@ func (m *model) snapshot() map[key]holding {
 				}
 				if h.at[len(probes)-1] {
 					h.until = noEnd
-				} else if h.at[0] {
-					res, err := m.ix.Check(bg, steward.CheckRequest{UserID: u, AccountID: a, Permission: p}, m.now)
-					if err != nil {
-						m.t.Fatal(err)
+				} else {
+					// Between the last probe that holds and the next, find
+					// the last instant that holds: ends come from end dates,
+					// grants, chains and policies alike.
+					last := 0
+					for i, held := range h.at {
+						if held {
+							last = i
+						}
 					}
-					if res.Reason.EndsAt != nil && res.Reason.EndsAt.After(h.until) {
-						h.until = *res.Reason.EndsAt
+					lo, hi := m.now.Add(probes[last]).UnixMicro(), m.now.Add(probes[last+1]).UnixMicro()
+					for hi-lo > 1 {
+						mid := lo + (hi-lo)/2
+						if m.ix.Allowed(u, a, p, mid) {
+							lo = mid
+						} else {
+							hi = mid
+						}
 					}
+					h.until = time.UnixMicro(hi).UTC()
 				}
 				out[key{u, a, p}] = h
 			}
@@ -979,6 +992,21 @@ func (m *model) step() bool {
 			}
 			for _, d := range ds {
 				cascade[d.ID], cascade[d.UserID] = true, true
+			}
+		}
+		// What the user and its delegates gave ends with them (R-GRANT-5).
+		for _, acc := range m.accounts {
+			for u := range maps.Clone(cascade) {
+				if !strings.HasPrefix(u, steward.PrefixUser) {
+					continue
+				}
+				gs, _, err := m.st.FindMemberships(bg, steward.MembershipFilter{AccountID: acc, GrantedBy: u, Page: steward.Page{Limit: steward.MaxPageLimit}})
+				if err != nil {
+					m.t.Fatal(err)
+				}
+				for _, g := range gs {
+					cascade[g.ID], cascade[g.UserID] = true, true
+				}
 			}
 		}
 	}

@@ -144,8 +144,8 @@ func (s *Store) DeleteMembership(ctx context.Context, accountID, id string) erro
 func (s *Store) CountActiveSuperAdmins(ctx context.Context, accountID string, now time.Time) (int, error) {
 	var n int
 	err := s.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
-		WHERE m.account_id = $1 AND m.role = $2 AND m.status = $3 AND (m.ends_at IS NULL OR m.ends_at > $4) AND u.status = $5`,
-		accountID, steward.RoleSuperAdmin, string(steward.StatusActive), micros(now), string(steward.UserActive)).Scan(&n)
+		WHERE m.account_id = $1 AND m.role = $2 AND m.status = $3 AND m.ends_at IS NULL AND u.status = $4`,
+		accountID, steward.RoleSuperAdmin, string(steward.StatusActive), string(steward.UserActive)).Scan(&n)
 	return n, s.wrap(err, "count super admins")
 }
 
