@@ -76,6 +76,8 @@ type Index struct {
 	oddNum  map[string]uint32
 	waiters chan struct{} // closed when applied moves
 	wmu     sync.Mutex    // guards waiters
+	// watchers are told of the users every applied batch changed (Watch).
+	watchers atomic.Pointer[[]func(userIDs []string, all bool)]
 }
 
 type userShard struct{ users map[string]*user }

@@ -177,7 +177,11 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	m.Logger.Info("outgoing mail", slog.String("to", sender.Describe()))
 
-	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now}
+	// Tokens resolve from memory; the index tells the cache of every user
+	// the feed changed, on this node before a write answers (R-REVOKE-2).
+	tokens := steward.NewTokenCache()
+	index.Watch(tokens.Changed)
+	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now, Cache: tokens}
 	opts := append([]stewardhttp.Option{
 		stewardhttp.WithVersion(m.Version),
 		stewardhttp.WithReadiness(func(ctx context.Context) error {
