@@ -43,6 +43,8 @@ type Server struct {
 	// statuses is the success status of every POST operation, by route.
 	statuses    map[string]int
 	afterCommit func(*http.Request)
+	// noFastPaths sends every request through huma (tests compare).
+	noFastPaths bool
 }
 
 // Option configures a Server.
@@ -118,7 +120,7 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 	s.metrics = newMetrics()
 	s.mux.Handle("GET "+pathMetrics, s.metrics.handler())
 
-	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.idempotent(s.mux))))
+	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.idempotent(s.fastRoutes(s.mux)))))
 	return s
 }
 
@@ -130,6 +132,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(steward.NewContextWithRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	_, pattern := s.mux.Handler(r)
+	// The middleware read the route from here (see pattern); the mux sets
+	// it again when it serves the request.
+	r.Pattern = pattern
 	defer func() { s.metrics.observe(r.Method, pattern, rec.Status(), time.Since(start)) }()
 	if pattern == "" {
 		// No route: the mux answers 404 or 405, as a problem document.
@@ -137,6 +142,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.handler.ServeHTTP(rec, r)
+}
+
+// pattern returns the route pattern of r, which ServeHTTP matched once.
+func (s *Server) pattern(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	_, pattern := s.mux.Handler(r)
+	return pattern
 }
 
 // routes registers every operation.
