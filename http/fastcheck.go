@@ -3,12 +3,14 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/steward-iam/steward"
 )
 
@@ -350,4 +352,94 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// jsonFormat is huma's JSON format, with the answers of the check routes
+// and the access listings written by hand: the same bytes as encoding/json
+// without HTML escapes, without reflection.
+var jsonFormat = huma.Format{
+	Marshal: func(w io.Writer, v any) error {
+		var (
+			b  []byte
+			ok bool
+		)
+		bp := bufPool.Get().(*[]byte)
+		defer func() {
+			if cap(b) <= 64<<10 {
+				*bp = b[:0]
+				bufPool.Put(bp)
+			}
+		}()
+		switch v := v.(type) {
+		case *steward.CheckResult:
+			b, ok = appendCheckResult((*bp)[:0], v)
+		case *steward.BatchCheckResult:
+			b, ok = appendBatchResult((*bp)[:0], v)
+		case List[steward.Access]:
+			b, ok = appendAccessList((*bp)[:0], &v)
+		}
+		if !ok {
+			b = (*bp)[:0]
+			return huma.DefaultJSONFormat.Marshal(w, v)
+		}
+		b = append(b, '\n')
+		_, err := w.Write(b)
+		return err
+	},
+	Unmarshal: huma.DefaultJSONFormat.Unmarshal,
+}
+
+func appendBatchResult(b []byte, res *steward.BatchCheckResult) ([]byte, bool) {
+	if res.Results == nil {
+		return append(b, `{"results":null}`...), true
+	}
+	ok := true
+	b = append(b, `{"results":[`...)
+	for i := range res.Results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var fine bool
+		b, fine = appendCheckResult(b, &res.Results[i])
+		ok = ok && fine
+	}
+	return append(b, `]}`...), ok
+}
+
+func appendAccessList(b []byte, l *List[steward.Access]) ([]byte, bool) {
+	ok := true
+	if l.Items == nil {
+		b = append(b, `{"items":null`...)
+	} else {
+		b = append(b, `{"items":[`...)
+		for i := range l.Items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			a := &l.Items[i]
+			b = append(b, `{"user_id":`...)
+			b = appendString(b, a.UserID)
+			b = append(b, `,"account_id":`...)
+			b = appendString(b, a.AccountID)
+			if len(a.Permissions) > 0 {
+				b = append(b, `,"permissions":[`...)
+				for j, p := range a.Permissions {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = appendString(b, p)
+				}
+				b = append(b, ']')
+			}
+			b = append(b, `,"reason":`...)
+			var fine bool
+			b, fine = appendReason(b, &a.Reason)
+			ok = ok && fine
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"next_cursor":`...)
+	b = appendString(b, l.NextCursor)
+	return append(b, '}'), ok
 }

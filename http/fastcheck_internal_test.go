@@ -44,6 +44,42 @@ func TestAppendCheckResult(t *testing.T) {
 	}
 }
 
+// TestJSONFormat: the answers huma renders through jsonFormat are the bytes
+// of huma's default JSON format, for the hand-written types and the others.
+func TestJSONFormat(t *testing.T) {
+	end := time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)
+	reason := steward.Reason{Code: "granted", Message: "m <&>", MembershipID: "mem_1", Kind: steward.KindPartner, Role: "partner_admin", Source: "membership",
+		Chain: []steward.ChainLink{{Type: "membership", ID: "mem_1", AccountID: "acc_1", UserID: "usr_1", Kind: "partner", Status: "active"},
+			{Type: "relationship", ID: "rel_1", AccountID: "acc_2", Status: "ending", EndsAt: &end}}, EndsAt: &end}
+	values := []any{
+		&steward.CheckResult{Allowed: true, Reason: reason, Revision: 7},
+		&steward.BatchCheckResult{},
+		&steward.BatchCheckResult{Results: []steward.CheckResult{}},
+		&steward.BatchCheckResult{Results: []steward.CheckResult{{Reason: reason}, {Allowed: true, Revision: 3}}},
+		List[steward.Access]{},
+		List[steward.Access]{Items: []steward.Access{}, NextCursor: "abc"},
+		List[steward.Access]{Items: []steward.Access{
+			{UserID: "usr_1", AccountID: "acc_1", Reason: reason},
+			{UserID: "usr_2\\", AccountID: "acc_\u2028", Permissions: []string{"a", "b\\"}, Reason: steward.Reason{Code: "holds"}},
+			{Permissions: []string{}},
+		}},
+		List[steward.Role]{Items: []steward.Role{{ID: "rol_1", Name: "<b>"}}},
+		map[string]string{"a": "<&>"},
+	}
+	for _, v := range values {
+		var want, got bytes.Buffer
+		if err := humaMarshal(&want, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := jsonFormat.Marshal(&got, v); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("jsonFormat(%T):\n got %s\nwant %s", v, got.Bytes(), want.Bytes())
+		}
+	}
+}
+
 func humaMarshal(b *bytes.Buffer, v any) error {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)

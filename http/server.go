@@ -96,7 +96,7 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 			},
 			Security: []map[string][]string{{"bearer": {}}},
 		},
-		Formats:       huma.DefaultFormats,
+		Formats:       map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat},
 		DefaultFormat: "application/json",
 		// The document is served by the Server itself, marshalled once.
 		OpenAPIPath:  "",
