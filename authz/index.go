@@ -379,7 +379,13 @@ func (ix *Index) unpackID(b [16]byte) string {
 	if binary.BigEndian.Uint32(b[:4]) == oddMark {
 		return ix.oddIDs.get(binary.BigEndian.Uint32(b[4:8]))
 	}
-	return steward.PrefixMembership + idEncoding.EncodeToString(b[:])
+	// One allocation: the prefix and the encoding into one buffer.
+	const n = len(steward.PrefixMembership)
+	var buf [n + 32]byte
+	copy(buf[:], steward.PrefixMembership)
+	size := idEncoding.EncodedLen(len(b))
+	idEncoding.Encode(buf[n:n+size], b[:])
+	return string(buf[:n+size])
 }
 
 // roleOf numbers a role id. Writers only.

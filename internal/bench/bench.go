@@ -45,16 +45,18 @@ type Config struct {
 
 // Report holds the figures.
 type Report struct {
-	World      *synth.World
-	Generate   time.Duration
-	Load       time.Duration
-	RSSBefore  uint64
-	RSSAfter   uint64
-	HeapIndex  uint64
-	InProcess  []KindFigure
-	HTTP       []HTTPFigure
-	Listings   []Latency
-	Visibility *Latency
+	World     *synth.World
+	Generate  time.Duration
+	Load      time.Duration
+	RSSBefore uint64
+	RSSAfter  uint64
+	HeapIndex uint64
+	InProcess []KindFigure
+	HTTP      []HTTPFigure
+	// HTTPListings are the first pages of the access listings over HTTP.
+	HTTPListings []HTTPFigure
+	Listings     []Latency
+	Visibility   *Latency
 }
 
 // KindFigure is the in-process cost of a check through one kind of membership.
@@ -148,7 +150,7 @@ func Run(ctx context.Context, st Store, cat *steward.Catalogue, cfg Config) (*Re
 	r.InProcess = inProcess(ix, w)
 	fmt.Fprintln(cfg.Progress, "measured in-process checks")
 	if len(cfg.Connections) > 0 {
-		if r.HTTP, err = httpLoad(ctx, st, cat, ix, w, cfg); err != nil {
+		if r.HTTP, r.HTTPListings, err = httpLoad(ctx, st, cat, ix, w, cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -38,19 +38,21 @@ func writeRelationships(ctx context.Context, st Store, w *synth.World) error {
 
 // httpLoad measures POST /v1/check on a real Steward server and a bare
 // net/http JSON handler, both on loopback, at each concurrency level.
-func httpLoad(ctx context.Context, st Store, cat *steward.Catalogue, ix *authz.Index, w *synth.World, cfg Config) ([]HTTPFigure, error) {
+func httpLoad(ctx context.Context, st Store, cat *steward.Catalogue, ix *authz.Index, w *synth.World, cfg Config) ([]HTTPFigure, []HTTPFigure, error) {
 	token := steward.NewSecret("stw_op_")
 	svc := steward.NewService(st, cat, nil)
 	svc.Checker, svc.Lister, svc.OnCommit = ix, ix, ix.OnCommit
-	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(token)}
+	tokens := steward.NewTokenCache() // as steward serve runs
+	ix.Watch(tokens.Changed)
+	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(token), Cache: tokens}
 	steward_, stop1, err := serve(stewardhttp.NewServer(svc, auth, nil))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer stop1()
 	bare, stop2, err := serve(http.HandlerFunc(bareHandler))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer stop2()
 	bodies := make([][]byte, len(w.Samples))
@@ -72,7 +74,7 @@ func httpLoad(ctx context.Context, st Store, cat *steward.Catalogue, ix *authz.I
 			runtime.GC()
 			fig, err := hammer(ctx, url+"/v1/check", token, bodies, conns, cfg.Duration)
 			if err != nil {
-				return nil, fmt.Errorf("%s at %d connections: %w", name, conns, err)
+				return nil, nil, fmt.Errorf("%s at %d connections: %w", name, conns, err)
 			}
 			runs[name] = append(runs[name], fig)
 		}
@@ -83,7 +85,8 @@ func httpLoad(ctx context.Context, st Store, cat *steward.Catalogue, ix *authz.I
 			fmt.Fprintf(cfg.Progress, "HTTP %-7s %3d connections: %8.0f req/s\n", name, conns, fig.RPS)
 		}
 	}
-	return out, nil
+	lists, err := httpListings(ctx, steward_, token, w, cfg)
+	return out, lists, err
 }
 
 // meanFigure averages runs of one measurement.

@@ -52,6 +52,16 @@ func (r *Report) Print(out io.Writer) {
 		tw.Flush()
 		fmt.Fprintln(out)
 	}
+	if len(r.HTTPListings) > 0 {
+		tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
+		fmt.Fprintln(tw, "| GET listing, first page of 50\t connections\t req/s\t p50\t p99\t p99.9\t")
+		fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t")
+		for _, f := range r.HTTPListings {
+			fmt.Fprintf(tw, "| %s\t %d\t %.0f\t %s\t %s\t %s\t\n", f.Target, f.Connections, f.RPS, us(f.P50), us(f.P99), us(f.P999))
+		}
+		tw.Flush()
+		fmt.Fprintln(out)
+	}
 	tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(tw, "| latency\t n\t p50\t p99\t max\t")
 	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t")
