@@ -315,6 +315,9 @@ type Authenticator struct {
 	OperatorTokenHash string
 	// Now is the clock tokens expire by; nil means time.Now.
 	Now func() time.Time
+	// Cache, when set, keeps resolved tokens and act-as users in memory;
+	// it must be told of every change of a user (see TokenCache).
+	Cache *TokenCache
 }
 
 // Authenticate returns the actor of a bearer token and optional act-as user.
@@ -331,16 +334,42 @@ func (au *Authenticator) Authenticate(ctx context.Context, token, actAs string) 
 		if actAs == "" {
 			return &Actor{Operator: true}, nil
 		}
+		if au.Cache != nil && au.Cache.activeUser(actAs) {
+			return &Actor{UserID: actAs, Operator: true}, nil
+		}
+		var gen uint64
+		if au.Cache != nil {
+			gen = au.Cache.generation()
+		}
 		u, err := au.Store.FindUserByID(ctx, actAs)
 		if ErrorKind(err) == ENOTFOUND {
 			return nil, Errorf(EUNAUTHENTICATED, "act_as_unknown", "Steward-Act-As names no user.")
 		} else if err != nil {
 			return nil, err
 		}
+		if au.Cache != nil && u.Status == UserActive {
+			au.Cache.putUser(gen, u.ID)
+		}
 		return activeActor(u, true)
 	}
 	if actAs != "" {
 		return nil, Errorf(EFORBIDDEN, "act_as_forbidden", "Only the operator token may use Steward-Act-As.")
+	}
+	now := time.Now
+	if au.Now != nil {
+		now = au.Now
+	}
+	var gen uint64
+	if au.Cache != nil {
+		// A cached token belongs to a user that was active when it was
+		// read, and nothing of that user changed since (R-REVOKE-2).
+		if t, ok := au.Cache.token(hash); ok {
+			if !now().Before(t.expiresAt) {
+				return nil, tokenExpired()
+			}
+			return &Actor{UserID: t.userID}, nil
+		}
+		gen = au.Cache.generation()
 	}
 	// The lookup is by the hash of the secret, so the comparison that decides
 	// happens on a digest the caller cannot steer byte by byte.
@@ -350,12 +379,8 @@ func (au *Authenticator) Authenticate(ctx context.Context, token, actAs string) 
 	} else if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if au.Now != nil {
-		now = au.Now
-	}
 	if !now().Before(tok.ExpiresAt) {
-		return nil, Errorf(EUNAUTHENTICATED, "token_expired", "The bearer token has expired; ask for a new one.")
+		return nil, tokenExpired()
 	}
 	u, err := au.Store.FindUserByID(ctx, tok.UserID)
 	if ErrorKind(err) == ENOTFOUND {
@@ -365,7 +390,14 @@ func (au *Authenticator) Authenticate(ctx context.Context, token, actAs string) 
 	} else if err != nil {
 		return nil, err
 	}
+	if au.Cache != nil && u.Status == UserActive {
+		au.Cache.putToken(gen, hash, tok)
+	}
 	return activeActor(u, false)
+}
+
+func tokenExpired() error {
+	return Errorf(EUNAUTHENTICATED, "token_expired", "The bearer token has expired; ask for a new one.")
 }
 
 func activeActor(u *User, operator bool) (*Actor, error) {

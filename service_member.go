@@ -244,7 +244,7 @@ func (t *txn) applyRole(by *access, m *Membership, roleID, action string) (*Memb
 		offered = Minus(offered, p.NeverDelegable)
 	}
 	after := ApplySet(before, offered, by.held) // R-GRANT-2
-	t.keptNotHeld(m, before, offered, by.held)   // R-PREVIEW-1
+	t.keptNotHeld(m, before, offered, by.held)  // R-PREVIEW-1
 	from := m.Role
 	if from == r.ID && slices.Equal(m.Permissions, after) {
 		return m, errUnchanged // SPEC §4 "No-op writes": the same role again changes nothing

@@ -160,7 +160,25 @@ func (ix *Index) Check(ctx context.Context, req steward.CheckRequest, now time.T
 // explain turns a decision into its reason: the membership, the chain it
 // hangs on, the permission's source and when it ends.
 func (ix *Index) explain(d Decision, userID string, at time.Time) steward.Reason {
-	r := steward.Reason{Code: d.Code, Message: steward.ReasonMessage(d.Code)}
+	return ix.explainInto(d, userID, at, nil)
+}
+
+// explainInto is explain with the chain appended to *links, when not nil,
+// so that the items of a page share one array of links.
+func (ix *Index) explainInto(d Decision, userID string, at time.Time, links *[]steward.ChainLink) (r steward.Reason) {
+	r = steward.Reason{Code: d.Code, Message: steward.ReasonMessage(d.Code)}
+	if links != nil && d.m != nil {
+		// The chain grows in the free end of the shared array (or, once
+		// that is full, in one of its own); the array then keeps it.
+		start := len(*links)
+		r.Chain = (*links)[start:start]
+		defer func() {
+			if n := len(r.Chain); n > 0 && start+n <= cap(*links) && &(*links)[:start+n][start] == &r.Chain[0] {
+				*links = (*links)[:start+n]
+				r.Chain = r.Chain[:n:n]
+			}
+		}()
+	}
 	if d.m == nil {
 		return r
 	}
@@ -168,7 +186,11 @@ func (ix *Index) explain(d Decision, userID string, at time.Time) steward.Reason
 	r.EndsAt = timeOf(d.endsAt)
 	for cur, cu := d.m, userID; cur != nil; {
 		account := ix.accountNames.get(cur.account)
-		r.Chain = append(r.Chain, steward.ChainLink{Type: "membership", ID: ix.unpackID(cur.id), AccountID: account, UserID: cu,
+		id := r.MembershipID // the chain starts with the membership itself
+		if cur != d.m {
+			id = ix.unpackID(cur.id)
+		}
+		r.Chain = append(r.Chain, steward.ChainLink{Type: "membership", ID: id, AccountID: account, UserID: cu,
 			Kind: string(kinds[cur.kind]), Status: string(statuses[cur.status]), EndsAt: timeOf(cur.endsAt)})
 		if cur.kind == kindPartner {
 			if rel := ix.rel(cur.partner, cur.account); rel != nil {

@@ -66,4 +66,33 @@ func (ix *Index) OnCommit(rev int64) {
 	case <-ctx.Done():
 		ix.logger.Warn("check index catch-up after a write did not finish in time; the follower will retry", slog.Duration("waited", ownWriteWait))
 	}
+	if ix.applied.Load() < rev {
+		// The write answers before the index has seen what it changed:
+		// watchers forget everything rather than keep what it revoked.
+		ix.notify(nil, true)
+	}
+}
+
+// Watch registers fn to be told, after the index has applied changes, the
+// ids of the users whose rows (status, memberships, tokens) they touched, or
+// all=true when anything may have changed: after a full load, and when
+// OnCommit could not apply a write before its answer. fn runs on the
+// index's writer and must be quick; it must not call the index's writers.
+func (ix *Index) Watch(fn func(userIDs []string, all bool)) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var fns []func([]string, bool)
+	if old := ix.watchers.Load(); old != nil {
+		fns = append(fns, *old...)
+	}
+	fns = append(fns, fn)
+	ix.watchers.Store(&fns)
+}
+
+func (ix *Index) notify(userIDs []string, all bool) {
+	if fns := ix.watchers.Load(); fns != nil {
+		for _, fn := range *fns {
+			fn(userIDs, all)
+		}
+	}
 }

@@ -88,6 +88,8 @@ type Index struct {
 	oddNum  map[string]uint32
 	waiters chan struct{} // closed when applied moves
 	wmu     sync.Mutex    // guards waiters
+	// watchers are told of the users every applied batch changed (Watch).
+	watchers atomic.Pointer[[]func(userIDs []string, all bool)]
 }
 
 type userShard struct{ users map[string]*user }
@@ -425,7 +427,13 @@ func (ix *Index) unpackID(b [16]byte) string {
 	if binary.BigEndian.Uint32(b[:4]) == oddMark {
 		return ix.oddIDs.get(binary.BigEndian.Uint32(b[4:8]))
 	}
-	return steward.PrefixMembership + idEncoding.EncodeToString(b[:])
+	// One allocation: the prefix and the encoding into one buffer.
+	const n = len(steward.PrefixMembership)
+	var buf [n + 32]byte
+	copy(buf[:], steward.PrefixMembership)
+	size := idEncoding.EncodedLen(len(b))
+	idEncoding.Encode(buf[n:n+size], b[:])
+	return string(buf[:n+size])
 }
 
 // roleOf numbers a role id. Writers only.

@@ -25,6 +25,7 @@ func (ix *Index) FindAccess(accountID, perm string, at time.Time, after string, 
 	}
 	us := at.UnixMicro()
 	var out []steward.Access
+	var links []steward.ChainLink // the page's chains, in one array
 	for ; i < len(members); i++ {
 		id := names[members[i]]
 		u := ix.user(id)
@@ -38,7 +39,11 @@ func (ix *Index) FindAccess(accountID, perm string, at time.Time, after string, 
 		if len(out) == limit {
 			return out, out[len(out)-1].UserID
 		}
-		out = append(out, steward.Access{UserID: id, AccountID: accountID, Reason: ix.explain(d, id, at)})
+		if out == nil {
+			out = make([]steward.Access, 0, min(limit, len(members)-i))
+			links = make([]steward.ChainLink, 0, 2*cap(out))
+		}
+		out = append(out, steward.Access{UserID: id, AccountID: accountID, Reason: ix.explainInto(d, id, at, &links)})
 	}
 	return out, ""
 }
@@ -69,6 +74,7 @@ func (ix *Index) FindUserAccounts(userID, perm string, at time.Time, after strin
 	}
 	us := at.UnixMicro()
 	var out []steward.Access
+	var links []steward.ChainLink // the page's chains, in one array
 	for ; i < len(u.ms); i++ {
 		a := names[u.ms[i].account]
 		d := ix.decideIn(u, u.ms[i].account, bit, us)
@@ -80,8 +86,9 @@ func (ix *Index) FindUserAccounts(userID, perm string, at time.Time, after strin
 		}
 		if out == nil {
 			out = make([]steward.Access, 0, min(limit, len(u.ms)-i))
+			links = make([]steward.ChainLink, 0, 2*cap(out))
 		}
-		item := steward.Access{UserID: userID, AccountID: a, Reason: ix.explain(d, userID, at)}
+		item := steward.Access{UserID: userID, AccountID: a, Reason: ix.explainInto(d, userID, at, &links)}
 		if bit < 0 {
 			var capped bool
 			item.Permissions, capped = ix.effective(d.m, us)

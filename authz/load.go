@@ -148,6 +148,7 @@ func (ix *Index) load(ctx context.Context) error {
 	}
 	ix.setApplied(rev)
 	ix.loads.Add(1)
+	ix.notify(nil, true)
 	ix.logger.Info("check index loaded", slog.Int("users", nUsers), slog.Int("memberships", len(flat)),
 		slog.Int64("revision", rev), slog.Duration("took", time.Since(start)))
 	return ix.catchUp(ctx)
@@ -206,6 +207,7 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	b := &batch{ix: ix, users: map[uint32]map[string]*user{}, accounts: map[uint32]map[string]*account{}, rels: map[uint32]map[relKey]*relationship{}}
 	seen := map[string]bool{}          // users reloaded whole
 	seenMember := map[[2]string]bool{} // memberships reloaded
+	var changed []string               // users, for the watchers
 	for _, c := range changes {
 		switch c.Entity {
 		case steward.ChangeRelationship: // AccountID is the client, EntityID the partner
@@ -225,6 +227,7 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 				continue
 			}
 			seen[c.EntityID] = true
+			changed = append(changed, c.EntityID)
 			if err := b.reloadUser(ctx, c.EntityID); err != nil {
 				return err
 			}
@@ -276,6 +279,9 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	}
 	for i, m := range b.rels {
 		ix.rels[i].Store(&relShard{rels: m})
+	}
+	if len(changed) > 0 {
+		ix.notify(changed, false)
 	}
 	return nil
 }

@@ -198,7 +198,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *Problem
 		s.writeSCIMProblem(w, r, p) // SCIM routes answer SCIM error bodies
 		return
 	}
-	_, pattern := s.mux.Handler(r)
+	pattern := s.pattern(r)
 	s.logProblem(r.Context(), r.Method, r.URL.Path, pattern, p)
 	for k, vs := range p.header {
 		w.Header()[k] = vs

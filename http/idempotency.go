@@ -39,15 +39,18 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		// limitBody has read the body already; this reads it from memory.
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			s.writeProblem(w, r, problemOf(err))
-			return
+		body, ok := bodyBytes(r)
+		if !ok {
+			var err error
+			if body, err = io.ReadAll(r.Body); err != nil {
+				s.writeProblem(w, r, problemOf(err))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 
 		ctx := r.Context()
-		_, pattern := s.mux.Handler(r)
+		pattern := s.pattern(r)
 		k := &steward.IdempotencyKey{
 			Key:         key,
 			Scope:       scopeOf(steward.ActorFromContext(ctx)),

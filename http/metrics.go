@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,19 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series holds the children of the vectors by method, pattern and
+	// status, so that a request costs no label formatting or hashing.
+	series sync.Map // seriesKey → *series
+}
+
+type seriesKey struct {
+	method, pattern string
+	status          int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -44,6 +58,23 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 // observe counts one answered request. pattern is the mux's ("GET
 // /v1/accounts/{account}"), so ids never become label values.
 func (m *metrics) observe(method, pattern string, status int, d time.Duration) {
+	if pattern != "" { // unmatched methods are any text: not kept
+		k := seriesKey{method, pattern, status}
+		sr, ok := m.series.Load(k)
+		if !ok {
+			sr, _ = m.series.LoadOrStore(k, m.newSeries(method, pattern, status))
+		}
+		sr.(*series).requests.Inc()
+		sr.(*series).duration.Observe(d.Seconds())
+		return
+	}
+	sr := m.newSeries(method, pattern, status)
+	sr.requests.Inc()
+	sr.duration.Observe(d.Seconds())
+}
+
+// newSeries returns the children of the vectors for a request.
+func (m *metrics) newSeries(method, pattern string, status int) *series {
 	route := "unmatched"
 	if pattern != "" {
 		_, path, found := strings.Cut(pattern, " ")
@@ -54,8 +85,7 @@ func (m *metrics) observe(method, pattern string, status int, d time.Duration) {
 	} else {
 		method = "other" // unmatched requests may carry any method
 	}
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+	return &series{requests: m.requests.WithLabelValues(method, route, strconv.Itoa(status)), duration: m.duration.WithLabelValues(method, route)}
 }
 
 func (m *metrics) handler() http.Handler {

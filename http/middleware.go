@@ -119,7 +119,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			s.writeProblem(w, r, p)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &memBody{Reader: bytes.NewReader(body), b: body}
 		r.ContentLength = int64(len(body))
 		// curl -d sends a JSON body as a form unless told otherwise: the API
 		// takes no forms, so a JSON object or array is read as JSON.
@@ -134,6 +134,24 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 func looksJSON(body []byte) bool {
 	body = bytes.TrimLeft(body, " \t\r\n")
 	return len(body) > 0 && (body[0] == '{' || body[0] == '[')
+}
+
+// memBody is a request body limitBody read into memory: the middleware
+// after it take the bytes (bodyBytes) instead of reading and copying them.
+type memBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*memBody) Close() error { return nil }
+
+// bodyBytes returns the whole body of r if limitBody holds it in memory and
+// nothing has read from it yet; reading it stays possible.
+func bodyBytes(r *http.Request) ([]byte, bool) {
+	if mb, ok := r.Body.(*memBody); ok && mb.Len() == len(mb.b) {
+		return mb.b, true
+	}
+	return nil, false
 }
 
 // isPublic reports whether path answers without a token.
@@ -214,18 +232,19 @@ func bearer(h string) (string, bool) {
 // (SPEC §4 "Text").
 func (s *Server) refuseBadText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := s.mux.Handler(r)
-		bad := badPathText(r.URL.Path, pattern)
+		bad := badPathText(r.URL.Path, s.pattern(r))
 		bad = append(bad, badQueryText(r.URL.RawQuery)...)
-		for _, h := range []string{"Steward-Act-As", "Idempotency-Key"} {
-			for _, v := range r.Header.Values(h) {
+		for _, h := range textHeaders {
+			for _, v := range r.Header[h] {
 				if !steward.ValidText(v) {
 					bad = append(bad, "header."+h)
 				}
 			}
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(r.Body) // limitBody already holds it in memory
+		if body, ok := bodyBytes(r); ok {
+			bad = append(bad, badBodyText(body)...)
+		} else if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(r.Body)
 			if err != nil {
 				p := newProblem(steward.EBADREQUEST, "body_unreadable", "The request body could not be read.")
 				p.err = err
@@ -247,6 +266,9 @@ func (s *Server) refuseBadText(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// textHeaders are the headers refuseBadText looks at, canonical.
+var textHeaders = []string{"Steward-Act-As", "Idempotency-Key"}
 
 // badPathText names the path parameters of pattern ("GET
 // /v1/accounts/{account}") whose segments of path are not valid text.

@@ -49,6 +49,8 @@ type Server struct {
 	previews    map[string]bool
 	afterCommit func(*http.Request)
 	accessLog   bool
+	// noFastPaths sends every request through huma (tests compare).
+	noFastPaths bool
 }
 
 // Option configures a Server.
@@ -114,7 +116,7 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 			// The document is served by the server it describes.
 			Servers: []*huma.Server{{URL: "/", Description: "The server that serves this document."}},
 		},
-		Formats:       huma.DefaultFormats,
+		Formats:       map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat},
 		DefaultFormat: "application/json",
 		// The document is served by the Server itself, marshalled once.
 		OpenAPIPath:  "",
@@ -141,7 +143,7 @@ func NewServer(svc *steward.Service, auth *steward.Authenticator, logger *slog.L
 	s.metrics = newMetrics(s.registry)
 	s.mux.Handle("GET "+pathMetrics, s.metrics.handler())
 
-	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.dryRun(s.idempotent(s.mux)))))
+	s.handler = s.limitBody(s.refuseBadText(s.authenticate(s.dryRun(s.idempotent(s.fastRoutes(s.mux))))))
 	return s
 }
 
@@ -154,6 +156,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(steward.NewContextWithRequestID(r.Context(), id))
 	rec := &statusRecorder{ResponseWriter: w}
 	_, pattern := s.mux.Handler(r)
+	// The middleware read the route from here (see pattern); the mux sets
+	// it again when it serves the request.
+	r.Pattern = pattern
 	defer func() {
 		d := time.Since(start)
 		s.metrics.observe(r.Method, pattern, rec.Status(), d)
@@ -167,6 +172,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.handler.ServeHTTP(rec, r)
+}
+
+// pattern returns the route pattern of r, which ServeHTTP matched once.
+func (s *Server) pattern(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	_, pattern := s.mux.Handler(r)
+	return pattern
 }
 
 // routes registers every operation.

@@ -171,3 +171,91 @@ func TestRCHECK3_ThreeNodes(t *testing.T) {
 	t.Logf("visibility without min_revision over %d reads: median %s, max %s (steward bench measures it properly)",
 		len(delays), delays[len(delays)/2], delays[len(delays)-1])
 }
+
+// TestRREVOKE2_TokensStopOnEveryNode starts two `steward serve` processes on
+// one PostgreSQL database, each resolving bearer tokens from memory. A
+// token revoked, or its user deactivated, through one node is refused by
+// that node on the next request and by the other as soon as it has followed
+// the change feed (R-REVOKE-2: within one second).
+func TestRREVOKE2_TokensStopOnEveryNode(t *testing.T) {
+	dsn := pgtest.NewDSN(t)
+	nodes := []*node{startNode(t, dsn), startNode(t, dsn)}
+	res, body := nodes[0].do(t, "POST", "/v1/accounts", steward.NewAccount{Name: "Acme", Kind: steward.AccountStandard,
+		Owner: &steward.NewOwner{Email: "ada@acme.example", Name: "Ada"}})
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("create account: %d %s", res.StatusCode, body)
+	}
+	var acc steward.Account
+	json.Unmarshal(body, &acc)
+	newToken := func(email string) (userID, tokenID, token string) {
+		res, body := nodes[0].do(t, "POST", "/v1/users", steward.NewUser{Email: email, Name: "U", HomeAccountID: acc.ID, Role: steward.RoleSuperAdmin})
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("create user: %d %s", res.StatusCode, body)
+		}
+		var u steward.User
+		json.Unmarshal(body, &u)
+		res, body = nodes[0].do(t, "POST", "/v1/tokens", steward.TokenRequest{UserID: u.ID})
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("create token: %d %s", res.StatusCode, body)
+		}
+		var tok steward.NewToken
+		json.Unmarshal(body, &tok)
+		return u.ID, tok.ID, tok.Token
+	}
+	// status asks a node for the user with the user's own token.
+	status := func(n *node, token, userID string) int {
+		req, _ := http.NewRequest("GET", n.url+"/v1/users/"+userID, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, c := range []struct {
+		name   string
+		want   int
+		revoke func(userID, tokenID string) (*http.Response, []byte)
+	}{
+		{"Revoked", http.StatusUnauthorized, func(_, tokenID string) (*http.Response, []byte) {
+			return nodes[0].do(t, "DELETE", "/v1/tokens/"+tokenID, nil)
+		}},
+		{"UserDeactivated", http.StatusForbidden, func(userID, _ string) (*http.Response, []byte) {
+			return nodes[0].do(t, "POST", "/v1/users/"+userID+"/deactivate", nil)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			userID, tokenID, token := newToken(c.name + "@acme.example")
+			for _, n := range nodes {
+				for range 2 { // the second answer comes from the node's cache
+					if got := status(n, token, userID); got != http.StatusOK {
+						t.Fatalf("before: %d, want 200", got)
+					}
+				}
+			}
+			if res, body := c.revoke(userID, tokenID); res.StatusCode/100 != 2 {
+				t.Fatalf("revoke: %d %s", res.StatusCode, body)
+			}
+			revoked := time.Now()
+			if got := status(nodes[0], token, userID); got != c.want {
+				t.Fatalf("the node that revoked answered %d on the next request, want %d", got, c.want)
+			}
+			for {
+				got := status(nodes[1], token, userID)
+				if got == c.want {
+					t.Logf("the other node refused the token %s after the revocation answered", time.Since(revoked))
+					break
+				}
+				if got != http.StatusOK {
+					t.Fatalf("the other node answered %d, want 200 or %d", got, c.want)
+				}
+				if time.Since(revoked) > 5*time.Second {
+					t.Fatal("the other node still accepts the token 5s after its revocation")
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -171,7 +171,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.metrics.Observe(index, m.db, poolStats(m.db), cfg.DBTimeout, m.Logger.With("component", "metrics"))
 
-	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now}
+	// Tokens resolve from memory; the index tells the cache of every user
+	// the feed changed, on this node before a write answers (R-REVOKE-2).
+	tokens := steward.NewTokenCache()
+	index.Watch(tokens.Changed)
+	auth := &steward.Authenticator{Store: m.db, OperatorTokenHash: tokenHash, Now: svc.Now, Cache: tokens}
 	opts := append([]stewardhttp.Option{
 		stewardhttp.WithVersion(m.Version),
 		stewardhttp.WithRegistry(m.metrics.Registry),
