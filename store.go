@@ -28,6 +28,7 @@ type Store interface {
 	AccessLinkStore
 	AssetStore
 	SCIMStore
+	WebhookStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses
