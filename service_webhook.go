@@ -29,7 +29,7 @@ type WebhookUpdate struct {
 // NewWebhook is the answer to CreateWebhook: the endpoint and its secret,
 // shown only here (R-HOOK-1; SPEC §4 "Secrets are shown once").
 type NewWebhook struct {
-	*Webhook
+	Webhook
 	Secret         string `json:"secret,omitempty" doc:"The signing secret (whsec_…), shown once."`
 	SecretWithheld bool   `json:"secret_withheld,omitempty" doc:"True in a replay (Idempotency-Key): the secret was shown once, in the first answer."`
 }
@@ -100,7 +100,7 @@ func (s *Service) CreateWebhook(ctx context.Context, accountID string, in Webhoo
 			return err
 		}
 		t.record(accountID, by, "webhook.created", "webhook", w.ID, map[string]any{"url": w.URL, "event_types": w.EventTypes})
-		out = &NewWebhook{Webhook: w, Secret: secret}
+		out = &NewWebhook{Webhook: *w, Secret: secret}
 		t.answer(out)
 		return nil
 	})
@@ -355,4 +355,25 @@ func (t *txn) enqueueWebhooks() error {
 		return nil
 	}
 	return t.EnqueueDeliveries(t.ctx, ds)
+}
+
+// CreateAnyWebhook registers an endpoint of in.AccountID for the operator,
+// who registers endpoints for every account (R-HOOK-1).
+func (s *Service) CreateAnyWebhook(ctx context.Context, in WebhookInput) (*NewWebhook, int64, error) {
+	if err := s.requireOperator(ctx); err != nil {
+		return nil, 0, err
+	}
+	if in.AccountID == "" {
+		return nil, 0, Invalid("invalid_webhook", "The webhook is not valid.", FieldError{"account_id", "name the account"})
+	}
+	return s.CreateWebhook(ctx, in.AccountID, in)
+}
+
+// FindAllWebhooks pages through the endpoints of every account, or of
+// accountID when it is given; operator only.
+func (s *Service) FindAllWebhooks(ctx context.Context, accountID string, page Page) ([]*Webhook, string, error) {
+	if err := s.requireOperator(ctx); err != nil {
+		return nil, "", err
+	}
+	return s.FindWebhooks(ctx, accountID, page)
 }

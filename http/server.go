@@ -150,6 +150,7 @@ func (s *Server) routes() {
 	s.externalRoutes()
 	s.partnerRoutes()
 	s.scimRoutes()
+	s.webhookRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its
