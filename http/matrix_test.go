@@ -35,6 +35,8 @@ const (
 	kindInvitation      = "invitation"
 	kindLinkToken       = "access link token"
 	kindInvitationToken = "invitation token"
+	kindWebhook         = "webhook"
+	kindDelivery        = "webhook delivery"
 )
 
 // bearerKinds are the kinds whose values are secrets that act as
@@ -83,6 +85,10 @@ func matrixPathKind(path, name string) (kind, fixed string, ok bool) {
 		return kindRole, "", true
 	case name == "invitation":
 		return kindInvitation, "", true
+	case name == "webhook":
+		return kindWebhook, "", true
+	case name == "delivery":
+		return kindDelivery, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/access-links/"):
 		return kindLinkToken, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/invitations/"):
@@ -128,6 +134,10 @@ func foreignIDs(b *tenant, kind string) []string {
 		return []string{b.staffRole, b.analystRole}
 	case kindInvitation:
 		return []string{b.invitation, b.acceptedInvitation}
+	case kindWebhook:
+		return []string{b.webhook}
+	case kindDelivery:
+		return []string{b.delivery}
 	case kindLinkToken:
 		return []string{b.linkToken}
 	case kindInvitationToken:
@@ -149,6 +159,10 @@ func ownID(tn *tenant, a actor, op *matrixOp, s slot) string {
 		return tn.staffRole
 	case kindInvitation:
 		return tn.invitation
+	case kindWebhook:
+		return tn.webhook
+	case kindDelivery:
+		return tn.delivery
 	case kindLinkToken:
 		return tn.linkToken
 	case kindInvitationToken:

@@ -85,15 +85,12 @@ func (s *Server) webhookRoutes() {
 		}) (*steward.NewWebhook, int64, error) {
 			return s.svc.CreateAnyWebhook(ctx, in.Body)
 		}))
-	huma.Register(s.api, op(http.MethodGet, "/v1/webhooks", "list-all-webhooks", "webhooks", "List the webhook endpoints of every account (operator)", http.StatusOK),
-		list(func(ctx context.Context, in *struct {
-			PageQuery
-			Account string `query:"account" doc:"Only this account's endpoints."`
-		}) ([]*steward.Webhook, string, error) {
+	huma.Register(s.api, op(http.MethodGet, "/v1/webhooks", "list-all-webhooks", "webhooks", "List the webhook endpoints of every account (operator); GET /v1/accounts/{account}/webhooks lists one account's", http.StatusOK),
+		list(func(ctx context.Context, in *struct{ PageQuery }) ([]*steward.Webhook, string, error) {
 			page, err := in.page()
 			if err != nil {
 				return nil, "", err
 			}
-			return s.svc.FindAllWebhooks(ctx, in.Account, page)
+			return s.svc.FindAllWebhooks(ctx, "", page)
 		}))
 }
