@@ -80,7 +80,7 @@ type txn struct {
 	actor   *Actor
 	events  []*Event
 	changes []Change
-	result  any // what the write's request answers (see answer)
+	result  any              // what the write's request answers (see answer)
 	resend  *WebhookDelivery // a delivery queued again (R-HOOK-2), see enqueueWebhooks
 }
 

@@ -237,7 +237,7 @@ func (s *Service) ResendDelivery(ctx context.Context, accountID, webhookID, deli
 			return err
 		}
 		resent = &WebhookDelivery{ID: NewID(PrefixDelivery, t.now), WebhookID: d.WebhookID, AccountID: d.AccountID,
-			MessageID: d.MessageID, EventType: d.EventType, Payload: d.Payload, Status: DeliveryPending,
+			MessageID: d.MessageID, EventType: d.EventType, Status: DeliveryPending,
 			CreatedAt: t.now, NextAttemptAt: t.now}
 		// The delivery is queued by enqueueWebhooks, behind this event.
 		t.record(accountID, by, "webhook.delivery_resent", "webhook", webhookID, map[string]string{"delivery_id": d.ID, "resent_as": resent.ID})
@@ -307,6 +307,12 @@ func (s *Service) WebhookSecret(w *Webhook) (string, error) {
 	return s.Secrets.Open(w.ID, w.SecretCipher)
 }
 
+// WebhookPayload returns the body of the Standard Webhooks message that
+// delivers e: {"type": action, "timestamp": time, "data": event}.
+func WebhookPayload(e *Event) ([]byte, error) {
+	return json.Marshal(webhookPayload{Type: e.Action, Timestamp: e.Time, Data: e})
+}
+
 // webhookPayload is the body of a Standard Webhooks message.
 type webhookPayload struct {
 	Type      string    `json:"type"`
@@ -335,19 +341,14 @@ func (t *txn) enqueueWebhooks() error {
 			}
 			hooks[e.AccountID] = ws
 		}
-		var body []byte
 		for _, w := range ws {
 			if !w.Matches(e.Action) {
 				continue
 			}
-			if body == nil {
-				var err error
-				if body, err = json.Marshal(webhookPayload{Type: e.Action, Timestamp: e.Time, Data: e}); err != nil {
-					return err
-				}
-			}
+			// The payload is built from the audit event when it is read:
+			// the delivery keeps no copy of it.
 			ds = append(ds, &WebhookDelivery{ID: NewID(PrefixDelivery, t.now), WebhookID: w.ID, AccountID: e.AccountID,
-				MessageID: e.ID, EventType: e.Action, Payload: body, Seq: e.Seq, Status: DeliveryPending,
+				MessageID: e.ID, EventType: e.Action, Seq: e.Seq, Status: DeliveryPending,
 				CreatedAt: t.now, NextAttemptAt: t.now})
 		}
 	}

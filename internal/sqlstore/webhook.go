@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -100,22 +102,46 @@ func scanWebhook(r interface{ Scan(...any) error }) (*steward.Webhook, error) {
 const deliveryColumns = `id, webhook_id, account_id, message_id, event_type, payload, seq, status, attempts, created_at,
 	next_attempt_at, delivered_at, last_status, last_error, failing_since`
 
-// EnqueueDeliveries inserts deliveries.
+// EnqueueDeliveries inserts deliveries, many rows to a statement: a write
+// with several subscribed endpoints pays for one round trip, not one each.
 func (s *Store) EnqueueDeliveries(ctx context.Context, ds []*steward.WebhookDelivery) error {
-	for _, d := range ds {
-		if _, err := s.exec(ctx, "enqueue delivery", `INSERT INTO webhook_deliveries (`+deliveryColumns+`)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
-			d.ID, d.WebhookID, d.AccountID, d.MessageID, d.EventType, string(d.Payload), d.Seq, d.Status, d.Attempts,
-			micros(d.CreatedAt), micros(d.NextAttemptAt), microsPtr(d.DeliveredAt), d.LastStatus, d.LastError, microsPtr(d.FailingSince)); err != nil {
+	const cols, perStatement = 15, 500
+	for len(ds) > 0 {
+		chunk := ds[:min(len(ds), perStatement)]
+		ds = ds[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO webhook_deliveries (` + deliveryColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*cols)
+		for i, d := range chunk {
+			if i > 0 {
+				q.WriteString(",")
+			}
+			q.WriteString("(")
+			for c := range cols {
+				if c > 0 {
+					q.WriteString(",")
+				}
+				fmt.Fprintf(&q, "$%d", i*cols+c+1)
+			}
+			q.WriteString(")")
+			args = append(args, d.ID, d.WebhookID, d.AccountID, d.MessageID, d.EventType, string(d.Payload), d.Seq, d.Status, d.Attempts,
+				micros(d.CreatedAt), micros(d.NextAttemptAt), microsPtr(d.DeliveredAt), d.LastStatus, d.LastError, microsPtr(d.FailingSince))
+		}
+		if _, err := s.exec(ctx, "enqueue deliveries", q.String(), args...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// deliverySelect reads deliveries with their events: a delivery stores
+// no copy of its event, whose body the payload is built from.
+var deliverySelect = `SELECT ` + prefixed("d.", deliveryColumns) + `, ` + prefixed("ev.", eventColumns) + ` FROM webhook_deliveries d
+	JOIN audit_events ev ON ev.id = d.message_id AND ev.account_id = d.account_id`
+
 // FindDeliveryByID returns a delivery of the endpoint or ENOTFOUND.
 func (s *Store) FindDeliveryByID(ctx context.Context, webhookID, id string) (*steward.WebhookDelivery, error) {
-	ds, err := s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE webhook_id = $1 AND id = $2`, webhookID, id)
+	ds, err := s.queryDeliveries(ctx, deliverySelect+` WHERE d.webhook_id = $1 AND d.id = $2`, webhookID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -128,11 +154,11 @@ func (s *Store) FindDeliveryByID(ctx context.Context, webhookID, id string) (*st
 // FindDeliveries pages through an endpoint's deliveries, newest first.
 func (s *Store) FindDeliveries(ctx context.Context, webhookID string, p steward.Page) ([]*steward.WebhookDelivery, string, error) {
 	var w where
-	w.add(`webhook_id = ?`, webhookID)
+	w.add(`d.webhook_id = ?`, webhookID)
 	if p.After != "" {
-		w.add(`id < ?`, p.After)
+		w.add(`d.id < ?`, p.After)
 	}
-	out, err := s.queryDeliveries(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries`+w.sql()+` ORDER BY id DESC`+w.limit(p.Limit), w.args...)
+	out, err := s.queryDeliveries(ctx, deliverySelect+w.sql()+` ORDER BY d.id DESC`+w.limit(p.Limit), w.args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -143,8 +169,7 @@ func (s *Store) FindDeliveries(ctx context.Context, webhookID string, p steward.
 // DueDeliveries returns pending deliveries of active endpoints none of
 // whose pending deliveries waits for a retry, by endpoint and in order.
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*steward.WebhookDelivery, error) {
-	return s.queryDeliveries(ctx, `SELECT `+prefixed("d.", deliveryColumns)+` FROM webhook_deliveries d
-		JOIN webhooks w ON w.id = d.webhook_id
+	return s.queryDeliveries(ctx, deliverySelect+` JOIN webhooks w ON w.id = d.webhook_id
 		WHERE d.status = 'pending' AND w.status = 'active'
 		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries h WHERE h.webhook_id = d.webhook_id AND h.status = 'pending' AND h.next_attempt_at > $1)
 		ORDER BY d.webhook_id, d.seq, d.id LIMIT $2`, micros(now), limit)
@@ -170,11 +195,24 @@ func (s *Store) queryDeliveries(ctx context.Context, query string, args ...any) 
 		var payload string
 		var created, next int64
 		var delivered, failing sql.NullInt64
+		var e steward.Event
+		var at int64
+		var actor, details string
 		if err := rows.Scan(&d.ID, &d.WebhookID, &d.AccountID, &d.MessageID, &d.EventType, &payload, &d.Seq, &d.Status, &d.Attempts,
-			&created, &next, &delivered, &d.LastStatus, &d.LastError, &failing); err != nil {
+			&created, &next, &delivered, &d.LastStatus, &d.LastError, &failing,
+			&e.ID, &e.AccountID, &e.Seq, &at, &actor, &e.Action, &e.TargetType, &e.TargetID, &details, &e.PrevHash, &e.Hash); err != nil {
 			return nil, err
 		}
 		d.Payload = []byte(payload)
+		if payload == "" {
+			e.Time, e.Details = fromMicros(at), json.RawMessage(details)
+			if err := json.Unmarshal([]byte(actor), &e.Actor); err != nil {
+				return nil, err
+			}
+			if d.Payload, err = steward.WebhookPayload(&e); err != nil {
+				return nil, err
+			}
+		}
 		d.CreatedAt, d.NextAttemptAt = fromMicros(created), fromMicros(next)
 		d.DeliveredAt, d.FailingSince = fromNullMicros(delivered), fromNullMicros(failing)
 		out = append(out, &d)
