@@ -21,6 +21,7 @@ const (
 	PermAuditView              = "account.audit.view"
 	PermSCIMProvision          = "account.scim.provision"
 	PermRegionMigrate          = "account.region.migrate"
+	PermWebhooksManage         = "account.webhooks.manage"
 	PermPartnerClientsView     = "partner.clients.view"
 	PermPartnerEmployeesManage = "partner.employees.manage"
 )
@@ -44,6 +45,7 @@ func SystemPermissions() []Permission {
 		{PermAuditView, "Read the account's audit log", true},
 		{PermSCIMProvision, "Provision users through SCIM 2.0", true},
 		{PermRegionMigrate, "Move the account to another region", true},
+		{PermWebhooksManage, "Register and manage the account's webhook endpoints", true},
 		{PermPartnerClientsView, "See the client list in the partner console", true},
 		{PermPartnerEmployeesManage, "Deactivate and remove partner employees from client accounts", true},
 	}

@@ -52,6 +52,11 @@ type Service struct {
 	// RedelegationDepth is how many delegate links may hang below an external
 	// user (default 1: delegates cannot delegate further).
 	RedelegationDepth int
+
+	// Webhooks (R-HOOK-…). Secrets seals endpoint secrets; nil refuses new
+	// endpoints. WebhookGuard decides which URLs are allowed (R-HOOK-3).
+	Secrets      *SecretBox
+	WebhookGuard *WebhookGuard
 }
 
 // NewService returns a Service over store with the given catalogue.
@@ -75,8 +80,9 @@ type txn struct {
 	actor   *Actor
 	events  []*Event
 	changes []Change
-	result  any     // what the write's request answers (see answer)
-	dry     *dryRun // set in dry-run mode (R-PREVIEW-1)
+	result  any              // what the write's request answers (see answer)
+	dry     *dryRun          // set in dry-run mode (R-PREVIEW-1)
+	resend  *WebhookDelivery // a delivery queued again (R-HOOK-2), see enqueueWebhooks
 }
 
 // errUnchanged is what a write's fn returns when the write would change
@@ -139,6 +145,9 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 				return err
 			}
 			t.changes = append(t.changes, Change{AccountID: e.AccountID, Entity: e.TargetType, EntityID: e.TargetID, Time: t.now})
+		}
+		if err := t.enqueueWebhooks(); err != nil { // R-HOOK-2
+			return err
 		}
 		var err error
 		if rev, err = tx.AppendChanges(ctx, t.changes); err != nil {

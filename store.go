@@ -31,6 +31,7 @@ type Store interface {
 	ReviewStore
 	PolicyStore
 	AccessRequestStore
+	WebhookStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses

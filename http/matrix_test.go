@@ -40,6 +40,8 @@ const (
 	kindReviewItem      = "review item"
 	kindToken           = "API token id"
 	kindAccessRequest   = "access request"
+	kindWebhook         = "webhook"
+	kindDelivery        = "webhook delivery"
 )
 
 // bearerKinds are the kinds whose values are secrets that act as
@@ -101,6 +103,10 @@ func matrixPathKind(path, name string) (kind, fixed string, ok bool) {
 		return kindReviewItem, "", true
 	case name == "request":
 		return kindAccessRequest, "", true
+	case name == "webhook":
+		return kindWebhook, "", true
+	case name == "delivery":
+		return kindDelivery, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/access-links/"):
 		return kindLinkToken, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/invitations/"):
@@ -162,6 +168,10 @@ func foreignIDs(b *tenant, kind string) []string {
 		return []string{b.staffRole, b.analystRole}
 	case kindInvitation:
 		return []string{b.invitation, b.acceptedInvitation}
+	case kindWebhook:
+		return []string{b.webhook}
+	case kindDelivery:
+		return []string{b.delivery}
 	case kindLinkToken:
 		return []string{b.linkToken}
 	case kindInvitationToken:
@@ -197,6 +207,10 @@ func ownID(tn *tenant, a actor, op *matrixOp, s slot) string {
 		return tn.invitation
 	case kindAccessRequest:
 		return tn.accessRequest
+	case kindWebhook:
+		return tn.webhook
+	case kindDelivery:
+		return tn.delivery
 	case kindLinkToken:
 		return tn.linkToken
 	case kindInvitationToken:

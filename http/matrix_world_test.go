@@ -42,6 +42,7 @@ type tenant struct {
 	// spareTokenIDs of a second token of each, by user id.
 	tokenIDs, spareTokenIDs map[string]string
 	accessRequest           string // the external user's pending access request in the client
+	webhook, delivery       string // a webhook endpoint of the client and one of its deliveries
 
 	actors []actor // each kind of user with its own token
 	actAs  []actor // the same users, as the operator acting on their behalf
@@ -80,6 +81,12 @@ func serveHandler(tb testing.TB, st steward.Store) (*Env, http.Handler) {
 	e := &Env{Store: st, Logs: &syncBuffer{}}
 	e.Svc = steward.NewService(st, steward.MustCatalogue(steward.DefaultProductPermissions()), nil)
 	e.Svc.BaseURL = e2eBaseURL
+	box, err := steward.NewSecretBox(make([]byte, 32))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.Svc.Secrets = box
+	e.Svc.WebhookGuard = &steward.WebhookGuard{AllowHosts: []string{matrixHookHost}}
 	auth := &steward.Authenticator{Store: st, OperatorTokenHash: steward.HashSecret(operatorToken)}
 	logger := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := stewardhttp.NewServer(e.Svc, auth, logger)
@@ -88,6 +95,10 @@ func serveHandler(tb testing.TB, st steward.Store) (*Env, http.Handler) {
 	e.URL = srv.URL
 	return e, h
 }
+
+// matrixHookHost is the host the matrix's webhooks name; the guard allows
+// it, so that no name is looked up.
+const matrixHookHost = "hooks.matrix.test"
 
 var (
 	invitationTokenRE = regexp.MustCompile(`/invitations/([A-Za-z0-9_]+)`)
@@ -200,6 +211,17 @@ func buildTenant(tb testing.TB, e *Env, name string) *tenant {
 	tn.asset = "wf-" + strings.ToLower(name)
 	e.MustOK(tb, http.StatusOK, "PUT", "/v1/accounts/"+tn.client+"/assets/workflow/"+tn.asset, operatorToken,
 		map[string]any{"name": "Campaign " + name, "owner_user_id": tn.employee}, nil)
+
+	var hook steward.NewWebhook
+	e.MustOK(tb, http.StatusCreated, "POST", "/v1/accounts/"+tn.client+"/webhooks", tok[owner],
+		map[string]any{"url": "https://" + matrixHookHost + "/" + strings.ToLower(name), "event_types": []string{"*"}}, &hook)
+	tn.webhook = hook.ID
+	var deliveries stewardhttp.List[*steward.WebhookDelivery]
+	e.MustOK(tb, http.StatusOK, "GET", "/v1/accounts/"+tn.client+"/webhooks/"+tn.webhook+"/deliveries", tok[owner], nil, &deliveries)
+	if len(deliveries.Items) == 0 {
+		tb.Fatal("the webhook has no delivery of its own creation")
+	}
+	tn.delivery = deliveries.Items[0].ID
 
 	for _, a := range []struct{ kind, id string }{
 		{"internal super admin", tn.superAdmin}, {"internal member", tn.member}, {"partner admin", tn.partnerAdmin},

@@ -63,7 +63,7 @@ func TestAccountsAndUsers(t *testing.T) {
 
 		var perms stewardhttp.List[steward.Permission]
 		e.MustOK(t, http.StatusOK, "GET", "/v1/permissions", token, nil, &perms)
-		if len(perms.Items) != 26 || perms.Items[0] != (steward.Permission{Key: steward.PermSuperAdminsManage, Description: "Add and remove super admins", System: true}) {
+		if len(perms.Items) != 27 || perms.Items[0] != (steward.Permission{Key: steward.PermSuperAdminsManage, Description: "Add and remove super admins", System: true}) {
 			t.Errorf("permissions = %d items, first %+v", len(perms.Items), perms.Items[0])
 		}
 

@@ -196,6 +196,7 @@ func (s *Server) routes() {
 	s.scimRoutes()
 	s.reviewRoutes()
 	s.guardRoutes()
+	s.webhookRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its

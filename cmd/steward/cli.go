@@ -21,13 +21,14 @@ type cli struct {
 	LogLevel  string     `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"STEWARD_LOG_LEVEL"`
 	LogFormat string     `help:"Log format: text or json." enum:"text,json" default:"text" env:"STEWARD_LOG_FORMAT"`
 
-	Serve   serveCmd   `cmd:"" help:"Run the API server. It migrates the database first unless --no-auto-migrate. The operator token is STEWARD_OPERATOR_TOKEN, or one generated and printed at the first start."`
-	Migrate migrateCmd `cmd:"" help:"Apply pending database migrations and exit."`
-	Check   checkCmd   `cmd:"" help:"Ask a running server whether a user may use a permission in an account. Exit code 0 allowed, 1 denied, 2 error."`
-	Audit   auditCmd   `cmd:"" help:"Audit log tools."`
-	Demo    demoCmd    `cmd:"" help:"Seed an empty database with a realistic demo world (an agency, its clients, an external consultant and her delegate) and print how to log in."`
-	Bench   benchCmd   `cmd:"" help:"Generate a synthetic world of a chosen size and measure checks, listings and cross-node visibility; prints a Markdown report."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+	Serve    serveCmd    `cmd:"" help:"Run the API server. It migrates the database first unless --no-auto-migrate. The operator token is STEWARD_OPERATOR_TOKEN, or one generated and printed at the first start."`
+	Migrate  migrateCmd  `cmd:"" help:"Apply pending database migrations and exit."`
+	Check    checkCmd    `cmd:"" help:"Ask a running server whether a user may use a permission in an account. Exit code 0 allowed, 1 denied, 2 error."`
+	Audit    auditCmd    `cmd:"" help:"Audit log tools."`
+	Webhooks webhooksCmd `cmd:"" help:"Webhook tools."`
+	Demo     demoCmd     `cmd:"" help:"Seed an empty database with a realistic demo world (an agency, its clients, an external consultant and her delegate) and print how to log in."`
+	Bench    benchCmd    `cmd:"" help:"Generate a synthetic world of a chosen size and measure checks, listings and cross-node visibility; prints a Markdown report."`
+	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
 
 // newParser builds the kong parser over a fresh cli. exit is called instead
@@ -93,6 +94,8 @@ type serveCmd struct {
 	Demo              bool          `help:"Seed the demo world first if the database holds no account (see steward demo), and print how to log in." env:"STEWARD_DEMO"`
 	DBTimeout         time.Duration `name:"db-timeout" help:"Longest wait for the database (a connection, a statement, a commit); a request that waits longer is answered 503 with Retry-After." default:"${db_timeout_default}" env:"STEWARD_DB_TIMEOUT"`
 	AccessLog         bool          `name:"access-log" help:"Log one line per request at info level (method, route, status, duration, request id, actor id); --access-log=false turns it off." default:"${access_log_default}" negatable:"" env:"STEWARD_ACCESS_LOG"`
+	SecretKey         string        `name:"secret-key" help:"Key that seals webhook secrets in the database: the base64 of 32 random bytes (prefer the environment variable). Without it one is generated and printed at the first start." env:"STEWARD_SECRET_KEY" placeholder:"KEY"`
+	WebhookAllowHost  []string      `name:"webhook-allow-host" help:"A host webhooks may reach even though it resolves to a loopback, private or link-local address (R-HOOK-3); repeatable." env:"STEWARD_WEBHOOK_ALLOW_HOSTS" placeholder:"HOST"`
 	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
 }
 
@@ -119,6 +122,8 @@ func (c *serveCmd) config() Config {
 		AutoMigrate:       c.AutoMigrate,
 		DBTimeout:         c.DBTimeout,
 		AccessLog:         c.AccessLog,
+		SecretKey:         c.SecretKey,
+		WebhookAllowHosts: c.WebhookAllowHost,
 	}
 }
 

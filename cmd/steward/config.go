@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,14 @@ type Config struct {
 	// AccessLog logs a line per request at info level: method, route,
 	// status, duration, request id and actor id.
 	AccessLog bool
+	// SecretKey seals webhook secrets (base64 of 32 bytes); empty: one is
+	// generated and printed at the first start.
+	SecretKey string
+	// WebhookAllowHosts are hosts webhooks may reach whatever they resolve
+	// to (R-HOOK-3); WebhookTLS, when set, is the TLS configuration of
+	// deliveries (tests trust their own receiver with it).
+	WebhookAllowHosts []string
+	WebhookTLS        *tls.Config
 }
 
 // DefaultConfig returns the configuration of `steward serve` with no settings:
@@ -113,6 +122,11 @@ func (c Config) Validate() error {
 	}
 	if c.DBTimeout < 100*time.Millisecond || c.DBTimeout > time.Minute {
 		bad("--db-timeout %s: give a duration from 100ms to 1m, e.g. 2s", c.DBTimeout)
+	}
+	if c.SecretKey != "" {
+		if _, err := steward.ParseSecretKey(c.SecretKey); err != nil {
+			bad("--secret-key: %v; generate one with `openssl rand -base64 32`", err)
+		}
 	}
 	if (c.ConsentFile == "") != (c.ConsentVersion == "") {
 		bad("--consent-file and --consent-version go together: the version is what inviters accept")

@@ -22,6 +22,7 @@ import (
 	"github.com/steward-iam/steward/postgres"
 	"github.com/steward-iam/steward/sqlite"
 	"github.com/steward-iam/steward/web"
+	"github.com/steward-iam/steward/webhook"
 )
 
 // settingOperatorTokenHash names the stored hash of the generated operator token.
@@ -136,6 +137,10 @@ func (m *Main) Run(ctx context.Context) error {
 	svc.InvitationTTL = cfg.InvitationTTL
 	svc.RelationshipGrace = cfg.RelationshipGrace
 	svc.TokenTTL, svc.TokenMaxTTL = cfg.TokenTTL, cfg.TokenMaxTTL
+	if svc.Secrets, err = m.secretBox(ctx); err != nil {
+		return err
+	}
+	svc.WebhookGuard = &steward.WebhookGuard{AllowHosts: cfg.WebhookAllowHosts}
 	if cfg.ConsentFile != "" {
 		text, err := os.ReadFile(cfg.ConsentFile)
 		if err != nil {
@@ -163,11 +168,14 @@ func (m *Main) Run(ctx context.Context) error {
 	// sent to the same node after the answer sees the write even without
 	// min_revision; other nodes need min_revision (R-CHECK-3). Before the
 	// index has loaded, its load reads the write anyway.
+	hooks := webhook.NewSender(m.db, svc, webhook.Config{Guard: svc.WebhookGuard, TLSConfig: cfg.WebhookTLS,
+		TakeOver: singleProcess(m.db)}, m.Logger.With("component", "webhooks"))
 	svc.OnCommit = func(rev int64) {
 		if m.ready.Load() {
 			index.OnCommit(rev)
 		}
 		sender.Kick() // a write may have queued mail
+		hooks.Kick()  // or webhook deliveries (R-HOOK-2)
 	}
 	m.metrics.Observe(index, m.db, poolStats(m.db), cfg.DBTimeout, m.Logger.With("component", "metrics"))
 
@@ -277,6 +285,15 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	})
 	m.Logger.Info("outgoing mail", slog.String("to", sender.Describe()))
+	// Webhook deliveries too: one node at a time, in order per endpoint.
+	if svc.Secrets != nil {
+		m.goBackground(func() {
+			if err := hooks.Run(bgctx); err != nil && bgctx.Err() == nil {
+				m.Logger.Error("webhook sender stopped", slog.Any("err", err))
+			}
+		})
+	}
+
 	m.Logger.Info("steward started", slog.String("version", m.Version), slog.String("url", m.URL()),
 		slog.String("db", redactDSN(cfg.DB)), slog.String("base_url", m.baseURL), slog.Int("permissions", cat.Len()))
 	return nil
@@ -440,6 +457,60 @@ random value and restart.
 	m.Logger.Info("using the operator token printed at first start; set STEWARD_OPERATOR_TOKEN to replace it")
 	m.tokenSource = "was printed at the first start (set STEWARD_OPERATOR_TOKEN to replace it)"
 	return hash, nil
+}
+
+// settingSecretKeyHash names the stored hash of the secret key that seals webhook secrets.
+const settingSecretKeyHash = "secret_key_hash"
+
+// secretBox returns the box that seals webhook secrets. A key given in
+// --secret-key (STEWARD_SECRET_KEY) must be the one the database was first
+// started with (its hash is kept, like the operator token's). Without one,
+// the first start generates a key and prints it once; a later start
+// without it runs with webhooks off, since their secrets cannot be opened.
+func (m *Main) secretBox(ctx context.Context) (*steward.SecretBox, error) {
+	printed := m.Config.SecretKey
+	generated := printed == ""
+	if generated {
+		printed = steward.NewSecretKey()
+	}
+	key, err := steward.ParseSecretKey(printed)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-key: %w", err)
+	}
+	hash := steward.HashSecret(printed)
+	created, err := m.db.PutSettingIfAbsent(ctx, settingSecretKeyHash, hash)
+	if err != nil {
+		return nil, fmt.Errorf("store the secret key hash: %w", err)
+	}
+	switch {
+	case created && generated && m.JSON:
+		// Shown once, like the operator token, on the stream the person who
+		// started the server reads; never through Logger.
+		slog.New(slog.NewJSONHandler(m.Stderr, nil)).Warn("Steward generated a secret key, which seals webhook secrets in the database. It is shown only this once: keep it in your secret store now and start the server with STEWARD_SECRET_KEY set to it from now on.",
+			slog.String("secret_key", printed))
+	case created && generated:
+		fmt.Fprintf(m.Stderr, `
+Steward generated a secret key, which seals webhook secrets in the database.
+It is shown only this once: keep it in your secret store now and start the
+server with STEWARD_SECRET_KEY set to it from now on.
+
+    %s
+
+`, printed)
+	case !created:
+		stored, err := m.db.GetSetting(ctx, settingSecretKeyHash)
+		if err != nil {
+			return nil, fmt.Errorf("read the secret key hash: %w", err)
+		}
+		if generated {
+			m.Logger.Warn("webhooks are off: set STEWARD_SECRET_KEY to the key printed at the first start")
+			return nil, nil
+		}
+		if stored != hash {
+			return nil, errors.New("--secret-key is not the key this database was first started with: webhook secrets would not open")
+		}
+	}
+	return steward.NewSecretBox(key)
 }
 
 // loadCatalogue reads the product permissions from path, or returns the
