@@ -280,14 +280,22 @@ func (s *Service) SetProvisionedActive(ctx context.Context, accountID, userID st
 	return u, rev, nil
 }
 
-// DeprovisionUser answers SCIM's DELETE of a user: the user is deactivated
-// in its home account, which ends its access everywhere, through the same
-// rules as SetProvisionedActive. (Removing an internal user from its home
-// account, SPEC §4, deletes the user; SCIM's DELETE is to call that once
-// the members API offers it.)
+// DeprovisionUser answers SCIM's DELETE of a user: the user is removed
+// from its home account, which deletes it (SPEC §4 "Removing an internal
+// user"), by the same code as the members API's removal, with
+// account.scim.provision in place of account.users.manage (R-RESTRICT-1).
+// Only the account's own users can be deleted through it; another's is
+// not found.
 func (s *Service) DeprovisionUser(ctx context.Context, accountID, userID string) (int64, error) {
-	_, rev, err := s.SetProvisionedActive(ctx, accountID, userID, false)
-	return rev, err
+	return s.write(ctx, func(t *txn) error {
+		u, err := t.FindUserByID(t.ctx, userID)
+		if ErrorKind(err) == ENOTFOUND || (err == nil && u.HomeAccountID != accountID) {
+			return NotFound("user", userID)
+		} else if err != nil {
+			return err
+		}
+		return t.removeMember(accountID, userID, MemberRemoval{}, PermSCIMProvision)
+	})
 }
 
 // ProvisionedGroups returns the account's roles, built-in ones first, each

@@ -226,7 +226,16 @@ func isHome(m *Membership, u *User) bool {
 // user (see deleteUser).
 func (s *Service) RemoveMemberWith(ctx context.Context, accountID, userID string, in MemberRemoval) (int64, error) {
 	return s.write(ctx, func(t *txn) error {
-		by, m, err := t.memberFor(accountID, userID, PermUsersManage)
+		return t.removeMember(accountID, userID, in, PermUsersManage)
+	})
+}
+
+// removeMember is RemoveMemberWith for an actor holding perm in the account:
+// account.users.manage for the members API, account.scim.provision for SCIM
+// (R-RESTRICT-1); every other rule is the same for both.
+func (t *txn) removeMember(accountID, userID string, in MemberRemoval, perm string) error {
+	{
+		by, m, err := t.memberFor(accountID, userID, perm)
 		if err != nil {
 			return err
 		}
@@ -289,7 +298,7 @@ func (s *Service) RemoveMemberWith(ctx context.Context, accountID, userID string
 			return t.removeMembership(by, m, "member.removed")
 		}
 		return t.deleteUser(by, u, plan, reassigned)
-	})
+	}
 }
 
 // lockAccountsOf locks, in id order, every account a user to be deleted is

@@ -476,14 +476,14 @@ func TestSCIM_EntraSequence(t *testing.T) {
 		}
 		c.scimError(c.do("GET", "/Groups/"+gid, nil), http.StatusNotFound, "", "", "deleted group")
 
-		// Entra deletes users it no longer provisions; Steward deactivates
-		// them (an internal user leaves its home account only by removal,
-		// SPEC §4).
+		// Entra deletes users it no longer provisions: removed from its home
+		// account, the user is deleted (SPEC §4 "Removing an internal user").
 		if res := c.do("DELETE", "/Users/"+id, nil); res.Status != http.StatusNoContent {
 			t.Fatalf("delete user: %d %s", res.Status, res.Body)
 		}
-		if !deactivated(t, e, acc, id) {
-			t.Error("a deleted user still holds")
+		c.scimError(c.do("GET", "/Users/"+id, nil), http.StatusNotFound, "", "", "deleted user")
+		if res := e.Do(t, "POST", "/v1/check", operatorToken, map[string]string{"user_id": id, "account_id": acc, "permission": "reports.view"}); res.Status != http.StatusNotFound {
+			t.Errorf("check of a deleted user: %d %s, want 404", res.Status, res.Body)
 		}
 	})
 }

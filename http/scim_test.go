@@ -71,12 +71,17 @@ func TestRRESTRICT1_SCIM(t *testing.T) {
 		if got.Reason.Code != steward.ReasonUserDeactivated {
 			t.Errorf("check after SCIM deactivation = %+v, want user_deactivated", got.Reason)
 		}
-		before := e.AuditCount(t, acc)
+		// DELETE removes the user from its home account, which deletes it
+		// (SPEC §4); a second DELETE finds nothing and changes nothing.
 		if res := e.Do(t, "DELETE", base+"/"+created.ID, token, nil); res.Status != http.StatusNoContent {
 			t.Errorf("delete of a deactivated user: %d %s", res.Status, res.Body)
 		}
+		before := e.AuditCount(t, acc)
+		if res := e.Do(t, "DELETE", base+"/"+created.ID, token, nil); res.Status != http.StatusNotFound {
+			t.Errorf("second delete: %d %s, want 404", res.Status, res.Body)
+		}
 		if e.AuditCount(t, acc) != before {
-			t.Error("deleting an already deactivated user recorded an event")
+			t.Error("deleting a deleted user recorded an event")
 		}
 
 		// Without account.scim.provision: refused, in SCIM's error format.
@@ -158,13 +163,14 @@ func TestRSUPER2_SCIMCannotTouchSuperAdmins(t *testing.T) {
 			e.MustOK(t, http.StatusOK, "PUT", base+second, ownerToken, put(second, true), nil)
 		})
 		t.Run("PlainMembers", func(t *testing.T) {
-			if res := e.Do(t, "DELETE", base+plain, token, nil); res.Status != http.StatusNoContent {
-				t.Fatalf("DELETE of a plain member: %d %s", res.Status, res.Body)
-			}
-			e.MustOK(t, http.StatusOK, "PATCH", base+plain, token, patch(true), nil)
+			e.MustOK(t, http.StatusOK, "PATCH", base+plain, token, patch(false), nil)
+			e.MustOK(t, http.StatusOK, "PUT", base+plain, token, put(plain, true), nil)
 			e.MustOK(t, http.StatusOK, "PUT", base+plain, token, put(plain, false), nil)
 			if active(plain) {
 				t.Error("the plain member is still active")
+			}
+			if res := e.Do(t, "DELETE", base+plain, token, nil); res.Status != http.StatusNoContent {
+				t.Fatalf("DELETE of a plain member: %d %s", res.Status, res.Body)
 			}
 		})
 		t.Run("ErrLastSuperAdmin", func(t *testing.T) {
