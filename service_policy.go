@@ -71,6 +71,14 @@ func (s *Service) UpdatePolicy(ctx context.Context, accountID string, upd Policy
 		if err := t.tighten(by, accountID, old, &p, out); err != nil {
 			return err
 		}
+		// R-SUPER-1: a policy that clips the end of the account's last
+		// lasting super admin (a partner employee made super admin, say)
+		// would leave the account without one when it ends.
+		if n, err := t.CountActiveSuperAdmins(t.ctx, accountID, t.now); err != nil {
+			return err
+		} else if n == 0 {
+			return Errorf(ECONFLICT, "last_super_admin", "This policy would give the account's last super admin an end date; make another member super admin first.")
+		}
 		// The event's target is the account: the check index reads the
 		// account's policy again when it sees it (R-GUARD-4).
 		t.record(accountID, by, "policy.updated", "account", accountID, map[string]any{
