@@ -20,6 +20,7 @@ var guardCases = []suiteCase{
 	{"R-GRANT-5_RequestGrantsEndWithTheirApprover", testRGrant5RequestGrants},
 	{"R-REVOKE-1_OneHomeAccount", testRRevoke1},
 	{"R-REVOKE-2_UserEverywhere", testRRevoke2},
+	{"R-SUPER-1_PolicyKeepsALastingSuperAdmin", testRSuper1PolicyKeepsALastingSuperAdmin},
 }
 
 func setPolicy[T any](v T) steward.Optional[T] { return steward.Optional[T]{Set: true, Value: v} }
@@ -530,4 +531,30 @@ func testRGrant5RequestGrants(t *testing.T, open Opener) {
 		t.Error("the membership's own permissions ended with its grant's approver")
 	}
 	w.lastEvent(t, x.client.ID, "grant.end_clipped")
+}
+
+// testRSuper1PolicyKeepsALastingSuperAdmin: a policy whose maximum would
+// give the account's last lasting super admin (here a partner employee the
+// client made super admin, who then demoted the owner) an end date is
+// refused, so the account is never left to expire without one (R-SUPER-1
+// with R-GUARD-4).
+func testRSuper1PolicyKeepsALastingSuperAdmin(t *testing.T, open Opener) {
+	pw := newPartnerWorld(t, open)
+	w := pw.World
+	pa := w.PartnerAdmin(pw.P.ID, pw.C.ID, pw.COwner.ID)
+	if _, _, err := w.Svc.ChangeMemberRole(w.As(pw.COwner.ID), pw.C.ID, pa.ID, steward.RoleSuperAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Svc.ChangeMemberRole(w.As(pa.ID), pw.C.ID, pw.COwner.ID, steward.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	events := w.Events(pw.C.ID)
+	_, _, err := w.Svc.UpdatePolicy(w.As(pa.ID), pw.C.ID, steward.PolicyUpdate{MaxPartnerDays: setPolicy(30)})
+	WantCode(t, err, steward.ECONFLICT, "last_super_admin")
+	if w.Events(pw.C.ID) != events {
+		t.Error("the refused policy recorded events")
+	}
+	if m := w.Member(pw.C.ID, pa.ID); m.EndsAt != nil || m.Role != steward.RoleSuperAdmin {
+		t.Errorf("the last super admin after the refused policy = %+v", m)
+	}
 }
