@@ -181,6 +181,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	s.clientSideRoutes(mux)
 	s.partnerRoutes(mux)
 	s.mailRoutes(mux)
+	s.controlRoutes(mux)
 	mux.HandleFunc("/", s.notFound)
 }
 

@@ -29,6 +29,7 @@ func parseTemplates(a *assets) (map[string]*template.Template, error) {
 		"join":       strings.Join,
 		"has":        steward.Contains,
 		"dateValue":  dateValue,
+		"chain":      chainText,
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, layoutFile)
 	if err != nil {
