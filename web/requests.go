@@ -55,8 +55,8 @@ func (s *Server) showRequests(w http.ResponseWriter, r *http.Request, ss *sessio
 	d := requestsData{Form: form, Names: s.names(ss, st.Account.ID), Account: st.Account, Ask: ss.page.Outsider()}
 	page := pageFrom(r)
 	pending, next, err := s.svc.FindAccessRequests(ss.ctx, steward.AccessRequestFilter{AccountID: st.Account.ID, Status: steward.RequestPending, Page: page})
-	switch steward.ErrorKind(err) {
-	case "":
+	switch {
+	case err == nil:
 		d.MayList = true
 		d.Pending, d.Pager = pending, pager{Base: accountPath(st, "/access-requests"), After: page.After, Next: next}
 		if d.Ask {
@@ -73,7 +73,7 @@ func (s *Server) showRequests(w http.ResponseWriter, r *http.Request, ss *sessio
 			}
 			d.MinePager = pager{Base: accountPath(st, "/access-requests"), After: minePage.After, Next: mnext}
 		}
-	case steward.EFORBIDDEN:
+	case steward.ErrorKind(err) == steward.EFORBIDDEN:
 		if !d.Ask {
 			s.hidden(w, r, ss, err)
 			return
