@@ -1,0 +1,153 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steward-iam/steward"
+)
+
+// TestConsoleControlsHidden: a member without the needed permission who
+// opens a control's page by URL gets the same 404 as for an unknown id, the
+// navigation does not offer it, and a form posted anyway is refused with
+// nothing changed.
+func TestConsoleControlsHidden(t *testing.T) {
+	backends(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		box, err := steward.NewSecretBox(make([]byte, 32))
+		e.must(err)
+		e.svc.Secrets = box
+		e.svc.WebhookGuard = &steward.WebhookGuard{AllowHosts: []string{"hooks.test"}}
+		e.managed()
+		e.external()
+		hook, _, err := e.svc.CreateWebhook(e.as(e.ada), e.acme.ID, steward.WebhookInput{URL: "https://hooks.test/in", EventTypes: []string{"*"}})
+		e.must(err)
+		review, _, err := e.svc.StartReview(e.as(e.ada), e.acme.ID, steward.NewReview{ReviewerIDs: []string{e.ada.ID},
+			DueAt: time.Now().Add(72 * time.Hour), DefaultDecision: steward.DecisionRemove})
+		e.must(err)
+		req, _, err := e.svc.RequestAccess(e.as(e.carol), e.acme.ID, steward.NewAccessRequest{UserID: e.carol.ID,
+			Permissions: []string{"crm.contacts.view"}, Reason: "reports"})
+		e.must(err)
+		items, _, err := e.svc.FindReviewItems(e.as(e.ada), e.acme.ID, review.ID, steward.Page{})
+		e.must(err)
+
+		acme := "/accounts/" + e.acme.ID
+		bob := e.client()
+		e.login(bob, "bob@acme.example", demoPassword)
+		_, overview := e.get(bob, acme)
+		for _, nav := range []string{">Access reviews<", ">Webhooks<", ">Revocation<", ">Policy<", ">Access requests<"} {
+			if strings.Contains(overview, nav) {
+				t.Errorf("the navigation offers %s to a member without its permission", nav)
+			}
+		}
+		for _, p := range []struct{ name, path, unknown string }{
+			{"reviews", acme + "/reviews", ""},
+			{"review", acme + "/reviews/" + review.ID, acme + "/reviews/rev_00000000000000000000000000"},
+			{"review close", acme + "/reviews/" + review.ID + "/close", acme + "/reviews/rev_00000000000000000000000000/close"},
+			{"review export", acme + "/reviews/" + review.ID + "/export", acme + "/reviews/rev_00000000000000000000000000/export"},
+			{"webhooks", acme + "/webhooks", ""},
+			{"webhook", acme + "/webhooks/" + hook.ID, acme + "/webhooks/whk_00000000000000000000000000"},
+			{"webhook delete", acme + "/webhooks/" + hook.ID + "/delete", acme + "/webhooks/whk_00000000000000000000000000/delete"},
+			{"access requests", acme + "/access-requests", ""},
+			{"access request", acme + "/access-requests/" + req.ID, acme + "/access-requests/req_00000000000000000000000000"},
+			{"approve", acme + "/access-requests/" + req.ID + "/approve", acme + "/access-requests/req_00000000000000000000000000/approve"},
+			{"revocations", acme + "/revocations", ""},
+			{"revocation confirm", acme + "/revocations/confirm?home_account_id=" + e.agency.ID, acme + "/revocations/confirm?home_account_id=acc_00000000000000000000000000"},
+			{"revoke user", acme + "/users/" + e.ada.ID + "/revoke", acme + "/users/usr_00000000000000000000000000/revoke"},
+		} {
+			res, body := e.get(bob, p.path)
+			if res.StatusCode != http.StatusNotFound {
+				t.Errorf("%s by URL without the permission: status %d, want 404", p.name, res.StatusCode)
+				continue
+			}
+			if p.unknown != "" {
+				ures, ubody := e.get(bob, p.unknown)
+				if ures.StatusCode != http.StatusNotFound || ubody != body {
+					t.Errorf("%s: a known id's page (without the permission) differs from an unknown id's (status %d)", p.name, ures.StatusCode)
+				}
+			}
+			// Ada holds the permission: an unknown id is the same 404 to her.
+			if p.unknown != "" && !strings.Contains(p.name, "revocation") {
+				ada := e.client()
+				e.login(ada, "ada@acme.example", demoPassword)
+				if ures, ubody := e.get(ada, p.unknown); ures.StatusCode != http.StatusNotFound || !strings.Contains(ubody, "There is no page at this address.") {
+					t.Errorf("%s: an unknown id: status %d", p.name, ures.StatusCode)
+				}
+			}
+		}
+
+		// Forms posted without the permission are refused; nothing changes.
+		for _, p := range []struct {
+			name, path string
+			form       url.Values
+		}{
+			{"policy", acme + "/policy", url.Values{"allowed_partners": {"other.example"}, "never_delegable": {"reports.edit"}}},
+			{"start review", acme + "/reviews", url.Values{"reviewer_ids": {e.bob.ID}, "due_at": {time.Now().AddDate(0, 0, 3).Format("2006-01-02")}, "default_decision": {"remove"}}},
+			{"decide", acme + "/reviews/" + review.ID + "/items/" + items[0].ID, url.Values{"decision": {"keep"}}},
+			{"close review", acme + "/reviews/" + review.ID + "/close", nil},
+			{"approve", acme + "/access-requests/" + req.ID + "/approve", nil},
+			{"decline", acme + "/access-requests/" + req.ID + "/decline", nil},
+			{"revoke home account", acme + "/revocations", url.Values{"home_account_id": {e.agency.ID}}},
+			{"revoke user", acme + "/users/" + e.ada.ID + "/revoke", nil},
+			{"add webhook", acme + "/webhooks", url.Values{"url": {"https://hooks.test/x"}, "event_types": {"*"}}},
+			{"edit webhook", acme + "/webhooks/" + hook.ID, url.Values{"url": {"https://hooks.test/x"}, "event_types": {"*"}}},
+			{"disable webhook", acme + "/webhooks/" + hook.ID + "/status", nil},
+			{"delete webhook", acme + "/webhooks/" + hook.ID + "/delete", nil},
+		} {
+			if res, _ := e.post(bob, p.path, p.form); res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound {
+				t.Errorf("%s posted without the permission: status %d, want 403 or 404", p.name, res.StatusCode)
+			}
+		}
+		if pol, err := e.svc.FindPolicy(e.as(e.ada), e.acme.ID); err != nil || !pol.Empty() {
+			t.Errorf("policy changed: %+v, %v", pol, err)
+		}
+		if rs, _, err := e.svc.FindReviews(e.as(e.ada), e.acme.ID, steward.Page{}); err != nil || len(rs) != 1 || rs[0].Status != steward.ReviewOpen {
+			t.Errorf("reviews changed: %d, %v", len(rs), err)
+		}
+		if it, _, err := e.svc.FindReviewItems(e.as(e.ada), e.acme.ID, review.ID, steward.Page{}); err != nil || it[0].Decision != "" {
+			t.Errorf("an item was decided: %v", err)
+		}
+		if r, err := e.svc.FindAccessRequest(e.as(e.ada), e.acme.ID, req.ID); err != nil || r.Status != steward.RequestPending {
+			t.Errorf("the request changed: %+v, %v", r, err)
+		}
+		if hs, _, err := e.svc.FindWebhooks(e.as(e.ada), e.acme.ID, steward.Page{}); err != nil || len(hs) != 1 || hs[0].Status != steward.WebhookActive || hs[0].URL != "https://hooks.test/in" {
+			t.Errorf("webhooks changed: %d, %v", len(hs), err)
+		}
+		if !e.check(e.pat.ID, e.acme.ID, "crm.contacts.view").Allowed || !e.check(e.ada.ID, e.acme.ID, "crm.contacts.view").Allowed {
+			t.Error("a refused revocation took access")
+		}
+		if e.check(e.carol.ID, e.acme.ID, "crm.contacts.view").Allowed {
+			t.Error("a refused approval granted the request")
+		}
+	})
+}
+
+// TestConsolePolicyLastSuperAdminNamed: a policy that would give the
+// account's last lasting super admin an end date is refused (409
+// last_super_admin, R-SUPER-1 with R-GUARD-4); the page says so at the
+// field that caused it and nothing changes.
+func TestConsolePolicyLastSuperAdminNamed(t *testing.T) {
+	backends(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.managed()
+		_, _, err := e.svc.ChangeMemberRole(e.as(e.ada), e.acme.ID, e.pat.ID, steward.RoleSuperAdmin)
+		e.must(err)
+		_, _, err = e.svc.ChangeMemberRole(e.as(e.pat), e.acme.ID, e.ada.ID, steward.RoleMember)
+		e.must(err)
+		pat := e.client()
+		e.login(pat, "pat@brightside.example", demoPassword)
+		res, body := e.post(pat, "/accounts/"+e.acme.ID+"/policy", url.Values{"max_partner_days": {"30"}, "action": {"save"}})
+		if res.StatusCode != http.StatusConflict || !strings.Contains(body, "Maximum partner days would give the account&#39;s last super admin an end date") {
+			t.Errorf("status %d, want 409 naming the field:\n%s", res.StatusCode, body)
+		}
+		if pol, err := e.svc.FindPolicy(e.as(e.pat), e.acme.ID); err != nil || !pol.Empty() {
+			t.Errorf("the refused policy was saved: %+v, %v", pol, err)
+		}
+		if !e.check(e.pat.ID, e.acme.ID, "account.super_admins.manage").Allowed {
+			t.Error("the last super admin lost its role")
+		}
+	})
+}
