@@ -167,6 +167,17 @@ func TestBrowserAccessRequest(t *testing.T) {
 			t.Error("approval added more than the difference")
 		}
 		run(t, carol, chromedp.Reload(), waitHeading("Access request"), waitText("Approved"))
+
+		// A second request, declined after its confirmation: nothing is added.
+		run(t, carol, click("Access requests"), waitHeading("Access requests"), check(e.permLabel("crm.contacts.edit")),
+			fill("Reason", "Fix contact addresses."), click("Send request"), waitText("Your request was sent."))
+		run(t, ada, click("Access requests"), waitHeading("Access requests"), waitText("Fix contact addresses."),
+			click("Decline the request for Carol Danvers (carol@carol.example)…"), waitHeading("Decline the access request?"))
+		checkPage(t, ada, "access-request-decline")
+		run(t, ada, click("Decline request"), waitHeading("Access requests"), waitText("The request was declined."), waitText("No request is waiting."))
+		if e.check(e.carol.ID, e.acme.ID, "crm.contacts.edit").Allowed {
+			t.Error("a declined request granted its permission")
+		}
 	})
 }
 
@@ -211,6 +222,8 @@ func TestBrowserAccessReview(t *testing.T) {
 		if !strings.Contains(csv, "pat@brightside.example") || !strings.Contains(csv, "Left the agency") || !strings.Contains(csv, "removed") {
 			t.Errorf("the CSV export lacks the decision:\n%s", csv)
 		}
+		run(t, ada, click("Back to access reviews"), waitHeading("Access reviews"), waitText("Closed"))
+		checkPage(t, ada, "reviews-list")
 	})
 }
 
@@ -309,7 +322,11 @@ func TestBrowserWebhooks(t *testing.T) {
 		if h, err := e.svc.FindWebhook(e.as(e.ada), e.acme.ID, hooks[0].ID); err != nil || h.Status != steward.WebhookDisabled {
 			t.Errorf("after disabling, webhook = %+v, %v", h, err)
 		}
-		run(t, ada, click("Delete…"), waitHeading("Delete the webhook?"), click("Delete webhook"), waitHeading("Webhooks"),
+		run(t, ada, click("Webhooks"), waitHeading("Webhooks"), waitText("https://hooks.test/in"))
+		checkPage(t, ada, "webhooks-list")
+		run(t, ada, click("https://hooks.test/in"), waitHeading("Webhook"), click("Delete…"), waitHeading("Delete the webhook?"))
+		checkPage(t, ada, "webhook-delete")
+		run(t, ada, click("Delete webhook"), waitHeading("Webhooks"),
 			waitText("The webhook was deleted."), waitText("No endpoint yet."))
 	})
 }
