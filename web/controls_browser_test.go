@@ -240,7 +240,9 @@ func TestBrowserRevocation(t *testing.T) {
 		ada := signedIn(t, e, b, "ada@acme.example", "/accounts/"+e.acme.ID, "Acme Corp")
 		run(t, ada, click("Revocation"), waitHeading("Revoke a home account"))
 		checkPage(t, ada, "revocation")
-		run(t, ada, chromedp.SetValue(byLabel("Partner"), e.agency.ID), click("Review what ends…"),
+		run(t, ada, fill("Or another home account's id (acc_…)", e.firm.ID), click("Review what ends…"),
+			waitText("Home account has no access here"))
+		run(t, ada, clear("Or another home account's id (acc_…)"), chromedp.SetValue(byLabel("Partner"), e.agency.ID), click("Review what ends…"),
 			waitHeading("Revoke this home account's access?"), waitText("the partner relationship with Brightside Digital"),
 			waitText("pat@brightside.example"), waitText("sam@brightside.example"))
 		checkPage(t, ada, "revocation-confirm")

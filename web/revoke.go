@@ -96,13 +96,7 @@ func (s *Server) confirmRevocation(w http.ResponseWriter, r *http.Request, ss *s
 			s.hidden(w, r, ss, err)
 			return
 		}
-		ss.page.Error = s.toFormError(r, err)
-		if steward.ErrorKind(err) == steward.ENOTFOUND {
-			// A home account with no access here answers as an unknown one.
-			ss.page.Error = &formError{Message: "No user of this home account has access to " + st.Account.Name + ".",
-				Fields: map[string]string{"home_account_id": "has no access here"}}
-		}
-		s.showRevocation(w, r, ss, st, statusOf(err), home, other)
+		s.revocationRefused(w, r, ss, st, err, home, other)
 		return
 	}
 	d := revocationData{HomeAccountID: home}
@@ -128,8 +122,7 @@ func (s *Server) revokeHomeAccount(w http.ResponseWriter, r *http.Request, ss *s
 	home, other := homeAccountOf(r.PostForm)
 	res, _, err := s.svc.RevokeHomeAccount(ss.ctx, st.Account.ID, home)
 	if err != nil {
-		ss.page.Error = s.toFormError(r, err)
-		s.showRevocation(w, r, ss, st, statusOf(err), home, other)
+		s.revocationRefused(w, r, ss, st, err, home, other)
 		return
 	}
 	msg := fmt.Sprintf("Revoked: %d memberships ended", len(res.Ended))
@@ -137,6 +130,17 @@ func (s *Server) revokeHomeAccount(w http.ResponseWriter, r *http.Request, ss *s
 		msg += " and the partner relationship ended"
 	}
 	s.redirect(w, r, accountPath(st, "/revocations"), msg+".")
+}
+
+// revocationRefused shows the revocation form again with the refusal at its field.
+func (s *Server) revocationRefused(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing, err error, home, other string) {
+	ss.page.Error = s.toFormError(r, err)
+	if steward.ErrorKind(err) == steward.ENOTFOUND {
+		// A home account with no access here answers as an unknown one.
+		ss.page.Error = &formError{Message: "No user of this home account has access to " + st.Account.Name + ".",
+			Fields: map[string]string{"home_account_id": "has no access here"}}
+	}
+	s.showRevocation(w, r, ss, st, statusOf(err), home, other)
 }
 
 type revokeUserData struct {
