@@ -323,12 +323,10 @@ func (s *Server) toLogin(w http.ResponseWriter, r *http.Request, msg string) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// safeNext returns next if it is a path on this site, else "/".
+// safeNext returns next if it is a path on this site, else "/" (the rule
+// the console hand-off's return_to follows too, steward.IsConsolePath).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/"
-	}
-	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+	if !steward.IsConsolePath(next) {
 		return "/"
 	}
 	return next
