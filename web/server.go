@@ -167,6 +167,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("GET /console-links/{token}", s.consoleLink)
 	mux.HandleFunc("GET /{$}", s.signedIn(s.home))
 	mux.HandleFunc("GET /switch", s.signedIn(s.switchAccount))
 	mux.HandleFunc("GET /accounts/{account}", s.signedIn(s.accountPage))
@@ -404,7 +405,7 @@ func (s *Server) logError(r *http.Request, err error) {
 
 // redactPath hides the tokens of access-link and invitation paths.
 func redactPath(p string) string {
-	for _, prefix := range []string{"/access-links/", "/invitations/"} {
+	for _, prefix := range []string{"/access-links/", "/invitations/", "/console-links/"} {
 		if strings.HasPrefix(p, prefix) {
 			return prefix + "…"
 		}
