@@ -21,6 +21,7 @@ func init() {
 		suiteCase{"ConsoleLink_ReturnToIsAConsolePath", testConsoleLinkReturnTo},
 		suiteCase{"ConsoleLink_RefusedUsers", testConsoleLinkRefused},
 		suiteCase{"ConsoleLink_ConcurrentRedeemsOneWins", testConsoleLinkConcurrent},
+		suiteCase{"SSO_VerifiedEmailThenPasswordSignInChecks", testSignInWithIdentity},
 	)
 }
 
@@ -191,5 +192,39 @@ func testConsoleLinkConcurrent(t *testing.T, open Opener) {
 	}
 	if ok != 1 {
 		t.Errorf("%d redeems signed in, want exactly 1", ok)
+	}
+}
+
+// testSignInWithIdentity: single sign-on (SPEC §3 "Web console") matches a
+// verified email case-insensitively, refuses unverified and unknown ones
+// alike, and applies the checks of password sign-in.
+func testSignInWithIdentity(t *testing.T, open Opener) {
+	x := passwordWorld(t, open)
+	u := x.userWithPassword(x.home.ID, "sso.user@example.com", "pass word")
+	deact := x.userWithPassword(x.home.ID, "sso.deactivated@example.com", "pass word")
+	if _, _, err := x.Svc.DeactivateUser(x.Op, deact.ID); err != nil {
+		t.Fatal(err)
+	}
+	id := func(email string, verified bool) steward.Identity {
+		return steward.Identity{Issuer: "https://idp.example.com", Subject: "sub-" + email, Email: email, EmailVerified: verified}
+	}
+	got, err := x.Svc.SignInWithIdentity(ctx, id("SSO.User@Example.COM", true))
+	if err != nil || got.ID != u.ID {
+		t.Fatalf("SignInWithIdentity = %v, %v; want the user", got, err)
+	}
+	_, errUnverified := x.Svc.SignInWithIdentity(ctx, id(u.Email, false))
+	_, errUnknown := x.Svc.SignInWithIdentity(ctx, id("nobody@example.com", true))
+	_, errNoEmail := x.Svc.SignInWithIdentity(ctx, id("", true))
+	for _, err := range []error{errUnverified, errUnknown, errNoEmail} {
+		WantCode(t, err, steward.EUNAUTHENTICATED, "sso_sign_in_failed")
+	}
+	if errUnverified.Error() != errUnknown.Error() {
+		t.Errorf("answers differ: %q, %q", errUnverified, errUnknown)
+	}
+	_, err = x.Svc.SignInWithIdentity(ctx, id(deact.Email, true))
+	WantCode(t, err, steward.EFORBIDDEN, steward.ReasonUserDeactivated)
+	_, errPassword := x.Svc.SignIn(ctx, deact.Email, "pass word")
+	if err.Error() != errPassword.Error() {
+		t.Errorf("a deactivated user: single sign-on answers %q, password sign-in %q", err, errPassword)
 	}
 }
