@@ -44,7 +44,15 @@ type ConsoleLinkStore interface {
 	// link was used already, also by a concurrent transaction, so that a
 	// link signs in at most once.
 	UseConsoleLink(ctx context.Context, id string, at time.Time) error
+	// PruneConsoleLinks deletes the links that expired before before, used
+	// or not; it returns how many it deleted.
+	PruneConsoleLinks(ctx context.Context, before time.Time) (int, error)
 }
+
+// ConsoleLinkRetention is how long a console link is kept after it
+// expired, so that opening it says "expired" rather than "not known" for a
+// while; the housekeeping job then deletes it.
+const ConsoleLinkRetention = 24 * time.Hour
 
 // maxConsolePath bounds a return_to path.
 const maxConsolePath = 2048

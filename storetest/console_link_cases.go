@@ -22,6 +22,7 @@ func init() {
 		suiteCase{"ConsoleLink_RefusedUsers", testConsoleLinkRefused},
 		suiteCase{"ConsoleLink_ConcurrentRedeemsOneWins", testConsoleLinkConcurrent},
 		suiteCase{"SSO_VerifiedEmailThenPasswordSignInChecks", testSignInWithIdentity},
+		suiteCase{"ConsoleLink_PrunedADayAfterExpiry", testConsoleLinkPruned},
 	)
 }
 
@@ -226,5 +227,32 @@ func testSignInWithIdentity(t *testing.T, open Opener) {
 	_, errPassword := x.Svc.SignIn(ctx, deact.Email, "pass word")
 	if err.Error() != errPassword.Error() {
 		t.Errorf("a deactivated user: single sign-on answers %q, password sign-in %q", err, errPassword)
+	}
+}
+
+// testConsoleLinkPruned: the housekeeping job deletes console links a day
+// after they expired, used or not, and keeps younger ones.
+func testConsoleLinkPruned(t *testing.T, open Opener) {
+	x := newExtWorld(t, open)
+	old, _, err := x.Svc.CreateConsoleLink(x.Op, steward.ConsoleLinkRequest{UserID: x.ext.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := x.Svc.RedeemConsoleLink(context.Background(), consoleLinkToken(t, old)); err != nil {
+		t.Fatal(err)
+	}
+	x.Now = x.Now.Add(steward.ConsoleLinkRetention + steward.ConsoleLinkTTL + time.Second)
+	young, _, err := x.Svc.CreateConsoleLink(x.Op, steward.ConsoleLinkRequest{UserID: x.ext.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Svc.RunDueJobs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Store.FindConsoleLinkByHash(ctx, steward.HashSecret(consoleLinkToken(t, old))); steward.ErrorKind(err) != steward.ENOTFOUND {
+		t.Errorf("a link expired a day ago: %v, want it deleted", err)
+	}
+	if _, err := x.Store.FindConsoleLinkByHash(ctx, steward.HashSecret(consoleLinkToken(t, young))); err != nil {
+		t.Errorf("a live link: %v, want it kept", err)
 	}
 }

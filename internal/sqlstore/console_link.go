@@ -48,3 +48,13 @@ func (s *Store) UseConsoleLink(ctx context.Context, id string, at time.Time) err
 	}
 	return nil
 }
+
+// PruneConsoleLinks deletes the links that expired before before.
+func (s *Store) PruneConsoleLinks(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.exec(ctx, "prune console links", `DELETE FROM console_links WHERE expires_at < $1`, micros(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
