@@ -88,27 +88,40 @@ func (s *Service) SessionUser(ctx context.Context) (*User, error) {
 	if u.Status != UserActive {
 		return nil, errSessionDeactivated()
 	}
-	now := s.now()
 	if s.Lister != nil {
-		if items, _ := s.Lister.FindUserAccounts(u.ID, "", now, "", 1); len(items) > 0 {
+		if items, _ := s.Lister.FindUserAccounts(u.ID, "", s.now(), "", 1); len(items) > 0 {
 			return u, nil
 		}
 		return nil, errSessionEnded()
 	}
-	ms, err := s.Store.FindUserMemberships(ctx, u.ID)
-	if err != nil {
+	if err := s.sessionRefusal(ctx, s.Store, u); err != nil {
 		return nil, err
 	}
+	return u, nil
+}
+
+// sessionRefusal returns why u may not hold a console session now, reading
+// st (a transaction's store, say): deactivated in its home account, or no
+// membership that holds; nil when it may.
+func (s *Service) sessionRefusal(ctx context.Context, st Store, u *User) error {
+	if u.Status != UserActive {
+		return errSessionDeactivated()
+	}
+	now := s.now()
+	ms, err := st.FindUserMemberships(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	for _, m := range ms {
-		ev, err := s.evaluate(ctx, s.Store, m, now)
+		ev, err := s.evaluate(ctx, st, m, now)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ev.holds {
-			return u, nil
+			return nil
 		}
 	}
-	return nil, errSessionEnded()
+	return errSessionEnded()
 }
 
 func errSessionDeactivated() *Error {

@@ -37,7 +37,7 @@ func (s *Service) Jobs() []Job {
 		{"end_lapsed_relationships", s.endLapsedRelationshipsJob}, // R-PARTNER-10
 		{"close_due_reviews", s.CloseDueReviews},                  // R-REVIEW-3: at the due date
 		{"expire_access_requests", s.ExpireAccessRequests},        // R-REQUEST-2: 7 days unanswered
-		{"prune_housekeeping", s.pruneHousekeeping},               // change feed, idempotency keys
+		{"prune_housekeeping", s.pruneHousekeeping},               // change feed, idempotency keys, console links
 		// ---- end of JOB LIST ----
 	}
 }
@@ -377,8 +377,13 @@ func (s *Service) pruneHousekeeping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if changes+keys > 0 {
-		s.Logger.LogAttrs(ctx, slog.LevelInfo, "pruned housekeeping", slog.Int("changes", changes), slog.Int("idempotency_keys", keys))
+	links, err := s.Store.PruneConsoleLinks(ctx, now.Add(-ConsoleLinkRetention))
+	if err != nil {
+		return err
+	}
+	if changes+keys+links > 0 {
+		s.Logger.LogAttrs(ctx, slog.LevelInfo, "pruned housekeeping", slog.Int("changes", changes), slog.Int("idempotency_keys", keys),
+			slog.Int("console_links", links))
 	}
 	return nil
 }

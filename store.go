@@ -26,6 +26,7 @@ type Store interface {
 	JobStore
 	RelationshipStore
 	AccessLinkStore
+	ConsoleLinkStore
 	AssetStore
 	SCIMStore
 	ReviewStore

@@ -253,6 +253,20 @@ func list[T any](ctx context.Context, c *Client, path, permission string, opt Li
 	return &p, nil
 }
 
+// ConsoleLink asks for the console hand-off of a user (SPEC §3 "console
+// hand-off"): a single-use URL, valid 60 seconds, that signs userID in to
+// the console and lands on returnTo, a console path ("" for the home page).
+// Redirect the user's browser to its URL at once. The request carries no
+// Idempotency-Key and is not retried: a replay would withhold the URL, and
+// asking again costs only another link.
+func (c *Client) ConsoleLink(ctx context.Context, userID, returnTo string) (*steward.NewConsoleLink, error) {
+	var out steward.NewConsoleLink
+	if _, err := c.Do(ctx, http.MethodPost, "/v1/console-links", steward.ConsoleLinkRequest{UserID: userID, ReturnTo: returnTo}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Do sends a request to the API: in, when not nil, as its JSON body; the
 // JSON answer is decoded into out, when not nil. An error answer is an
 // *Error. Answers 503 are retried after their Retry-After, a write's only

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -295,5 +296,29 @@ func TestListingsAndBatch(t *testing.T) {
 	}
 	if _, err := c.Check(ctx, steward.CheckRequest{UserID: acme.Owner.ID, AccountID: acme.ID, Permission: "no.such"}); client.ErrorCode(err) != "unknown_permission" {
 		t.Errorf("Check of an unknown permission: %v, want unknown_permission", err)
+	}
+}
+
+// TestConsoleLink: the platform asks for a user's console hand-off and gets
+// a single-use URL; a bad return_to is an *Error naming the field.
+func TestConsoleLink(t *testing.T) {
+	url, stop := startSteward()
+	defer stop()
+	c, err := client.New(url, operatorToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := createAccount(c, "Acme", "ada@acme.example")
+	l, err := c.ConsoleLink(context.Background(), acme.Owner.ID, "/accounts/"+acme.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(l.URL, "/console-links/"+steward.ConsoleLinkTokenPrefix) || l.ReturnTo != "/accounts/"+acme.ID || l.ExpiresAt.IsZero() {
+		t.Errorf("console link = %+v", l)
+	}
+	_, err = c.ConsoleLink(context.Background(), acme.Owner.ID, "https://evil.example/")
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusUnprocessableEntity || len(e.Errors) != 1 || e.Errors[0].Field != "return_to" {
+		t.Errorf("bad return_to: %v, want a 422 naming return_to", err)
 	}
 }

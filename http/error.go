@@ -140,7 +140,7 @@ var secretParents = map[string]bool{"access-links": true, "invitations": true}
 // secretPrefixes start every secret Steward hands out (API tokens,
 // invitation and access link tokens); a path segment that starts with one
 // is a secret wherever it appears.
-var secretPrefixes = []string{"stw_", "stwi_", steward.AccessLinkTokenPrefix}
+var secretPrefixes = []string{"stw_", "stwi_", steward.AccessLinkTokenPrefix, steward.ConsoleLinkTokenPrefix}
 
 // redactPath returns path with every secret-bearing segment replaced by
 // {token}, whether or not the path matched a route: a near miss (a trailing

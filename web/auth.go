@@ -88,6 +88,8 @@ func clientIP(r *http.Request) string {
 type loginData struct {
 	Email string
 	Next  string
+	// SSO labels the single sign-on button; "" shows none.
+	SSO string
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +97,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	p := &page{Title: "Sign in", Flash: s.sessions.PopString(r.Context(), keyFlash), Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}}
+	p := &page{Title: "Sign in", Flash: s.sessions.PopString(r.Context(), keyFlash), Data: loginData{Next: safeNext(r.URL.Query().Get("next")), SSO: s.ssoLabel()}}
 	s.show(w, r, http.StatusOK, "login", p)
 }
 
@@ -104,7 +106,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 // session id planted before sign-in is worth nothing after.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	email, pass, next := r.PostFormValue("email"), r.PostFormValue("password"), safeNext(r.PostFormValue("next"))
-	data := loginData{Email: email, Next: next}
+	data := loginData{Email: email, Next: next, SSO: s.ssoLabel()}
 	if !s.throttle.Allow(email, clientIP(r), time.Now()) {
 		s.countSignIn(false)
 		w.Header().Set("Retry-After", "30")

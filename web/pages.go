@@ -146,9 +146,13 @@ func (s *Server) linkGone(w http.ResponseWriter, r *http.Request, p *page, what 
 	default:
 		title = "This " + what + " cannot be used"
 	}
-	if what == "access link" {
+	switch what {
+	case "access link":
 		advice = "Ask the partner who sent it for a new access link; partners get one in their Client Access Manager."
-	} else {
+	case "console link":
+		// SPEC §3 "console hand-off": a link works once, within a minute.
+		advice = "Console links work once, within a minute. Go back to the application that sent you here and open the console from it again for a new link."
+	default:
 		advice = "Ask the person who invited you for a new invitation."
 	}
 	p.Title = title

@@ -60,6 +60,9 @@ type Config struct {
 	// OnSignIn, when set, is told of each sign-in attempt by password and
 	// whether it succeeded; the server counts them in its metrics.
 	OnSignIn func(ok bool)
+	// OIDC, when set, adds single sign-on with an OpenID Connect provider
+	// to the sign-in page.
+	OIDC *OIDCConfig
 }
 
 // Server is the console: an http.Handler over a Service.
@@ -77,6 +80,7 @@ type Server struct {
 	mailDir           string
 	operatorTokenHash string
 	onSignIn          func(ok bool)
+	sso               *sso
 }
 
 // NewServer returns the console over svc. It parses every template and
@@ -89,6 +93,7 @@ func NewServer(svc *steward.Service, cfg Config) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.sso = newSSO(cfg.OIDC, cfg.BaseURL)
 	if s.throttle == nil {
 		s.throttle = NewThrottle()
 	}
@@ -167,6 +172,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("GET /console-links/{token}", s.consoleLink)
+	mux.HandleFunc("GET /login/sso", s.ssoStart)
+	mux.HandleFunc("GET "+ssoCallbackPath, s.ssoCallback)
 	mux.HandleFunc("GET /{$}", s.signedIn(s.home))
 	mux.HandleFunc("GET /switch", s.signedIn(s.switchAccount))
 	mux.HandleFunc("GET /accounts/{account}", s.signedIn(s.accountPage))
@@ -324,12 +332,10 @@ func (s *Server) toLogin(w http.ResponseWriter, r *http.Request, msg string) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// safeNext returns next if it is a path on this site, else "/".
+// safeNext returns next if it is a path on this site, else "/" (the rule
+// the console hand-off's return_to follows too, steward.IsConsolePath).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/"
-	}
-	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+	if !steward.IsConsolePath(next) {
 		return "/"
 	}
 	return next
@@ -407,7 +413,7 @@ func (s *Server) logError(r *http.Request, err error) {
 
 // redactPath hides the tokens of access-link and invitation paths.
 func redactPath(p string) string {
-	for _, prefix := range []string{"/access-links/", "/invitations/"} {
+	for _, prefix := range []string{"/access-links/", "/invitations/", "/console-links/"} {
 		if strings.HasPrefix(p, prefix) {
 			return prefix + "…"
 		}

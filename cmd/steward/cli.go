@@ -96,6 +96,9 @@ type serveCmd struct {
 	AccessLog         bool          `name:"access-log" help:"Log one line per request at info level (method, route, status, duration, request id, actor id); --access-log=false turns it off." default:"${access_log_default}" negatable:"" env:"STEWARD_ACCESS_LOG"`
 	SecretKey         string        `name:"secret-key" help:"Key that seals webhook secrets in the database: the base64 of 32 random bytes (prefer the environment variable). Without it one is generated and printed at the first start." env:"STEWARD_SECRET_KEY" placeholder:"KEY"`
 	WebhookAllowHost  []string      `name:"webhook-allow-host" help:"A host webhooks may reach even though it resolves to a loopback, private or link-local address (R-HOOK-3); repeatable." env:"STEWARD_WEBHOOK_ALLOW_HOSTS" placeholder:"HOST"`
+	OIDCIssuer        string        `name:"oidc-issuer" help:"Single sign-on to the console: the issuer URL of an OpenID Connect provider (with --oidc-client-id); its redirect URL is --base-url + /login/sso/callback." env:"STEWARD_OIDC_ISSUER" placeholder:"URL"`
+	OIDCClientID      string        `name:"oidc-client-id" help:"The console's client id at the --oidc-issuer provider." env:"STEWARD_OIDC_CLIENT_ID" placeholder:"ID"`
+	OIDCClientSecret  string        `name:"oidc-client-secret" help:"The console's client secret at the --oidc-issuer provider (prefer the environment variable)." env:"STEWARD_OIDC_CLIENT_SECRET" placeholder:"SECRET"`
 	AutoMigrate       bool          `name:"auto-migrate" help:"Apply pending migrations at start; with --no-auto-migrate the server refuses to start on an old schema." default:"${auto_migrate_default}" negatable:"" env:"STEWARD_AUTO_MIGRATE"`
 }
 
@@ -124,6 +127,9 @@ func (c *serveCmd) config() Config {
 		AccessLog:         c.AccessLog,
 		SecretKey:         c.SecretKey,
 		WebhookAllowHosts: c.WebhookAllowHost,
+		OIDCIssuer:        c.OIDCIssuer,
+		OIDCClientID:      c.OIDCClientID,
+		OIDCClientSecret:  c.OIDCClientSecret,
 	}
 }
 

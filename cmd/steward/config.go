@@ -77,6 +77,10 @@ type Config struct {
 	// deliveries (tests trust their own receiver with it).
 	WebhookAllowHosts []string
 	WebhookTLS        *tls.Config
+	// OIDCIssuer, OIDCClientID and OIDCClientSecret, when the issuer is
+	// set, add single sign-on with that OpenID Connect provider to the
+	// console's sign-in page (SPEC §3 "Web console").
+	OIDCIssuer, OIDCClientID, OIDCClientSecret string
 }
 
 // DefaultConfig returns the configuration of `steward serve` with no settings:
@@ -135,6 +139,15 @@ func (c Config) Validate() error {
 		u, err := url.Parse(c.SMTP)
 		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 			bad("--smtp must look like smtp://[user:pass@]host:port or smtps://[user:pass@]host:port")
+		}
+	}
+	if c.OIDCIssuer != "" || c.OIDCClientID != "" || c.OIDCClientSecret != "" {
+		u, err := url.Parse(c.OIDCIssuer)
+		switch {
+		case c.OIDCIssuer == "" || c.OIDCClientID == "":
+			bad("--oidc-issuer and --oidc-client-id go together (with --oidc-client-secret for a confidential client): single sign-on needs the provider and the console's client there")
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			bad("--oidc-issuer %q must be the provider's absolute issuer URL, e.g. https://login.example.com", c.OIDCIssuer)
 		}
 	}
 	if c.BaseURL != "" {

@@ -211,6 +211,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.SMTP == "" {
 		webCfg.MailDir = cfg.MailDir // the console shows the mail folder at /mail
 	}
+	if cfg.OIDCIssuer != "" {
+		webCfg.OIDC = &web.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret}
+	}
 	console, err := web.NewServer(svc, webCfg)
 	if err != nil {
 		return err
