@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -26,6 +27,11 @@ type Service struct {
 	// OnCommit, when set, is called after every committed write with its
 	// revision; the check index uses it to follow writes of this node at once.
 	OnCommit func(rev int64)
+	// OnQueued, when set, is called after a committed write with whether
+	// it queued mail and the accounts it recorded events in (whose
+	// endpoints follow their audit log, R-HOOK-2): the server wakes the
+	// senders with it only when they may have work.
+	OnQueued func(mail bool, accounts []string)
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
@@ -83,6 +89,7 @@ type txn struct {
 	result  any              // what the write's request answers (see answer)
 	dry     *dryRun          // set in dry-run mode (R-PREVIEW-1)
 	resend  *WebhookDelivery // a delivery queued again (R-HOOK-2), see enqueueWebhooks
+	mailed  bool             // the write queued mail
 }
 
 // errUnchanged is what a write's fn returns when the write would change
@@ -118,8 +125,10 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 	if key != nil && key.Kept != nil {
 		return 0, Errorf(EINTERNAL, "internal", "a second write for one Idempotency-Key")
 	}
+	var done *txn
 	err := s.Store.InTx(ctx, func(tx Store) error {
 		t := &txn{Store: tx, s: s, ctx: ctx, now: s.now(), actor: ActorFromContext(ctx)}
+		done = t
 		if key != nil {
 			key.Answered, key.Kept = nil, nil // a retried transaction starts again
 			first, err := tx.LockIdempotencyKey(ctx, key.Scope, key.Key)
@@ -164,7 +173,21 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 	if err == nil && s.OnCommit != nil {
 		s.OnCommit(rev)
 	}
+	if err == nil && s.OnQueued != nil {
+		s.OnQueued(done.mailed, done.accounts())
+	}
 	return rev, err
+}
+
+// accounts returns the accounts the write recorded events in.
+func (t *txn) accounts() []string {
+	var ids []string
+	for _, e := range t.events {
+		if !slices.Contains(ids, e.AccountID) {
+			ids = append(ids, e.AccountID)
+		}
+	}
+	return ids
 }
 
 // record adds an audit event to the write. by describes the actor's standing in

@@ -165,9 +165,13 @@ func testRHook1(t *testing.T, open Opener) {
 	WantCode(t, err, steward.ENOTFOUND, "")
 }
 
-// pending returns the endpoint's deliveries, oldest first.
+// pending returns the endpoint's deliveries, oldest first, once the events
+// recorded so far are queued (as the sender does before each pass).
 func pending(t *testing.T, w *World, accountID, webhookID string) []*steward.WebhookDelivery {
 	t.Helper()
+	if _, err := w.Svc.QueueWebhookEvents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ds, _, err := w.Svc.FindDeliveries(w.Op, accountID, webhookID, steward.Page{Limit: 500})
 	if err != nil {
 		t.Fatal(err)

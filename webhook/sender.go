@@ -27,13 +27,16 @@ type Store interface {
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*steward.WebhookDelivery, error)
 	FindWebhookByID(ctx context.Context, accountID, id string) (*steward.Webhook, error)
 	UpdateDelivery(ctx context.Context, d *steward.WebhookDelivery) error
+	ActiveWebhookAccounts(ctx context.Context) ([]string, error)
 	AcquireJobLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 	ReleaseJobLease(ctx context.Context, name, holder string) error
 }
 
-// Service is what the Sender needs of the rules: the endpoint's secret, and
-// disabling an endpoint (which records it and mails the account's admins).
+// Service is what the Sender needs of the rules: the deliveries of the
+// events recorded since the last pass, the endpoint's secret, and disabling
+// an endpoint (which records it and mails the account's admins).
 type Service interface {
+	QueueWebhookEvents(ctx context.Context) (int, error)
 	WebhookSecret(w *steward.Webhook) (string, error)
 	DisableWebhook(ctx context.Context, accountID, id, reason string) error
 }
@@ -92,6 +95,9 @@ type Sender struct {
 	kick     chan struct{}
 	takeOver atomic.Bool
 	client   *http.Client
+	// hooked holds the accounts with an active endpoint as of the last
+	// pass: a commit in one of them wakes the sender (Wake).
+	hooked atomic.Pointer[map[string]bool]
 	// Now is the clock and Jitter returns a number in [0, 1); tests replace them.
 	Now    func() time.Time
 	Jitter func() float64
@@ -186,11 +192,29 @@ func NewClient(guard *steward.WebhookGuard, tlsConfig *tls.Config, timeout time.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// Kick makes Run look at the queue now; the server calls it after every commit.
+// Kick makes Run look at the queue now.
 func (s *Sender) Kick() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
+	}
+}
+
+// Wake kicks the sender when one of accounts had an active endpoint at its
+// last pass; the server calls it after each commit with the accounts the
+// write recorded events in. A commit in an account without endpoints costs
+// the sender nothing; an endpoint this node has not seen yet gets its
+// deliveries at the next poll.
+func (s *Sender) Wake(accounts []string) {
+	hooked := s.hooked.Load()
+	if hooked == nil {
+		return
+	}
+	for _, id := range accounts {
+		if (*hooked)[id] {
+			s.Kick()
+			return
+		}
 	}
 }
 
@@ -234,6 +258,18 @@ func (s *Sender) lease(ctx context.Context, now time.Time) (bool, error) {
 // endpoint failing for RetryFor is disabled (R-HOOK-2).
 func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 	if ok, err := s.lease(ctx, s.Now().UTC()); err != nil || !ok {
+		return 0, err
+	}
+	accounts, err := s.store.ActiveWebhookAccounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	hooked := make(map[string]bool, len(accounts))
+	for _, id := range accounts {
+		hooked[id] = true
+	}
+	s.hooked.Store(&hooked)
+	if _, err := s.svc.QueueWebhookEvents(ctx); err != nil { // R-HOOK-2
 		return 0, err
 	}
 	due, err := s.store.DueDeliveries(ctx, s.Now().UTC(), s.cfg.Batch)
