@@ -27,11 +27,10 @@ type Service struct {
 	// OnCommit, when set, is called after every committed write with its
 	// revision; the check index uses it to follow writes of this node at once.
 	OnCommit func(rev int64)
-	// OnQueued, when set, is called after a committed write with whether
-	// it queued mail and the accounts it recorded events in (whose
-	// endpoints follow their audit log, R-HOOK-2): the server wakes the
-	// senders with it only when they may have work.
-	OnQueued func(mail bool, accounts []string)
+	// OnQueued, when set, is called after every committed write with what
+	// it gave the mail and webhook senders to do: the server wakes them
+	// with it only when they may have work.
+	OnQueued func(Queued)
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
@@ -89,7 +88,18 @@ type txn struct {
 	result  any              // what the write's request answers (see answer)
 	dry     *dryRun          // set in dry-run mode (R-PREVIEW-1)
 	resend  *WebhookDelivery // a delivery queued again (R-HOOK-2), see enqueueWebhooks
-	mailed  bool             // the write queued mail
+	queued  Queued           // what the write gives the senders (see Service.OnQueued)
+}
+
+// Queued is what a committed write gave the senders to do.
+type Queued struct {
+	// Mail says the write queued mail.
+	Mail bool
+	// Webhooks says the write changed an endpoint or queued a delivery.
+	Webhooks bool
+	// Accounts are the accounts the write recorded events in: their
+	// endpoints follow their audit log (R-HOOK-2).
+	Accounts []string
 }
 
 // errUnchanged is what a write's fn returns when the write would change
@@ -174,7 +184,9 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 		s.OnCommit(rev)
 	}
 	if err == nil && s.OnQueued != nil {
-		s.OnQueued(done.mailed, done.accounts())
+		q := done.queued
+		q.Accounts = done.accounts()
+		s.OnQueued(q)
 	}
 	return rev, err
 }

@@ -99,6 +99,7 @@ func (s *Service) CreateWebhook(ctx context.Context, accountID string, in Webhoo
 		if err := t.CreateWebhook(t.ctx, w); err != nil {
 			return err
 		}
+		t.queued.Webhooks = true
 		t.record(accountID, by, "webhook.created", "webhook", w.ID, map[string]any{"url": w.URL, "event_types": w.EventTypes})
 		out = &NewWebhook{Webhook: *w, Secret: secret}
 		t.answer(out)
@@ -190,6 +191,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, accountID, id string, in We
 		if err := t.UpdateWebhook(t.ctx, w); err != nil {
 			return err
 		}
+		t.queued.Webhooks = true
 		if _, ok := changed["status"]; ok && w.Status == WebhookActive {
 			// Enabled again: the endpoint gets what it was queued before it
 			// was disabled, and then the events from now on, not those of
@@ -256,6 +258,7 @@ func (s *Service) ResendDelivery(ctx context.Context, accountID, webhookID, deli
 		// The delivery is queued by enqueueWebhooks, behind this event.
 		t.record(accountID, by, "webhook.delivery_resent", "webhook", webhookID, map[string]string{"delivery_id": d.ID, "resent_as": resent.ID})
 		t.resend = resent
+		t.queued.Webhooks = true
 		t.answer(resent)
 		return nil
 	})

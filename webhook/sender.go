@@ -192,17 +192,21 @@ func NewClient(guard *steward.WebhookGuard, tlsConfig *tls.Config, timeout time.
 // Kick makes Run look at the queue now.
 func (s *Sender) Kick() { s.runner.Kick() }
 
-// Wake kicks the sender when one of accounts had an active endpoint at its
-// last pass; the server calls it after each commit with the accounts the
-// write recorded events in. A commit in an account without endpoints costs
-// the sender nothing; an endpoint this node has not seen yet gets its
-// deliveries at the next poll.
-func (s *Sender) Wake(accounts []string) {
+// Wake kicks the sender when a committed write changed an endpoint or
+// recorded events in an account that had an active endpoint at the last
+// pass; the server calls it after each commit. A commit in an account
+// without endpoints costs the sender nothing. (An endpoint that another
+// node registered since the last pass gets its deliveries at the next poll.)
+func (s *Sender) Wake(q steward.Queued) {
+	if q.Webhooks {
+		s.Kick()
+		return
+	}
 	hooked := s.hooked.Load()
 	if hooked == nil {
 		return
 	}
-	for _, id := range accounts {
+	for _, id := range q.Accounts {
 		if (*hooked)[id] {
 			s.Kick()
 			return

@@ -177,11 +177,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// The senders wake for a commit that gave them work: mail it queued,
 	// events in an account with endpoints (R-HOOK-2); they poll otherwise.
-	svc.OnQueued = func(mailed bool, accounts []string) {
-		if mailed {
+	svc.OnQueued = func(q steward.Queued) {
+		if q.Mail {
 			sender.Kick()
 		}
-		hooks.Wake(accounts)
+		hooks.Wake(q)
 	}
 	m.metrics.Observe(index, m.db, poolStats(m.db), cfg.DBTimeout, m.Logger.With("component", "metrics"))
 
