@@ -311,6 +311,24 @@ func testRHook2FollowLog(t *testing.T, open Opener) {
 	if err != nil || len(events) != 1 || ds[3].MessageID != events[0].ID {
 		t.Fatalf("the last delivery is %s, want the latest role.deleted event (%v)", ds[3].MessageID, err)
 	}
+	// Many events at once (inserted 64 rows to a statement, then by halves):
+	// each once, in order.
+	all, _, err := w.Svc.CreateWebhook(w.As(owner.ID), acc.ID, steward.WebhookInput{URL: "https://hooks.example.com/all", EventTypes: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 74 {
+		w.Role(acc.ID, fmt.Sprintf("Many %d", i))
+	}
+	ds = pending(t, w, acc.ID, all.ID)
+	if len(ds) != 75 || ds[0].EventType != "webhook.created" {
+		t.Fatalf("%d deliveries to the second endpoint, want its creation and 74 roles", len(ds))
+	}
+	for i, d := range ds[1:] {
+		if d.EventType != "role.created" || d.Seq != ds[0].Seq+int64(i)+1 {
+			t.Fatalf("delivery %d: %s seq %d, want role.created seq %d", i+1, d.EventType, d.Seq, ds[0].Seq+int64(i)+1)
+		}
+	}
 }
 
 // testRHook2Wake: a committed write tells the server what it gave the

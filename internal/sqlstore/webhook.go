@@ -161,17 +161,13 @@ func scanWebhook(r interface{ Scan(...any) error }) (*steward.Webhook, error) {
 const deliveryColumns = `id, webhook_id, account_id, message_id, event_type, payload, seq, status, attempts, created_at,
 	next_attempt_at, delivered_at, last_status, last_error, failing_since`
 
-// EnqueueDeliveries inserts deliveries, many rows to a statement: a write
-// with several subscribed endpoints pays for one round trip, not one each.
-func (s *Store) EnqueueDeliveries(ctx context.Context, ds []*steward.WebhookDelivery) error {
-	const cols, perStatement = 15, 500
-	for len(ds) > 0 {
-		chunk := ds[:min(len(ds), perStatement)]
-		ds = ds[len(chunk):]
+// deliveryInserts are the INSERTs of 1, 2, 4 … 64 deliveries at once.
+var deliveryInserts = func() (out [7]string) {
+	const cols = 15
+	for k := range out {
 		var q strings.Builder
 		q.WriteString(`INSERT INTO webhook_deliveries (` + deliveryColumns + `) VALUES `)
-		args := make([]any, 0, len(chunk)*cols)
-		for i, d := range chunk {
+		for i := range 1 << k {
 			if i > 0 {
 				q.WriteString(",")
 			}
@@ -183,10 +179,30 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []*steward.WebhookDeli
 				fmt.Fprintf(&q, "$%d", i*cols+c+1)
 			}
 			q.WriteString(")")
+		}
+		out[k] = q.String()
+	}
+	return out
+}()
+
+// EnqueueDeliveries inserts deliveries, many rows to a statement: 64 at a
+// time, then the rest by halves (32, 16 … 1), so that a pass over many
+// events pays a few round trips and the store's SQL stays a fixed set of
+// texts that the statement cache prepares once.
+func (s *Store) EnqueueDeliveries(ctx context.Context, ds []*steward.WebhookDelivery) error {
+	for len(ds) > 0 {
+		k := len(deliveryInserts) - 1
+		for 1<<k > len(ds) {
+			k--
+		}
+		chunk := ds[:1<<k]
+		ds = ds[len(chunk):]
+		args := make([]any, 0, len(chunk)*15)
+		for _, d := range chunk {
 			args = append(args, d.ID, d.WebhookID, d.AccountID, d.MessageID, d.EventType, string(d.Payload), d.Seq, d.Status, d.Attempts,
 				micros(d.CreatedAt), micros(d.NextAttemptAt), microsPtr(d.DeliveredAt), d.LastStatus, d.LastError, microsPtr(d.FailingSince))
 		}
-		if _, err := s.exec(ctx, "enqueue deliveries", q.String(), args...); err != nil {
+		if _, err := s.exec(ctx, "enqueue deliveries", deliveryInserts[k], args...); err != nil {
 			return err
 		}
 	}
