@@ -104,8 +104,6 @@ type WebhookStore interface {
 	FindWebhookByID(ctx context.Context, accountID, id string) (*Webhook, error)
 	// FindWebhooks pages through the account's endpoints ("" : every account's) in id order.
 	FindWebhooks(ctx context.Context, accountID string, page Page) ([]*Webhook, string, error)
-	// FindActiveWebhooks returns the active endpoints of the account.
-	FindActiveWebhooks(ctx context.Context, accountID string) ([]*Webhook, error)
 	UpdateWebhook(ctx context.Context, w *Webhook) error
 	// DeleteWebhook deletes the endpoint and its deliveries.
 	DeleteWebhook(ctx context.Context, accountID, id string) error

@@ -48,11 +48,6 @@ func (s *Store) FindWebhooks(ctx context.Context, accountID string, p steward.Pa
 	return out, next, nil
 }
 
-// FindActiveWebhooks returns the account's active endpoints.
-func (s *Store) FindActiveWebhooks(ctx context.Context, accountID string) ([]*steward.Webhook, error) {
-	return s.queryWebhooks(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE account_id = $1 AND status = 'active' ORDER BY id`, accountID)
-}
-
 // WebhooksBehind returns up to limit active endpoints whose account's audit
 // log has events after the endpoint's cursor.
 func (s *Store) WebhooksBehind(ctx context.Context, limit int) ([]*steward.Webhook, error) {
