@@ -228,10 +228,23 @@ func (s *Service) DeleteWebhook(ctx context.Context, accountID, id string) (int6
 	})
 }
 
-// FindDeliveries pages through an endpoint's deliveries, newest first (R-HOOK-2).
+// FindDeliveries pages through an endpoint's deliveries, newest first
+// (R-HOOK-2). The events recorded since the worker's last pass are queued
+// first, so that the list shows every change made so far.
 func (s *Service) FindDeliveries(ctx context.Context, accountID, webhookID string, page Page) ([]*WebhookDelivery, string, error) {
-	if _, err := s.FindWebhook(ctx, accountID, webhookID); err != nil {
+	w, err := s.FindWebhook(ctx, accountID, webhookID)
+	if err != nil {
 		return nil, "", err
+	}
+	if w.Status == WebhookActive {
+		// One indexed read says whether anything waits; only then a write.
+		if next, err := s.Store.EventsAfter(ctx, accountID, w.AfterSeq, 1); err != nil {
+			return nil, "", err
+		} else if len(next) > 0 {
+			if _, _, err := s.queueEndpoint(ctx, w, true); err != nil {
+				return nil, "", err
+			}
+		}
 	}
 	return s.Store.FindDeliveries(ctx, webhookID, page.Normalize())
 }
@@ -381,21 +394,7 @@ func (s *Service) QueueWebhookEvents(ctx context.Context) (int, error) {
 		}
 		progressed := false
 		for _, w := range behind {
-			var n int
-			var moved bool
-			err := s.Store.InTx(ctx, func(tx Store) error {
-				if err := tx.LockAccount(ctx, w.AccountID); err != nil {
-					return err
-				}
-				cur, err := tx.FindWebhookByID(ctx, w.AccountID, w.ID)
-				if err != nil || cur.Status != WebhookActive {
-					return ignoreNotFound(err)
-				}
-				before := cur.AfterSeq
-				n, err = queueWebhookEvents(ctx, tx, cur, s.now(), false)
-				moved = cur.AfterSeq != before
-				return err
-			})
+			n, moved, err := s.queueEndpoint(ctx, w, false)
 			if err != nil {
 				return total, err
 			}
@@ -406,6 +405,27 @@ func (s *Service) QueueWebhookEvents(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// queueEndpoint queues the events after w's cursor for w, if it is still
+// active, in a transaction that holds its account (so that the worker, a
+// listing and a change of the endpoint queue each event once). It reports
+// how many deliveries it queued and whether the cursor moved.
+func (s *Service) queueEndpoint(ctx context.Context, w *Webhook, all bool) (n int, moved bool, err error) {
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		if err := tx.LockAccount(ctx, w.AccountID); err != nil {
+			return err
+		}
+		cur, err := tx.FindWebhookByID(ctx, w.AccountID, w.ID)
+		if err != nil || cur.Status != WebhookActive {
+			return ignoreNotFound(err)
+		}
+		before := cur.AfterSeq
+		n, err = queueWebhookEvents(ctx, tx, cur, s.now(), all)
+		moved = cur.AfterSeq != before
+		return err
+	})
+	return n, moved, err
 }
 
 func ignoreNotFound(err error) error {
