@@ -39,5 +39,6 @@ type OutboxStore interface {
 func (t *txn) mail(m *Message) error {
 	m.ID = NewID("msg_", t.now)
 	m.CreatedAt, m.NextAttemptAt = t.now, t.now
+	t.queued.Mail = true
 	return t.EnqueueMessage(t.ctx, m)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -26,6 +27,10 @@ type Service struct {
 	// OnCommit, when set, is called after every committed write with its
 	// revision; the check index uses it to follow writes of this node at once.
 	OnCommit func(rev int64)
+	// OnQueued, when set, is called after every committed write with what
+	// it gave the mail and webhook senders to do: the server wakes them
+	// with it only when they may have work.
+	OnQueued func(Queued)
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
@@ -83,6 +88,18 @@ type txn struct {
 	result  any              // what the write's request answers (see answer)
 	dry     *dryRun          // set in dry-run mode (R-PREVIEW-1)
 	resend  *WebhookDelivery // a delivery queued again (R-HOOK-2), see enqueueWebhooks
+	queued  Queued           // what the write gives the senders (see Service.OnQueued)
+}
+
+// Queued is what a committed write gave the senders to do.
+type Queued struct {
+	// Mail says the write queued mail.
+	Mail bool
+	// Webhooks says the write changed an endpoint or queued a delivery.
+	Webhooks bool
+	// Accounts are the accounts the write recorded events in: their
+	// endpoints follow their audit log (R-HOOK-2).
+	Accounts []string
 }
 
 // errUnchanged is what a write's fn returns when the write would change
@@ -118,8 +135,10 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 	if key != nil && key.Kept != nil {
 		return 0, Errorf(EINTERNAL, "internal", "a second write for one Idempotency-Key")
 	}
+	var done *txn
 	err := s.Store.InTx(ctx, func(tx Store) error {
 		t := &txn{Store: tx, s: s, ctx: ctx, now: s.now(), actor: ActorFromContext(ctx)}
+		done = t
 		if key != nil {
 			key.Answered, key.Kept = nil, nil // a retried transaction starts again
 			first, err := tx.LockIdempotencyKey(ctx, key.Scope, key.Key)
@@ -164,7 +183,23 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 	if err == nil && s.OnCommit != nil {
 		s.OnCommit(rev)
 	}
+	if err == nil && s.OnQueued != nil {
+		q := done.queued
+		q.Accounts = done.accounts()
+		s.OnQueued(q)
+	}
 	return rev, err
+}
+
+// accounts returns the accounts the write recorded events in.
+func (t *txn) accounts() []string {
+	var ids []string
+	for _, e := range t.events {
+		if !slices.Contains(ids, e.AccountID) {
+			ids = append(ids, e.AccountID)
+		}
+	}
+	return ids
 }
 
 // record adds an audit event to the write. by describes the actor's standing in

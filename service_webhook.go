@@ -99,6 +99,7 @@ func (s *Service) CreateWebhook(ctx context.Context, accountID string, in Webhoo
 		if err := t.CreateWebhook(t.ctx, w); err != nil {
 			return err
 		}
+		t.queued.Webhooks = true
 		t.record(accountID, by, "webhook.created", "webhook", w.ID, map[string]any{"url": w.URL, "event_types": w.EventTypes})
 		out = &NewWebhook{Webhook: *w, Secret: secret}
 		t.answer(out)
@@ -151,6 +152,12 @@ func (s *Service) UpdateWebhook(ctx context.Context, accountID, id string, in We
 		if err != nil {
 			return err
 		}
+		// R-HOOK-2: the events recorded so far go by the settings so far.
+		if w.Status == WebhookActive && (in.EventTypes != nil || in.Status != nil) {
+			if _, err := queueWebhookEvents(t.ctx, t, w, t.now, true); err != nil {
+				return err
+			}
+		}
 		changed := map[string]any{}
 		if in.URL != nil && *in.URL != w.URL {
 			if err := s.checkWebhookURL(ctx, *in.URL); err != nil {
@@ -184,6 +191,15 @@ func (s *Service) UpdateWebhook(ctx context.Context, accountID, id string, in We
 		if err := t.UpdateWebhook(t.ctx, w); err != nil {
 			return err
 		}
+		t.queued.Webhooks = true
+		if _, ok := changed["status"]; ok && w.Status == WebhookActive {
+			// Enabled again: the endpoint gets what it was queued before it
+			// was disabled, and then the events from now on, not those of
+			// the time it was disabled (R-HOOK-2).
+			if err := t.SkipWebhookEvents(t.ctx, accountID, w.ID); err != nil {
+				return err
+			}
+		}
 		t.record(accountID, by, "webhook.updated", "webhook", w.ID, changed)
 		return nil
 	})
@@ -212,10 +228,23 @@ func (s *Service) DeleteWebhook(ctx context.Context, accountID, id string) (int6
 	})
 }
 
-// FindDeliveries pages through an endpoint's deliveries, newest first (R-HOOK-2).
+// FindDeliveries pages through an endpoint's deliveries, newest first
+// (R-HOOK-2). The events recorded since the worker's last pass are queued
+// first, so that the list shows every change made so far.
 func (s *Service) FindDeliveries(ctx context.Context, accountID, webhookID string, page Page) ([]*WebhookDelivery, string, error) {
-	if _, err := s.FindWebhook(ctx, accountID, webhookID); err != nil {
+	w, err := s.FindWebhook(ctx, accountID, webhookID)
+	if err != nil {
 		return nil, "", err
+	}
+	if w.Status == WebhookActive {
+		// One indexed read says whether anything waits; only then a write.
+		if next, err := s.Store.EventsAfter(ctx, accountID, w.AfterSeq, 1); err != nil {
+			return nil, "", err
+		} else if len(next) > 0 {
+			if _, _, err := s.queueEndpoint(ctx, w, true); err != nil {
+				return nil, "", err
+			}
+		}
 	}
 	return s.Store.FindDeliveries(ctx, webhookID, page.Normalize())
 }
@@ -242,6 +271,7 @@ func (s *Service) ResendDelivery(ctx context.Context, accountID, webhookID, deli
 		// The delivery is queued by enqueueWebhooks, behind this event.
 		t.record(accountID, by, "webhook.delivery_resent", "webhook", webhookID, map[string]string{"delivery_id": d.ID, "resent_as": resent.ID})
 		t.resend = resent
+		t.queued.Webhooks = true
 		t.answer(resent)
 		return nil
 	})
@@ -265,6 +295,10 @@ func (s *Service) DisableWebhook(ctx context.Context, accountID, id, reason stri
 		}
 		if w.Status == WebhookDisabled {
 			return errUnchanged
+		}
+		// The events recorded while it was active stay queued (R-HOOK-2).
+		if _, err := queueWebhookEvents(t.ctx, t, w, t.now, true); err != nil {
+			return err
 		}
 		w.Status, w.DisabledReason, w.UpdatedAt = WebhookDisabled, reason, t.now
 		if err := t.UpdateWebhook(t.ctx, w); err != nil {
@@ -320,42 +354,123 @@ type webhookPayload struct {
 	Data      *Event    `json:"data"`
 }
 
-// enqueueWebhooks writes, in the write's transaction, a delivery of every
-// recorded event to every active endpoint of its account that wants its
-// type (R-HOOK-2): none is lost if the change commits, none exists if it
-// does not. It runs after the events are appended, so that each delivery
-// carries its event's sequence number, which orders the endpoint's deliveries.
+// enqueueWebhooks queues, in the write's transaction, a delivery resent
+// by ResendDelivery, numbered with its event's sequence number so that it
+// goes after every delivery of its endpoint queued so far. The deliveries of
+// the write's own events need nothing here: the events are the messages
+// (webhook-id is the event's id, the body is built from it), recorded in
+// the write's transaction, and the sender turns them into deliveries by
+// following the audit log (QueueWebhookEvents). So none is lost if the
+// change commits and none exists if it does not, and a write pays nothing
+// for the endpoints of its account (R-HOOK-2).
 func (t *txn) enqueueWebhooks() error {
-	hooks := map[string][]*Webhook{}
-	var ds []*WebhookDelivery
+	if t.resend == nil {
+		return nil
+	}
 	for _, e := range t.events {
-		if t.resend != nil && e.Action == "webhook.delivery_resent" && e.TargetID == t.resend.WebhookID {
+		if e.Action == "webhook.delivery_resent" && e.TargetID == t.resend.WebhookID {
 			t.resend.Seq = e.Seq
-			ds = append(ds, t.resend)
+			return t.EnqueueDeliveries(t.ctx, []*WebhookDelivery{t.resend})
 		}
-		ws, ok := hooks[e.AccountID]
-		if !ok {
-			var err error
-			if ws, err = t.FindActiveWebhooks(t.ctx, e.AccountID); err != nil {
-				return err
+	}
+	return nil
+}
+
+// webhookEventsPerTx bounds the events one transaction of
+// QueueWebhookEvents turns into deliveries.
+const webhookEventsPerTx = 500
+
+// QueueWebhookEvents turns the events recorded since each active endpoint's
+// cursor into deliveries of the events it wants, in sequence order, and
+// moves its cursor past them, each endpoint in a transaction that holds its
+// account (R-HOOK-2). The delivery worker calls it before each pass; it
+// returns how many deliveries it queued.
+func (s *Service) QueueWebhookEvents(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		behind, err := s.Store.WebhooksBehind(ctx, 100)
+		if err != nil || len(behind) == 0 {
+			return total, err
+		}
+		progressed := false
+		for _, w := range behind {
+			n, moved, err := s.queueEndpoint(ctx, w, false)
+			if err != nil {
+				return total, err
 			}
-			hooks[e.AccountID] = ws
+			total += n
+			progressed = progressed || moved
 		}
-		for _, w := range ws {
+		if !progressed {
+			return total, nil
+		}
+	}
+}
+
+// queueEndpoint queues the events after w's cursor for w, if it is still
+// active, in a transaction that holds its account (so that the worker, a
+// listing and a change of the endpoint queue each event once). It reports
+// how many deliveries it queued and whether the cursor moved.
+func (s *Service) queueEndpoint(ctx context.Context, w *Webhook, all bool) (n int, moved bool, err error) {
+	err = s.Store.InTx(ctx, func(tx Store) error {
+		if err := tx.LockAccount(ctx, w.AccountID); err != nil {
+			return err
+		}
+		cur, err := tx.FindWebhookByID(ctx, w.AccountID, w.ID)
+		if err != nil || cur.Status != WebhookActive {
+			return ignoreNotFound(err)
+		}
+		before := cur.AfterSeq
+		n, err = queueWebhookEvents(ctx, tx, cur, s.now(), all)
+		moved = cur.AfterSeq != before
+		return err
+	})
+	return n, moved, err
+}
+
+func ignoreNotFound(err error) error {
+	if ErrorKind(err) == ENOTFOUND {
+		return nil
+	}
+	return err
+}
+
+// queueWebhookEvents queues deliveries to w of the events of its account
+// after w.AfterSeq, up to webhookEventsPerTx of them or, with all, every one,
+// and advances w.AfterSeq past them. It runs in a transaction that holds
+// the account.
+func queueWebhookEvents(ctx context.Context, tx Store, w *Webhook, now time.Time, all bool) (int, error) {
+	queued := 0
+	for {
+		events, err := tx.EventsAfter(ctx, w.AccountID, w.AfterSeq, webhookEventsPerTx)
+		if err != nil || len(events) == 0 {
+			return queued, err
+		}
+		var ds []*WebhookDelivery
+		for _, e := range events {
 			if !w.Matches(e.Action) {
 				continue
 			}
 			// The payload is built from the audit event when it is read:
 			// the delivery keeps no copy of it.
-			ds = append(ds, &WebhookDelivery{ID: NewID(PrefixDelivery, t.now), WebhookID: w.ID, AccountID: e.AccountID,
+			ds = append(ds, &WebhookDelivery{ID: NewID(PrefixDelivery, now), WebhookID: w.ID, AccountID: e.AccountID,
 				MessageID: e.ID, EventType: e.Action, Seq: e.Seq, Status: DeliveryPending,
-				CreatedAt: t.now, NextAttemptAt: t.now})
+				CreatedAt: now, NextAttemptAt: now})
+		}
+		if len(ds) > 0 {
+			if err := tx.EnqueueDeliveries(ctx, ds); err != nil {
+				return queued, err
+			}
+		}
+		w.AfterSeq = events[len(events)-1].Seq
+		if err := tx.AdvanceWebhook(ctx, w.AccountID, w.ID, w.AfterSeq); err != nil {
+			return queued, err
+		}
+		queued += len(ds)
+		if !all || len(events) < webhookEventsPerTx {
+			return queued, nil
 		}
 	}
-	if len(ds) == 0 {
-		return nil
-	}
-	return t.EnqueueDeliveries(t.ctx, ds)
 }
 
 // CreateAnyWebhook registers an endpoint of in.AccountID for the operator,

@@ -55,6 +55,9 @@ type Webhook struct {
 	// SecretCipher is the signing secret sealed with the installation's
 	// secret key (AES-GCM, see SecretBox); it never leaves the store otherwise.
 	SecretCipher string `json:"-"`
+	// AfterSeq is the sequence number of the last event of the account
+	// the endpoint has been considered for (R-HOOK-2, see QueueWebhookEvents).
+	AfterSeq int64 `json:"-"`
 }
 
 // Matches reports whether the endpoint wants events of action.
@@ -101,11 +104,22 @@ type WebhookStore interface {
 	FindWebhookByID(ctx context.Context, accountID, id string) (*Webhook, error)
 	// FindWebhooks pages through the account's endpoints ("" : every account's) in id order.
 	FindWebhooks(ctx context.Context, accountID string, page Page) ([]*Webhook, string, error)
-	// FindActiveWebhooks returns the active endpoints of the account.
-	FindActiveWebhooks(ctx context.Context, accountID string) ([]*Webhook, error)
 	UpdateWebhook(ctx context.Context, w *Webhook) error
 	// DeleteWebhook deletes the endpoint and its deliveries.
 	DeleteWebhook(ctx context.Context, accountID, id string) error
+	// WebhooksBehind returns up to limit active endpoints whose account's
+	// audit log has events after the endpoint's AfterSeq.
+	WebhooksBehind(ctx context.Context, limit int) ([]*Webhook, error)
+	// ActiveWebhookAccounts returns the ids of the accounts with an active endpoint.
+	ActiveWebhookAccounts(ctx context.Context) ([]string, error)
+	// AdvanceWebhook sets the endpoint's AfterSeq.
+	AdvanceWebhook(ctx context.Context, accountID, id string, seq int64) error
+	// SkipWebhookEvents sets the endpoint's AfterSeq to its account's
+	// last committed event: the endpoint follows the log from there.
+	SkipWebhookEvents(ctx context.Context, accountID, id string) error
+	// EventsAfter returns up to limit events of the account whose sequence
+	// number is above seq, in sequence order.
+	EventsAfter(ctx context.Context, accountID string, seq int64, limit int) ([]*Event, error)
 	// EnqueueDeliveries stores deliveries; it must run inside InTx.
 	EnqueueDeliveries(ctx context.Context, ds []*WebhookDelivery) error
 	// FindDeliveryByID returns ENOTFOUND unless the delivery is the endpoint's.

@@ -11,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/internal/lease"
 )
 
 // Outbox is what the Sender needs of the store: the due messages, a place to
@@ -97,10 +97,7 @@ type Sender struct {
 	out    Outbox
 	cfg    Config
 	logger *slog.Logger
-	holder string
-	kick   chan struct{}
-	// takeOver is set until the first lease of a TakeOver sender.
-	takeOver atomic.Bool
+	runner *lease.Runner
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
@@ -147,14 +144,13 @@ func NewSender(out Outbox, cfg Config, logger *slog.Logger) (*Sender, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
-	cfg.Lease = max(cfg.Lease, 3*cfg.Poll)
 	if cfg.MessageIDHost == "" {
 		cfg.MessageIDHost = DefaultMessageHost
 	}
-	host, _ := os.Hostname()
-	s := &Sender{out: out, cfg: cfg, logger: logger, kick: make(chan struct{}, 1), Now: time.Now,
-		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), steward.NewID("snd_", time.Now()))}
-	s.takeOver.Store(cfg.TakeOver)
+	s := &Sender{out: out, cfg: cfg, logger: logger, Now: time.Now}
+	s.runner = lease.New(out, lease.Config{Name: leaseName, HolderPrefix: "snd_", Poll: cfg.Poll, Lease: cfg.Lease,
+		TakeOver: cfg.TakeOver, Logger: logger})
+	s.runner.Now = func() time.Time { return s.Now() }
 	if cfg.SMTP != "" {
 		t, err := ParseSMTP(cfg.SMTP)
 		if err != nil {
@@ -224,30 +220,15 @@ func (s *Sender) Describe() string {
 
 // Kick makes Run look at the outbox now instead of at the next poll; the
 // server calls it after a write that queued mail.
-func (s *Sender) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
+func (s *Sender) Kick() { s.runner.Kick() }
 
 // Run sends due messages until ctx ends. A failing pass is logged and the
 // next one retries.
 func (s *Sender) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Poll)
-	defer t.Stop()
-	defer s.out.ReleaseJobLease(context.WithoutCancel(ctx), leaseName, s.holder)
-	for {
-		if _, err := s.SendDue(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Warn("mail pass failed; retrying at the next poll", slog.Any("err", err))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-s.kick:
-		}
-	}
+	return s.runner.Run(ctx, func(ctx context.Context) (bool, error) {
+		_, err := s.SendDue(ctx)
+		return false, err
+	})
 }
 
 // SendDue makes one pass over the due messages and returns how many were
@@ -256,7 +237,7 @@ func (s *Sender) Run(ctx context.Context) error {
 // last error stays in the outbox for the console to show.
 func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	now := s.Now().UTC()
-	if ok, err := s.lease(ctx, now); err != nil || !ok {
+	if ok, err := s.runner.Acquire(ctx); err != nil || !ok {
 		return 0, err
 	}
 	due, err := s.out.DueMessages(ctx, now, s.cfg.Batch)
@@ -271,7 +252,7 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 		// Renew the lease before each message: a node that lost it (it
 		// stalled longer than the lease) stops, so no message goes twice.
 		if i > 0 {
-			if ok, err := s.lease(ctx, s.Now().UTC()); err != nil || !ok {
+			if ok, err := s.runner.Acquire(ctx); err != nil || !ok {
 				return sent, err
 			}
 		}
@@ -304,47 +285,16 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	return sent, nil
 }
 
-// lease takes or renews the sender's lease for Lease from now. The first
-// lease of a TakeOver sender judges the holder's lease as of the end of
-// time, when every lease has lapsed, and so takes it whoever holds it.
-func (s *Sender) lease(ctx context.Context, now time.Time) (bool, error) {
-	judged := now
-	if s.takeOver.Load() {
-		judged = GiveUp
-	}
-	ok, err := s.out.AcquireJobLease(ctx, leaseName, s.holder, judged, now.Add(s.cfg.Lease))
-	if ok {
-		s.takeOver.Store(false)
-	}
-	return ok, err
-}
-
 // deliverBeating delivers m while renewing the lease on a heartbeat: an
 // SMTP conversation may outlast the lease, and another node must not take
 // the outbox over from a sender that is alive.
 func (s *Sender) deliverBeating(ctx context.Context, m *steward.Message) error {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(s.cfg.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if ok, err := s.lease(ctx, s.Now().UTC()); (err != nil || !ok) && ctx.Err() == nil {
-					s.logger.Warn("mail lease not renewed during a delivery", slog.Bool("held", ok), slog.Any("err", err))
-				}
-			}
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	defer s.runner.Beat(ctx)()
 	return s.deliver(ctx, m)
 }
 
 // GiveUp is the next attempt time of a message given up on: never.
-var GiveUp = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+var GiveUp = lease.EndOfTime
 
 // Backoff returns the wait after the attempts-th failure: Backoff,
 // doubling, at most MaxBackoff.

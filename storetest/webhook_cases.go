@@ -29,6 +29,8 @@ func init() {
 		suiteCase{"R-HOOK-2_DeliveriesInTheChangesTransaction", testRHook2Enqueue},
 		suiteCase{"R-HOOK-2_SignedInOrderOnceWithRetries", testRHook2Delivery},
 		suiteCase{"R-HOOK-2_DisabledAfterThreeDaysAdminsMailed", testRHook2Disable},
+		suiteCase{"R-HOOK-2_EndpointsFollowTheAuditLog", testRHook2FollowLog},
+		suiteCase{"R-HOOK-2_CommitsWakeTheSendersWithWork", testRHook2Wake},
 		suiteCase{"R-HOOK-3_URLGuard", testRHook3},
 		suiteCase{"R-HOOK-3_CheckedAgainAtDelivery", testRHook3Delivery},
 	)
@@ -165,9 +167,13 @@ func testRHook1(t *testing.T, open Opener) {
 	WantCode(t, err, steward.ENOTFOUND, "")
 }
 
-// pending returns the endpoint's deliveries, oldest first.
+// pending returns the endpoint's deliveries, oldest first, once the events
+// recorded so far are queued (as the sender does before each pass).
 func pending(t *testing.T, w *World, accountID, webhookID string) []*steward.WebhookDelivery {
 	t.Helper()
+	if _, err := w.Svc.QueueWebhookEvents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ds, _, err := w.Svc.FindDeliveries(w.Op, accountID, webhookID, steward.Page{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +235,145 @@ func testRHook2Enqueue(t *testing.T, open Opener) {
 	w.Role(acc.ID, "Later")
 	if got := pending(t, w, acc.ID, hook.ID); len(got) != 1 {
 		t.Fatalf("a disabled endpoint got %d deliveries, want still 1", len(got))
+	}
+}
+
+// types returns the event types of the endpoint's deliveries, in order.
+func types(t *testing.T, w *World, accountID, webhookID string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range pending(t, w, accountID, webhookID) {
+		out = append(out, d.EventType)
+	}
+	return out
+}
+
+// testRHook2FollowLog: a write records its events and no delivery; the
+// sender queues the deliveries from the audit log in order, each once, by
+// the endpoint's settings at the time of each event: a change of event
+// types applies from then on, a disabled endpoint gets nothing, and an
+// endpoint enabled again gets the events from then on.
+func testRHook2FollowLog(t *testing.T, open Opener) {
+	w, _ := hookWorld(t, open)
+	acc, owner := w.Account(steward.AccountStandard)
+	hook, _, err := w.Svc.CreateWebhook(w.As(owner.ID), acc.ID, steward.WebhookInput{URL: "https://hooks.example.com/a", EventTypes: []string{"role.created"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := w.Role(acc.ID, "One")
+	ds, _, err := w.Store.FindDeliveries(context.Background(), hook.ID, steward.Page{Limit: 10})
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("deliveries before the sender's pass = %d, %v; want none: the write records only its event", len(ds), err)
+	}
+	if got := types(t, w, acc.ID, hook.ID); !slices.Equal(got, []string{"role.created"}) {
+		t.Fatalf("after a pass: %v, want [role.created]", got)
+	}
+	if n, err := w.Svc.QueueWebhookEvents(context.Background()); err != nil || n != 0 {
+		t.Fatalf("a second pass queued %d, %v; want 0 (each event once)", n, err)
+	}
+	// New event types apply to the events recorded from then on.
+	w.Role(acc.ID, "Two")
+	deleted := []string{"role.deleted"}
+	if _, _, err := w.Svc.UpdateWebhook(w.As(owner.ID), acc.ID, hook.ID, steward.WebhookUpdate{EventTypes: &deleted}); err != nil {
+		t.Fatal(err)
+	}
+	w.Role(acc.ID, "Three")
+	if _, err := w.Svc.DeleteRole(w.As(owner.ID), acc.ID, one.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := types(t, w, acc.ID, hook.ID); !slices.Equal(got, []string{"role.created", "role.created", "role.deleted"}) {
+		t.Fatalf("after the change of types: %v, want role.created twice (before), role.deleted (after)", got)
+	}
+	// Disabled, then enabled again: nothing of the time between.
+	disabled, active := steward.WebhookDisabled, steward.WebhookActive
+	if _, _, err := w.Svc.UpdateWebhook(w.As(owner.ID), acc.ID, hook.ID, steward.WebhookUpdate{Status: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	between := w.Role(acc.ID, "Between")
+	if _, err := w.Svc.DeleteRole(w.As(owner.ID), acc.ID, between.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := types(t, w, acc.ID, hook.ID); len(got) != 3 {
+		t.Fatalf("a disabled endpoint got %v", got)
+	}
+	if _, _, err := w.Svc.UpdateWebhook(w.As(owner.ID), acc.ID, hook.ID, steward.WebhookUpdate{Status: &active}); err != nil {
+		t.Fatal(err)
+	}
+	after := w.Role(acc.ID, "After")
+	if _, err := w.Svc.DeleteRole(w.As(owner.ID), acc.ID, after.ID); err != nil {
+		t.Fatal(err)
+	}
+	ds = pending(t, w, acc.ID, hook.ID)
+	if len(ds) != 4 || ds[3].EventType != "role.deleted" {
+		t.Fatalf("after enabling again: %d deliveries, want the 3 before and the deletion after", len(ds))
+	}
+	events, _, err := w.Store.FindEvents(context.Background(), steward.AuditFilter{AccountID: acc.ID, Action: "role.deleted", Limit: 1})
+	if err != nil || len(events) != 1 || ds[3].MessageID != events[0].ID {
+		t.Fatalf("the last delivery is %s, want the latest role.deleted event (%v)", ds[3].MessageID, err)
+	}
+	// Many events at once (inserted 64 rows to a statement, then by halves):
+	// each once, in order.
+	all, _, err := w.Svc.CreateWebhook(w.As(owner.ID), acc.ID, steward.WebhookInput{URL: "https://hooks.example.com/all", EventTypes: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 74 {
+		w.Role(acc.ID, fmt.Sprintf("Many %d", i))
+	}
+	ds = pending(t, w, acc.ID, all.ID)
+	if len(ds) != 75 || ds[0].EventType != "webhook.created" {
+		t.Fatalf("%d deliveries to the second endpoint, want its creation and 74 roles", len(ds))
+	}
+	for i, d := range ds[1:] {
+		if d.EventType != "role.created" || d.Seq != ds[0].Seq+int64(i)+1 {
+			t.Fatalf("delivery %d: %s seq %d, want role.created seq %d", i+1, d.EventType, d.Seq, ds[0].Seq+int64(i)+1)
+		}
+	}
+}
+
+// testRHook2Wake: a committed write tells the server what it gave the
+// senders (mail, an endpoint changed, the accounts of its events), so that
+// they wake for it rather than after every write; a refused write tells
+// nothing.
+func testRHook2Wake(t *testing.T, open Opener) {
+	w, _ := hookWorld(t, open)
+	acc, owner := w.Account(steward.AccountStandard)
+	var got []steward.Queued
+	w.Svc.OnQueued = func(q steward.Queued) { got = append(got, q) }
+	last := func() steward.Queued {
+		t.Helper()
+		if len(got) == 0 {
+			t.Fatal("OnQueued was not called")
+		}
+		q := got[len(got)-1]
+		got = nil
+		return q
+	}
+	w.Role(acc.ID, "One")
+	if q := last(); q.Mail || q.Webhooks || !slices.Equal(q.Accounts, []string{acc.ID}) {
+		t.Fatalf("a role's creation: %+v, want only its account", q)
+	}
+	hook, _, err := w.Svc.CreateWebhook(w.As(owner.ID), acc.ID, steward.WebhookInput{URL: "https://hooks.example.com/a", EventTypes: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := last(); !q.Webhooks || q.Mail {
+		t.Fatalf("an endpoint's creation: %+v, want Webhooks", q)
+	}
+	if err := w.Svc.DisableWebhook(context.Background(), acc.ID, hook.ID, "failing"); err != nil {
+		t.Fatal(err)
+	}
+	if q := last(); !q.Mail {
+		t.Fatalf("disabling an endpoint mails its account's admins: %+v, want Mail", q)
+	}
+	m := w.User(acc.ID, steward.RoleMember)
+	got = nil
+	n := "Nope"
+	if _, _, err := w.Svc.CreateRole(w.As(m.ID), acc.ID, steward.RoleInput{Name: &n}); steward.ErrorKind(err) != steward.EFORBIDDEN {
+		t.Fatalf("a member's CreateRole = %v", err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("a refused write told %+v", got)
 	}
 }
 

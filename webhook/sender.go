@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/steward-iam/steward"
+	"github.com/steward-iam/steward/internal/lease"
 )
 
 // Store is what the Sender needs of the store.
@@ -27,13 +27,16 @@ type Store interface {
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*steward.WebhookDelivery, error)
 	FindWebhookByID(ctx context.Context, accountID, id string) (*steward.Webhook, error)
 	UpdateDelivery(ctx context.Context, d *steward.WebhookDelivery) error
+	ActiveWebhookAccounts(ctx context.Context) ([]string, error)
 	AcquireJobLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 	ReleaseJobLease(ctx context.Context, name, holder string) error
 }
 
-// Service is what the Sender needs of the rules: the endpoint's secret, and
-// disabling an endpoint (which records it and mails the account's admins).
+// Service is what the Sender needs of the rules: the deliveries of the
+// events recorded since the last pass, the endpoint's secret, and disabling
+// an endpoint (which records it and mails the account's admins).
 type Service interface {
+	QueueWebhookEvents(ctx context.Context) (int, error)
 	WebhookSecret(w *steward.Webhook) (string, error)
 	DisableWebhook(ctx context.Context, accountID, id, reason string) error
 }
@@ -84,14 +87,15 @@ const leaseName = "webhook_sender"
 
 // Sender delivers the webhook queue.
 type Sender struct {
-	store    Store
-	svc      Service
-	cfg      Config
-	logger   *slog.Logger
-	holder   string
-	kick     chan struct{}
-	takeOver atomic.Bool
-	client   *http.Client
+	store  Store
+	svc    Service
+	cfg    Config
+	logger *slog.Logger
+	runner *lease.Runner
+	client *http.Client
+	// hooked holds the accounts with an active endpoint as of the last
+	// pass: a commit in one of them wakes the sender (Wake).
+	hooked atomic.Pointer[map[string]bool]
 	// Now is the clock and Jitter returns a number in [0, 1); tests replace them.
 	Now    func() time.Time
 	Jitter func() float64
@@ -123,17 +127,16 @@ func NewSender(store Store, svc Service, cfg Config, logger *slog.Logger) *Sende
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
-	cfg.Lease = max(cfg.Lease, 3*cfg.Poll)
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = DefaultParallel
 	}
 	if cfg.Guard == nil {
 		cfg.Guard = &steward.WebhookGuard{}
 	}
-	host, _ := os.Hostname()
-	s := &Sender{store: store, svc: svc, cfg: cfg, logger: logger, kick: make(chan struct{}, 1), Now: time.Now, Jitter: rand.Float64,
-		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), steward.NewID("whs_", time.Now()))}
-	s.takeOver.Store(cfg.TakeOver)
+	s := &Sender{store: store, svc: svc, cfg: cfg, logger: logger, Now: time.Now, Jitter: rand.Float64}
+	s.runner = lease.New(store, lease.Config{Name: leaseName, HolderPrefix: "whs_", Poll: cfg.Poll, Lease: cfg.Lease,
+		TakeOver: cfg.TakeOver, Logger: logger})
+	s.runner.Now = func() time.Time { return s.Now() }
 	s.client = NewClient(cfg.Guard, cfg.TLSConfig, cfg.Timeout)
 	return s
 }
@@ -186,46 +189,38 @@ func NewClient(guard *steward.WebhookGuard, tlsConfig *tls.Config, timeout time.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// Kick makes Run look at the queue now; the server calls it after every commit.
-func (s *Sender) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
+// Kick makes Run look at the queue now.
+func (s *Sender) Kick() { s.runner.Kick() }
+
+// Wake kicks the sender when a committed write changed an endpoint or
+// recorded events in an account that had an active endpoint at the last
+// pass; the server calls it after each commit. A commit in an account
+// without endpoints costs the sender nothing. (An endpoint that another
+// node registered since the last pass gets its deliveries at the next poll.)
+func (s *Sender) Wake(q steward.Queued) {
+	if q.Webhooks {
+		s.Kick()
+		return
+	}
+	hooked := s.hooked.Load()
+	if hooked == nil {
+		return
+	}
+	for _, id := range q.Accounts {
+		if (*hooked)[id] {
+			s.Kick()
+			return
+		}
 	}
 }
 
-// Run delivers until ctx ends.
+// Run delivers until ctx ends, a pass at once again while the last
+// delivered something (more may wait behind the batch).
 func (s *Sender) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Poll)
-	defer t.Stop()
-	defer s.store.ReleaseJobLease(context.WithoutCancel(ctx), leaseName, s.holder)
-	for {
+	return s.runner.Run(ctx, func(ctx context.Context) (bool, error) {
 		n, err := s.DeliverDue(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.logger.Warn("webhook pass failed; retrying at the next poll", slog.Any("err", err))
-		}
-		if n > 0 && err == nil {
-			continue // more may be waiting behind the batch
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-s.kick:
-		}
-	}
-}
-
-func (s *Sender) lease(ctx context.Context, now time.Time) (bool, error) {
-	judged := now
-	if s.takeOver.Load() {
-		judged = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
-	ok, err := s.store.AcquireJobLease(ctx, leaseName, s.holder, judged, now.Add(s.cfg.Lease))
-	if ok {
-		s.takeOver.Store(false)
-	}
-	return ok, err
+		return n > 0, err
+	})
 }
 
 // DeliverDue makes one pass over the due deliveries and returns how many
@@ -233,7 +228,20 @@ func (s *Sender) lease(ctx context.Context, now time.Time) (bool, error) {
 // first failure stops its endpoint until the backoff has passed, and an
 // endpoint failing for RetryFor is disabled (R-HOOK-2).
 func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
-	if ok, err := s.lease(ctx, s.Now().UTC()); err != nil || !ok {
+	if ok, err := s.runner.Acquire(ctx); err != nil || !ok {
+		return 0, err
+	}
+	defer s.runner.Beat(ctx)() // the lease holds while the pass works
+	accounts, err := s.store.ActiveWebhookAccounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	hooked := make(map[string]bool, len(accounts))
+	for _, id := range accounts {
+		hooked[id] = true
+	}
+	s.hooked.Store(&hooked)
+	if _, err := s.svc.QueueWebhookEvents(ctx); err != nil { // R-HOOK-2
 		return 0, err
 	}
 	due, err := s.store.DueDeliveries(ctx, s.Now().UTC(), s.cfg.Batch)
@@ -247,8 +255,6 @@ func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 		}
 		groups[len(groups)-1] = append(groups[len(groups)-1], d)
 	}
-	stop := s.heartbeat(ctx)
-	defer stop()
 	var (
 		wg        sync.WaitGroup
 		mu        sync.Mutex
@@ -272,28 +278,6 @@ func (s *Sender) DeliverDue(ctx context.Context) (int, error) {
 	}
 	wg.Wait()
 	return delivered, firstErr
-}
-
-// heartbeat renews the lease while a pass runs, so that another node does
-// not take the queue from a sender that is alive.
-func (s *Sender) heartbeat(ctx context.Context) func() {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(s.cfg.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if ok, err := s.lease(ctx, s.Now().UTC()); (err != nil || !ok) && ctx.Err() == nil {
-					s.logger.Warn("webhook lease not renewed during a pass", slog.Bool("held", ok), slog.Any("err", err))
-				}
-			}
-		}
-	}()
-	return func() { close(stop); <-done }
 }
 
 func (s *Sender) deliverEndpoint(ctx context.Context, ds []*steward.WebhookDelivery) (int, error) {

@@ -53,7 +53,13 @@ var listeningRE = regexp.MustCompile(`is listening on (http://\S+)`)
 // with SIGTERM when the test ends.
 func startNode(t *testing.T, dsn string, env ...string) *node {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0", "--mail-dir", filepath.Join(t.TempDir(), "mail"))
+	return startNodeArgs(t, dsn, nil, env...)
+}
+
+// startNodeArgs is startNode with args added to `steward serve`.
+func startNodeArgs(t *testing.T, dsn string, args []string, env ...string) *node {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--mail-dir", filepath.Join(t.TempDir(), "mail")}, args...)...)
 	cmd.Env = append(os.Environ(), "STEWARD_TEST_RUN_AS_STEWARD=1", "STEWARD_DB="+dsn, "STEWARD_OPERATOR_TOKEN="+testOperatorToken)
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()

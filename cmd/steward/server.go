@@ -174,8 +174,14 @@ func (m *Main) Run(ctx context.Context) error {
 		if m.ready.Load() {
 			index.OnCommit(rev)
 		}
-		sender.Kick() // a write may have queued mail
-		hooks.Kick()  // or webhook deliveries (R-HOOK-2)
+	}
+	// The senders wake for a commit that gave them work: mail it queued,
+	// events in an account with endpoints (R-HOOK-2); they poll otherwise.
+	svc.OnQueued = func(q steward.Queued) {
+		if q.Mail {
+			sender.Kick()
+		}
+		hooks.Wake(q)
 	}
 	m.metrics.Observe(index, m.db, poolStats(m.db), cfg.DBTimeout, m.Logger.With("component", "metrics"))
 

@@ -11,11 +11,13 @@ import (
 	"github.com/steward-iam/steward"
 )
 
-const webhookColumns = `id, account_id, url, event_types, status, disabled_reason, secret_cipher, created_at, updated_at`
+const webhookColumns = `id, account_id, url, event_types, status, disabled_reason, secret_cipher, created_at, updated_at, after_seq`
 
-// CreateWebhook inserts an endpoint.
+// CreateWebhook inserts an endpoint, following its account's audit log
+// from the current head: the events the transaction records come after it.
 func (s *Store) CreateWebhook(ctx context.Context, w *steward.Webhook) error {
-	_, err := s.exec(ctx, "insert webhook", `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+	_, err := s.exec(ctx, "insert webhook", `INSERT INTO webhooks (`+webhookColumns+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, COALESCE((SELECT seq FROM audit_heads WHERE account_id = $2), 0))`,
 		w.ID, w.AccountID, w.URL, jsonText(w.EventTypes), w.Status, w.DisabledReason, w.SecretCipher, micros(w.CreatedAt), micros(w.UpdatedAt))
 	return err
 }
@@ -46,9 +48,61 @@ func (s *Store) FindWebhooks(ctx context.Context, accountID string, p steward.Pa
 	return out, next, nil
 }
 
-// FindActiveWebhooks returns the account's active endpoints.
-func (s *Store) FindActiveWebhooks(ctx context.Context, accountID string) ([]*steward.Webhook, error) {
-	return s.queryWebhooks(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE account_id = $1 AND status = 'active' ORDER BY id`, accountID)
+// WebhooksBehind returns up to limit active endpoints whose account's audit
+// log has events after the endpoint's cursor.
+func (s *Store) WebhooksBehind(ctx context.Context, limit int) ([]*steward.Webhook, error) {
+	return s.queryWebhooks(ctx, `SELECT `+prefixed("w.", webhookColumns)+` FROM webhooks w JOIN audit_heads h ON h.account_id = w.account_id
+		WHERE w.status = 'active' AND h.seq > w.after_seq ORDER BY w.id LIMIT $1`, limit)
+}
+
+// ActiveWebhookAccounts returns the accounts that have an active endpoint.
+func (s *Store) ActiveWebhookAccounts(ctx context.Context) ([]string, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT DISTINCT account_id FROM webhooks WHERE status = 'active'`)
+	if err != nil {
+		return nil, s.wrap(err, "find webhook accounts")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// AdvanceWebhook moves the endpoint's cursor to seq.
+func (s *Store) AdvanceWebhook(ctx context.Context, accountID, id string, seq int64) error {
+	res, err := s.exec(ctx, "advance webhook", `UPDATE webhooks SET after_seq = $3 WHERE account_id = $1 AND id = $2`, accountID, id, seq)
+	return mustAffect(res, err, "webhook", id)
+}
+
+// SkipWebhookEvents moves the endpoint's cursor to its account's audit head.
+func (s *Store) SkipWebhookEvents(ctx context.Context, accountID, id string) error {
+	res, err := s.exec(ctx, "skip webhook events", `UPDATE webhooks SET after_seq = COALESCE((SELECT seq FROM audit_heads WHERE account_id = $1), 0)
+		WHERE account_id = $1 AND id = $2`, accountID, id)
+	return mustAffect(res, err, "webhook", id)
+}
+
+// EventsAfter returns up to limit events of the account after seq, in order.
+func (s *Store) EventsAfter(ctx context.Context, accountID string, seq int64, limit int) ([]*steward.Event, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+		accountID, seq, limit)
+	if err != nil {
+		return nil, s.wrap(err, "find events")
+	}
+	defer rows.Close()
+	var out []*steward.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // UpdateWebhook writes an endpoint's URL, event types and status.
@@ -88,7 +142,7 @@ func scanWebhook(r interface{ Scan(...any) error }) (*steward.Webhook, error) {
 	var w steward.Webhook
 	var types string
 	var created, updated int64
-	if err := r.Scan(&w.ID, &w.AccountID, &w.URL, &types, &w.Status, &w.DisabledReason, &w.SecretCipher, &created, &updated); err != nil {
+	if err := r.Scan(&w.ID, &w.AccountID, &w.URL, &types, &w.Status, &w.DisabledReason, &w.SecretCipher, &created, &updated, &w.AfterSeq); err != nil {
 		return nil, err
 	}
 	var err error
@@ -102,17 +156,13 @@ func scanWebhook(r interface{ Scan(...any) error }) (*steward.Webhook, error) {
 const deliveryColumns = `id, webhook_id, account_id, message_id, event_type, payload, seq, status, attempts, created_at,
 	next_attempt_at, delivered_at, last_status, last_error, failing_since`
 
-// EnqueueDeliveries inserts deliveries, many rows to a statement: a write
-// with several subscribed endpoints pays for one round trip, not one each.
-func (s *Store) EnqueueDeliveries(ctx context.Context, ds []*steward.WebhookDelivery) error {
-	const cols, perStatement = 15, 500
-	for len(ds) > 0 {
-		chunk := ds[:min(len(ds), perStatement)]
-		ds = ds[len(chunk):]
+// deliveryInserts are the INSERTs of 1, 2, 4 … 64 deliveries at once.
+var deliveryInserts = func() (out [7]string) {
+	const cols = 15
+	for k := range out {
 		var q strings.Builder
 		q.WriteString(`INSERT INTO webhook_deliveries (` + deliveryColumns + `) VALUES `)
-		args := make([]any, 0, len(chunk)*cols)
-		for i, d := range chunk {
+		for i := range 1 << k {
 			if i > 0 {
 				q.WriteString(",")
 			}
@@ -124,10 +174,30 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []*steward.WebhookDeli
 				fmt.Fprintf(&q, "$%d", i*cols+c+1)
 			}
 			q.WriteString(")")
+		}
+		out[k] = q.String()
+	}
+	return out
+}()
+
+// EnqueueDeliveries inserts deliveries, many rows to a statement: 64 at a
+// time, then the rest by halves (32, 16 … 1), so that a pass over many
+// events pays a few round trips and the store's SQL stays a fixed set of
+// texts that the statement cache prepares once.
+func (s *Store) EnqueueDeliveries(ctx context.Context, ds []*steward.WebhookDelivery) error {
+	for len(ds) > 0 {
+		k := len(deliveryInserts) - 1
+		for 1<<k > len(ds) {
+			k--
+		}
+		chunk := ds[:1<<k]
+		ds = ds[len(chunk):]
+		args := make([]any, 0, len(chunk)*15)
+		for _, d := range chunk {
 			args = append(args, d.ID, d.WebhookID, d.AccountID, d.MessageID, d.EventType, string(d.Payload), d.Seq, d.Status, d.Attempts,
 				micros(d.CreatedAt), micros(d.NextAttemptAt), microsPtr(d.DeliveredAt), d.LastStatus, d.LastError, microsPtr(d.FailingSince))
 		}
-		if _, err := s.exec(ctx, "enqueue deliveries", q.String(), args...); err != nil {
+		if _, err := s.exec(ctx, "enqueue deliveries", deliveryInserts[k], args...); err != nil {
 			return err
 		}
 	}
