@@ -54,7 +54,7 @@ type Membership struct {
 	AutoExtend    bool       `json:"auto_extend"`
 	TermStartedAt *time.Time `json:"term_started_at,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
 // OwnEffective returns the membership's permissions before any parent cap: a

@@ -252,7 +252,10 @@ func (t *txn) partnerMembershipLeft(m *Membership) error {
 		}
 	}
 	ends := r.LastActivityAt.Add(t.s.relationshipGrace())
-	r.Status, r.EndingSince, r.EndsAt, r.UpdatedAt = RelationshipEnding, &t.now, &ends, t.now
+	if r.EndsAt != nil && r.EndsAt.Before(ends) { // R-LIFE-1: the client's end date comes first
+		ends = *r.EndsAt
+	}
+	r.Status, r.EndingSince, r.EndsAt, r.AutoExtend, r.UpdatedAt = RelationshipEnding, &t.now, &ends, false, t.now
 	if err := t.UpdateRelationship(t.ctx, r); err != nil {
 		return err
 	}
