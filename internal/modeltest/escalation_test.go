@@ -472,9 +472,7 @@ func (m *model) relationshipHolds(partner, client string) bool {
 		return false
 	}
 	switch rel.Status {
-	case steward.RelationshipActive:
-		return true
-	case steward.RelationshipEnding:
+	case steward.RelationshipActive, steward.RelationshipEnding: // until its end (R-PARTNER-10, R-LIFE-1)
 		return rel.EndsAt == nil || rel.EndsAt.After(m.now)
 	}
 	return false
@@ -718,8 +716,13 @@ func (m *model) draw() action {
 		}
 		l := m.links[rapid.IntRange(0, len(m.links)-1).Draw(m.t, "link")]
 		a.name, a.extra = "ApproveAccessLink", []string{l.partner}
+		opts := steward.ApprovalOptions{EndsAt: m.pickEnd()}
+		if opts.EndsAt != nil && m.chance(5) {
+			auto := true
+			opts.AutoExtend = &auto
+		}
 		a.run = func(ctx context.Context) error {
-			_, _, err := m.svc.ApproveAccessLink(ctx, l.token, acc)
+			_, _, err := m.svc.ApproveAccessLinkWith(ctx, l.token, acc, opts)
 			return err
 		}
 	case 10:
@@ -759,6 +762,29 @@ func (m *model) draw() action {
 			return err
 		}
 	case 16:
+		if m.chance(5) {
+			// R-LIFE-1: the client sets, moves or clears the end date and
+			// auto_extend; it ends or extends access, never widens a grant.
+			var upd steward.RelationshipUpdate
+			switch rapid.IntRange(0, 2).Draw(m.t, "relEndOp") {
+			case 0:
+				if e := m.pickEnd(); e != nil {
+					upd.EndsAt = steward.Optional[time.Time]{Set: true, Value: *e}
+				}
+			case 1:
+				upd.EndsAt = steward.Optional[time.Time]{Set: true, Null: true}
+			}
+			if rapid.Bool().Draw(m.t, "setAutoExtend") {
+				b := rapid.Bool().Draw(m.t, "autoExtend")
+				upd.AutoExtend = &b
+			}
+			a.name, a.superAdminExempt = "UpdatePartner", true
+			a.run = func(ctx context.Context) error {
+				_, _, err := m.svc.UpdatePartner(ctx, acc, partner, upd)
+				return err
+			}
+			break
+		}
 		a.name, a.superAdminExempt = "EndRelationship", true
 		a.run = func(ctx context.Context) error {
 			_, _, err := m.svc.EndRelationship(ctx, acc, partner)
@@ -815,6 +841,10 @@ func (m *model) draw() action {
 				upd.EndsAt = m.pickEnd()
 			case 1:
 				upd.ClearEndsAt = true
+			}
+			if m.chance(3) { // R-LIFE-1
+				b := rapid.Bool().Draw(m.t, "autoExtend")
+				upd.AutoExtend = &b
 			}
 			_, _, err := m.svc.UpdateExternalUser(ctx, acc, target, upd)
 			return err
