@@ -144,7 +144,9 @@ func (t *txn) tighten(by *access, accountID string, old, p *AccountPolicy, out *
 				out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, Lost: lost, Reason: "never_delegable"})
 			}
 			days, _ := p.maxDays(m.Kind)
-			if days == nil {
+			if days == nil || m.Kind == KindPartner {
+				// R-LIFE-1: a partner membership ends with its relationship,
+				// whose end clipRelationships keeps within the maximum.
 				continue
 			}
 			limit := limitFrom(m.CreatedAt, *days)
@@ -260,6 +262,15 @@ func (t *txn) clipRelationships(by *access, clientID string, days int, out *Poli
 				return err
 			}
 			out.Relationships = append(out.Relationships, r.ID)
+			ms, err := t.allMemberships(MembershipFilter{AccountID: clientID, Kind: KindPartner})
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if m.PartnerID == r.PartnerID && (m.EndsAt == nil || m.EndsAt.After(limit)) {
+					out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, EndsAt: r.EndsAt, Reason: "relationship_end"})
+				}
+			}
 		}
 		if next == "" {
 			return nil
