@@ -198,6 +198,10 @@ type model struct {
 	links     []link
 	// requests are the access requests filed: [account, id] (R-REQUEST-1).
 	requests [][2]string
+	// renewing holds, during an Advance, the [user, account] whose access
+	// the scheduler may renew: partner memberships under a relationship
+	// with auto_extend, external users with it and their delegates (R-LIFE-1).
+	renewing map[[2]string]bool
 }
 
 type invite struct {
@@ -424,6 +428,43 @@ func (m *model) snapshot() map[key]holding {
 		}
 	}
 	return out
+}
+
+// renewable returns the [user, account] whose access auto_extend renews:
+// partner memberships under a relationship with it, external memberships
+// with it and the delegates below those.
+func (m *model) renewable() map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for _, a := range m.accounts {
+		ms, _, err := m.st.FindMemberships(bg, steward.MembershipFilter{AccountID: a, Page: steward.Page{Limit: steward.MaxPageLimit}})
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		auto := map[string]bool{}
+		for _, mem := range ms {
+			switch mem.Kind {
+			case steward.KindPartner:
+				if rel, err := m.st.FindRelationship(bg, mem.PartnerID, a); err == nil && rel.AutoExtend {
+					out[[2]string{mem.UserID, a}] = true
+				}
+			case steward.KindExternal:
+				if mem.AutoExtend {
+					out[[2]string{mem.UserID, a}], auto[mem.ID] = true, true
+				}
+			}
+		}
+		for _, mem := range ms {
+			if mem.Kind == steward.KindDelegate && auto[mem.ParentID] {
+				out[[2]string{mem.UserID, a}] = true
+			}
+		}
+	}
+	return out
+}
+
+// heldBefore reports whether the last snapshot held k at any probe.
+func (m *model) heldBefore(k key) bool {
+	return slices.Contains(m.held[k].at, true)
 }
 
 // holds reports whether user held perm in account at probe i, in the last snapshot.
@@ -1046,6 +1087,10 @@ func (m *model) step() bool {
 			reach[x] = true
 		}
 	}
+	m.renewing = nil
+	if a.name == "Advance" {
+		m.renewing = m.renewable()
+	}
 	opErr := a.run(ctx)
 	if *flagReport {
 		st := opStats[a.name]
@@ -1176,7 +1221,13 @@ func (m *model) checkProvenance(a action, now map[key]holding) {
 				continue
 			}
 			if a.actor == "" {
-				// The operator gives what it wants; time passing gives nothing.
+				// The operator gives what it wants; time passing gives
+				// nothing but the renewal of what held before with
+				// auto_extend, the client's standing choice (R-LIFE-1).
+				if a.name == "Advance" && m.renewing[[2]string{k.user, k.account}] && m.heldBefore(k) {
+					m.given[k] = at
+					continue
+				}
 				if a.name == "Advance" {
 					m.violate("provenance", "provenance: time passing gave %s %s in %s at %s", m.describe(k.user), k.perm, m.describeAccount(k.account), at)
 				}
