@@ -154,6 +154,8 @@ func (s *Service) evaluate(ctx context.Context, st Store, m *Membership, at time
 			if rel.Status != RelationshipActive {
 				return deny(ReasonRelationshipInactive)
 			}
+			// R-LIFE-1: the relationship's end date bounds the access.
+			ev.endsAt = earliest(ev.endsAt, rel.EndsAt)
 		}
 		// R-REQUEST-2: grants of approved access requests hold until their own end.
 		own := m.OwnAt(s.Catalogue, never, at)

@@ -48,9 +48,13 @@ type Membership struct {
 	ManagedBy string `json:"managed_by,omitempty"`
 	// Grants are permissions added beside the membership's own by approved
 	// access requests, each with its granter and optional end (R-REQUEST-2).
-	Grants    []Grant   `json:"grants,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Grants []Grant `json:"grants,omitempty"`
+	// AutoExtend renews an external user's access at EndsAt by its current
+	// term, which began at TermStartedAt (R-LIFE-1).
+	AutoExtend    bool       `json:"auto_extend"`
+	TermStartedAt *time.Time `json:"term_started_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
 // OwnEffective returns the membership's permissions before any parent cap: a

@@ -14,7 +14,8 @@ type RelationshipStatus string
 const (
 	RelationshipActive RelationshipStatus = "active"
 	// RelationshipEnding: no partner membership of P remains in C; the
-	// relationship ends at EndsAt, the grace after the last partner activity.
+	// relationship ends at EndsAt, the grace after the last partner activity
+	// (or the client's end date, when earlier).
 	RelationshipEnding RelationshipStatus = "ending"
 	RelationshipEnded  RelationshipStatus = "ended"
 )
@@ -29,21 +30,39 @@ type Relationship struct {
 	Alias string `json:"alias"`
 	// LastActivityAt is the time of the last action of a partner user in the client.
 	LastActivityAt time.Time `json:"last_activity_at"`
-	// EndingSince is when the last partner membership left; EndsAt is when an
-	// ending relationship ends: the grace after the last activity.
+	// EndingSince is when the last partner membership left. EndsAt is when
+	// the relationship ends: the client's end date of an active one
+	// (R-LIFE-1), and for an ending one the grace after the last activity
+	// when that comes first.
 	EndingSince *time.Time `json:"ending_since,omitempty"`
 	EndsAt      *time.Time `json:"ends_at,omitempty"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	// AutoExtend renews an active relationship at EndsAt by its current
+	// term, which began at TermStartedAt (R-LIFE-1). ApprovedAt is the
+	// client's last approval, from which max_partner_days counts (R-GUARD-2).
+	AutoExtend    bool       `json:"auto_extend"`
+	TermStartedAt *time.Time `json:"term_started_at,omitempty"`
+	ApprovedAt    *time.Time `json:"approved_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// Approved returns when the client approved the relationship last: the
+// start from which max_partner_days counts (R-GUARD-2).
+func (r *Relationship) Approved() time.Time {
+	if r.ApprovedAt != nil {
+		return *r.ApprovedAt
+	}
+	return r.CreatedAt
 }
 
 // At returns the relationship as it stands at now: an ending relationship
-// whose grace has passed is ended, whether or not the job that records it
-// has run yet (R-PARTNER-10).
+// whose grace has passed, or one whose end date has passed, is ended,
+// whether or not the job that records it has run yet (R-PARTNER-10,
+// R-LIFE-1).
 func (r *Relationship) At(now time.Time) *Relationship {
 	out := *r
-	if r.Status == RelationshipEnding && r.EndsAt != nil && !now.Before(*r.EndsAt) {
+	if r.Status != RelationshipEnded && r.EndsAt != nil && !now.Before(*r.EndsAt) {
 		out.Status, out.EndedAt = RelationshipEnded, r.EndsAt
 	}
 	return &out
@@ -60,6 +79,8 @@ type SharedRelationship struct {
 	EndingSince    *time.Time         `json:"ending_since,omitempty"`
 	EndsAt         *time.Time         `json:"ends_at,omitempty"`
 	EndedAt        *time.Time         `json:"ended_at,omitempty"`
+	AutoExtend     bool               `json:"auto_extend"`
+	TermStartedAt  *time.Time         `json:"term_started_at,omitempty"`
 	CreatedAt      time.Time          `json:"created_at"`
 	UpdatedAt      time.Time          `json:"updated_at"`
 }
@@ -69,7 +90,8 @@ type SharedRelationship struct {
 func (r *Relationship) Shared(now time.Time) *SharedRelationship {
 	a := r.At(now)
 	return &SharedRelationship{ID: a.ID, PartnerID: a.PartnerID, ClientID: a.ClientID, Status: a.Status, LastActivityAt: a.LastActivityAt,
-		EndingSince: a.EndingSince, EndsAt: a.EndsAt, EndedAt: a.EndedAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		EndingSince: a.EndingSince, EndsAt: a.EndsAt, EndedAt: a.EndedAt, AutoExtend: a.AutoExtend, TermStartedAt: a.TermStartedAt,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
 // ValidateAlias trims and checks a client alias.
@@ -248,7 +270,8 @@ type RelationshipStore interface {
 	// FindPartners pages through a client's partners in relationship id
 	// order, each as it stands at now.
 	FindPartners(ctx context.Context, clientID string, now time.Time, page Page) ([]*Partner, string, error)
-	// FindEndingRelationships returns up to limit ending relationships whose EndsAt is at or before now.
+	// FindEndingRelationships returns up to limit ending relationships whose
+	// EndsAt is at or before now, then active ones whose end date is (R-LIFE-1).
 	FindEndingRelationships(ctx context.Context, now time.Time, limit int) ([]*Relationship, error)
 	// CountPartnerMemberships counts the partner memberships of P in C, whatever their status.
 	CountPartnerMemberships(ctx context.Context, partnerID, clientID string) (int, error)

@@ -46,6 +46,8 @@ type ExternalUpdate struct {
 	DelegatesEndAt      *time.Time `json:"delegates_end_at,omitempty"`
 	ClearEndsAt         bool       `json:"clear_ends_at,omitempty"`
 	ClearDelegatesEndAt bool       `json:"clear_delegates_end_at,omitempty"`
+	// AutoExtend renews the access at its end by its current term (R-LIFE-1).
+	AutoExtend *bool `json:"auto_extend,omitempty"`
 }
 
 // NewDelegates is the input of AddDelegates: users of the delegating
@@ -592,6 +594,10 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		} else if widens && end != nil && (endsAt == nil || endsAt.After(*end)) {
 			return Invalid("ends_after_granter", "Nothing you give can last longer than your own access.",
 				FieldError{"ends_at", "must not be later than the end of your own access, " + end.Format(time.RFC3339)})
+		} else if end != nil && upd.AutoExtend != nil && *upd.AutoExtend && !m.AutoExtend {
+			// R-GRANT-5: renewal would outlast an editor whose access ends.
+			return Invalid("ends_after_granter", "Nothing you give can last longer than your own access.",
+				FieldError{"auto_extend", "your own access ends on " + end.Format(time.RFC3339)})
 		}
 		oldEnd, err := t.endOf(m)
 		if err != nil {
@@ -601,11 +607,25 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		if upd.AllowRedelegation != nil {
 			m.AllowRedelegation = *upd.AllowRedelegation
 		}
+		if !sameTime(m.EndsAt, endsAt) { // R-LIFE-1: a new end starts a new term
+			m.TermStartedAt = nil
+			if endsAt != nil {
+				m.TermStartedAt = &t.now
+			}
+		}
 		m.EndsAt, m.DelegatesEndAt = endsAt, delegatesEndAt
+		if upd.AutoExtend != nil {
+			m.AutoExtend = *upd.AutoExtend
+		} else if m.EndsAt == nil {
+			m.AutoExtend = false // nothing left to renew
+		}
+		if m.AutoExtend && m.EndsAt == nil {
+			return Invalid("end_date_required", "auto_extend renews an end date; this access has none.", FieldError{"auto_extend", "needs ends_at"})
+		}
 		if m.Status == StatusExpired && !m.EndedAt(t.now) && (upd.EndsAt != nil || upd.ClearEndsAt) {
 			m.Status = StatusActive
 		}
-		if m.AllowRedelegation == before.AllowRedelegation && m.Status == before.Status &&
+		if m.AllowRedelegation == before.AllowRedelegation && m.Status == before.Status && m.AutoExtend == before.AutoExtend &&
 			sameTime(m.EndsAt, before.EndsAt) && sameTime(m.DelegatesEndAt, before.DelegatesEndAt) {
 			return errUnchanged // SPEC §4 "No-op writes"
 		}
@@ -615,8 +635,10 @@ func (s *Service) UpdateExternalUser(ctx context.Context, accountID, userID stri
 		}
 		t.record(accountID, by, "external_user.updated", "membership", m.ID, map[string]any{
 			"user_id": m.UserID,
-			"from":    map[string]any{"allow_redelegation": before.AllowRedelegation, "ends_at": before.EndsAt, "delegates_end_at": before.DelegatesEndAt, "status": before.Status},
-			"to":      map[string]any{"allow_redelegation": m.AllowRedelegation, "ends_at": m.EndsAt, "delegates_end_at": m.DelegatesEndAt, "status": m.Status},
+			"from": map[string]any{"allow_redelegation": before.AllowRedelegation, "ends_at": before.EndsAt, "delegates_end_at": before.DelegatesEndAt, "status": before.Status,
+				"auto_extend": before.AutoExtend},
+			"to": map[string]any{"allow_redelegation": m.AllowRedelegation, "ends_at": m.EndsAt, "delegates_end_at": m.DelegatesEndAt, "status": m.Status,
+				"auto_extend": m.AutoExtend},
 		})
 		if before.AllowRedelegation && !m.AllowRedelegation { // R-EXT-8
 			if err := t.endDelegates(by, m, "redelegation_off"); err != nil {

@@ -22,13 +22,21 @@ const maxGrantChain = 16
 // membership that has ended already (expired, or left without its parent).
 // nil means no end.
 func (t *txn) endOf(m *Membership) (*time.Time, error) {
+	return t.endBeside(m, "")
+}
+
+// endBeside is endOf without the end of the relationship of partner
+// beside (when not ""): what a partner's member gives to another member of
+// the same partner in the same client hangs on that relationship at check
+// time, and is extended with it (R-LIFE-1).
+func (t *txn) endBeside(m *Membership, beside string) (*time.Time, error) {
 	var end *time.Time
 	for depth := 0; depth < maxGrantChain; depth++ {
 		end = earliest(end, m.EndsAt)
 		if m.Status == StatusExpired {
 			end = earliest(end, &t.now)
 		}
-		if m.Kind == KindPartner {
+		if m.Kind == KindPartner && m.PartnerID != beside {
 			rel, err := t.FindRelationship(t.ctx, m.PartnerID, m.AccountID)
 			switch {
 			case ErrorKind(err) == ENOTFOUND:
@@ -72,6 +80,12 @@ func (t *txn) grantEnd(by *access) (*time.Time, error) {
 // granterEnd is grantEnd for a granter named by the id a grant records:
 // nil for the operator or a user without membership in the account.
 func (t *txn) granterEnd(accountID, granter string) (*time.Time, error) {
+	return t.granterEndBeside(accountID, granter, "")
+}
+
+// granterEndBeside is granterEnd without the end of partner beside's
+// relationship (see endBeside).
+func (t *txn) granterEndBeside(accountID, granter, beside string) (*time.Time, error) {
 	if granter == "" || granter == "operator" {
 		return nil, nil
 	}
@@ -81,7 +95,7 @@ func (t *txn) granterEnd(accountID, granter string) (*time.Time, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return t.endOf(m)
+	return t.endBeside(m, beside)
 }
 
 // CreateMembership stores a new membership ending no later than its granter's
@@ -91,7 +105,11 @@ func (t *txn) granterEnd(accountID, granter string) (*time.Time, error) {
 // end of its own and ends with its parent, which the check follows.
 func (t *txn) CreateMembership(ctx context.Context, m *Membership) error {
 	if m.Kind != KindDelegate {
-		end, err := t.granterEnd(m.AccountID, m.GrantedBy)
+		beside := ""
+		if m.Kind == KindPartner {
+			beside = m.PartnerID
+		}
+		end, err := t.granterEndBeside(m.AccountID, m.GrantedBy, beside)
 		if err != nil {
 			return err
 		}
@@ -217,6 +235,9 @@ func (t *txn) clipGrants(by *access, accountID, granter string, end time.Time, s
 		for _, m := range ms {
 			if m.Kind == KindDelegate || m.UserID == granter { // delegates follow their parent
 				continue
+			}
+			if m.Kind == KindPartner && seen[samePartnerKey(m.PartnerID)] {
+				continue // R-LIFE-1: it hangs on the relationship, and ends or extends with it
 			}
 			if m.EndsAt != nil && !m.EndsAt.After(end) {
 				continue

@@ -5,17 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 )
 
 // The scheduler. Access never waits for it: a check at time t decides with t
 // (R-CHECK-1), so an end date takes effect exactly when it passes. The jobs
 // bring the stored state in line afterwards (statuses, mail, audit events).
-
-// ExpiryReminderLead is how long before an external user's or delegate's end
-// the reminder is mailed (SPEC §5).
-const ExpiryReminderLead = 7 * 24 * time.Hour
 
 // jobBatch is how many rows a job handles per query.
 const jobBatch = 100
@@ -32,8 +27,9 @@ func (s *Service) Jobs() []Job {
 	return []Job{
 		// ---- JOB LIST: every periodic task of the scheduler. Add new ones here. ----
 		{"expire_invitations", s.ExpireInvitations},               // R-EXT-5
+		{"extend_due", s.ExtendDue},                               // R-LIFE-1: ahead of the end, by AutoExtendLead
 		{"expire_memberships", s.ExpireMemberships},               // R-EXT-4, R-EXT-9
-		{"remind_expiring", s.RemindExpiring},                     // SPEC §5: 7 days before ends_at
+		{"warn_ending", s.WarnEnding},                             // R-LIFE-2: 30, 7 and 1 days before every end
 		{"end_lapsed_relationships", s.endLapsedRelationshipsJob}, // R-PARTNER-10
 		{"close_due_reviews", s.CloseDueReviews},                  // R-REVIEW-3: at the due date
 		{"expire_access_requests", s.ExpireAccessRequests},        // R-REQUEST-2: 7 days unanswered
@@ -74,9 +70,20 @@ type JobStore interface {
 	// delegates_end_at) is in (from, by], in (that date, id) order after
 	// (afterAt, afterID). It reads only that window.
 	EndingMemberships(ctx context.Context, delegates bool, from, by, afterAt time.Time, afterID string, limit int) ([]*Membership, error)
-	// MarkReminderSent records the reminder for the membership's end at
-	// endsAt; it reports false when that reminder was already recorded.
-	MarkReminderSent(ctx context.Context, membershipID string, endsAt, now time.Time) (bool, error)
+	// MarkWarningSent records the warning thresholdDays before the end at
+	// endsAt of a subject (a membership or a relationship id); it reports
+	// false when that warning was already recorded (R-LIFE-2).
+	MarkWarningSent(ctx context.Context, subjectID string, endsAt time.Time, thresholdDays int, now time.Time) (bool, error)
+	// ExtendingMemberships returns up to limit active memberships with
+	// auto_extend whose ends_at is at or before by (R-LIFE-1), reading only
+	// those.
+	ExtendingMemberships(ctx context.Context, by time.Time, limit int) ([]*Membership, error)
+	// ExtendingRelationships is ExtendingMemberships for active relationships.
+	ExtendingRelationships(ctx context.Context, by time.Time, limit int) ([]*Relationship, error)
+	// EndingRelationships pages through active relationships whose ends_at
+	// is in (from, by], in (ends_at, id) order after (afterAt, afterID),
+	// reading only that window.
+	EndingRelationships(ctx context.Context, from, by, afterAt time.Time, afterID string, limit int) ([]*Relationship, error)
 }
 
 // jobDetails marks the details of the scheduler's audit events, which have
@@ -180,102 +187,6 @@ func (s *Service) ExpireMemberships(ctx context.Context) error {
 			return err
 		}
 	}
-}
-
-// RemindExpiring mails external users and delegates once, ExpiryReminderLead
-// before their access ends, and records that it did. The end of a delegate's
-// access is the earliest end along its chain, so the reminders due are below
-// the memberships whose own end, or whose delegates' end, falls between now
-// and the horizon: the job reads those only, not every membership that has
-// an end date.
-func (s *Service) RemindExpiring(ctx context.Context) error {
-	now := s.now()
-	horizon := now.Add(ExpiryReminderLead)
-	for _, delegates := range []bool{false, true} {
-		afterAt, afterID := now, ""
-		for {
-			roots, err := s.Store.EndingMemberships(ctx, delegates, now, horizon, afterAt, afterID, jobBatch)
-			if err != nil {
-				return err
-			}
-			for _, m := range roots {
-				if err := s.remindTree(ctx, m, now, horizon); err != nil {
-					return err
-				}
-			}
-			if len(roots) < jobBatch {
-				break
-			}
-			last := roots[len(roots)-1]
-			afterID, afterAt = last.ID, *last.EndsAt
-			if delegates {
-				afterAt = *last.DelegatesEndAt
-			}
-		}
-	}
-	return nil
-}
-
-// remindTree reminds m and the delegates below it whose access ends within
-// the horizon.
-func (s *Service) remindTree(ctx context.Context, m *Membership, now, horizon time.Time) error {
-	if m.Kind == KindExternal || m.Kind == KindDelegate {
-		ev, err := s.evaluate(ctx, s.Store, m, now)
-		if err != nil {
-			return err
-		}
-		if ev.holds && ev.endsAt != nil && ev.endsAt.After(now) && !ev.endsAt.After(horizon) {
-			if err := s.remind(ctx, m, *ev.endsAt); err != nil {
-				return err
-			}
-		}
-	}
-	ds, _, err := s.Store.FindMemberships(ctx, MembershipFilter{AccountID: m.AccountID, ParentID: m.ID, Page: Page{Limit: MaxPageLimit}})
-	if err != nil {
-		return err
-	}
-	for _, d := range ds {
-		if d.Status == StatusActive {
-			if err := s.remindTree(ctx, d, now, horizon); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// remind mails one reminder for m's access ending at end, unless it was sent.
-func (s *Service) remind(ctx context.Context, m *Membership, end time.Time) error {
-	_, err := s.write(ctx, func(t *txn) error {
-		first, err := t.MarkReminderSent(t.ctx, m.ID, end, t.now)
-		if err != nil {
-			return err
-		}
-		if !first {
-			return errNotDue
-		}
-		u, err := t.FindUserByID(t.ctx, m.UserID)
-		if err != nil {
-			return err
-		}
-		acc, err := t.FindAccountByID(t.ctx, m.AccountID)
-		if err != nil {
-			return err
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "Your %s access to the account %q ends on %s.\n\n", m.Kind, acc.Name, end.Format(time.RFC1123))
-		b.WriteString("If you still need it, ask an administrator of that account to extend it.\n")
-		if err := t.mail(&Message{To: u.Email, Subject: "Your access to " + acc.Name + " ends soon", Text: b.String(), AccountID: acc.ID, Kind: "expiry_reminder"}); err != nil {
-			return err
-		}
-		t.record(m.AccountID, nil, "member.expiry_reminder_sent", "membership", m.ID,
-			jobDetails(map[string]any{"user_id": m.UserID, "kind": m.Kind, "ends_at": end}))
-		return nil
-	})
-	if errors.Is(err, errNotDue) {
-		return nil
-	}
-	return err
 }
 
 // JobLeaseName is the lease that lets one node at a time run the jobs.

@@ -252,7 +252,10 @@ func (t *txn) partnerMembershipLeft(m *Membership) error {
 		}
 	}
 	ends := r.LastActivityAt.Add(t.s.relationshipGrace())
-	r.Status, r.EndingSince, r.EndsAt, r.UpdatedAt = RelationshipEnding, &t.now, &ends, t.now
+	if r.EndsAt != nil && r.EndsAt.Before(ends) { // R-LIFE-1: the client's end date comes first
+		ends = *r.EndsAt
+	}
+	r.Status, r.EndingSince, r.EndsAt, r.AutoExtend, r.UpdatedAt = RelationshipEnding, &t.now, &ends, false, t.now
 	if err := t.UpdateRelationship(t.ctx, r); err != nil {
 		return err
 	}
@@ -411,9 +414,25 @@ func (s *Service) ApproveAccessLink(ctx context.Context, token, clientID string)
 }
 
 // ApproveAccessLinkUntil is ApproveAccessLink with an end date for the
-// partner's access: the client's policy may require one (R-GUARD-2), and
+// relationship: the client's policy may require one (R-GUARD-2), and
 // admits only the partners it allows (R-GUARD-1).
 func (s *Service) ApproveAccessLinkUntil(ctx context.Context, token, clientID string, endsAt *time.Time) (*Approval, int64, error) {
+	return s.ApproveAccessLinkWith(ctx, token, clientID, ApprovalOptions{EndsAt: endsAt})
+}
+
+// ApprovalOptions are the client's choices when it approves an access link:
+// the relationship's end date and whether it renews itself (R-LIFE-1).
+type ApprovalOptions struct {
+	EndsAt     *time.Time
+	AutoExtend *bool
+}
+
+// ApproveAccessLinkWith is ApproveAccessLink with the client's options. A
+// given end date (and auto_extend) applies to the relationship, new,
+// re-activated or active already; an active relationship approved again
+// without one keeps its own.
+func (s *Service) ApproveAccessLinkWith(ctx context.Context, token, clientID string, opts ApprovalOptions) (*Approval, int64, error) {
+	endsAt := opts.EndsAt
 	var out Approval
 	endsAt = utcPtr(endsAt)
 	rev, err := s.write(ctx, func(t *txn) error {
@@ -470,15 +489,15 @@ func (s *Service) ApproveAccessLinkUntil(ctx context.Context, token, clientID st
 		if err != nil {
 			return err
 		}
-		if endsAt != nil && (m.EndsAt == nil || m.EndsAt.After(*endsAt)) {
-			// The partner admin's access ends then, and what it grants with
-			// it (R-GRANT-5 bounds every employee it adds).
-			m.EndsAt, m.UpdatedAt = endsAt, t.now
-			if err := t.UpdateMembership(t.ctx, m); err != nil {
-				return err
-			}
+		// R-LIFE-1: the end date is the relationship's; every partner
+		// membership of P in C holds only while it has not ended, decided
+		// at check time, and what they give outside it ends with it
+		// (R-GRANT-5).
+		if err := t.setRelationshipEnd(by, rel, endsAt != nil, endsAt, opts.AutoExtend); err != nil {
+			return err
 		}
-		t.record(clientID, by, "access_link.approved", "relationship", rel.ID, map[string]any{"access_link_id": l.ID, "partner_id": l.PartnerID, "user_id": u.ID, "ends_at": endsAt})
+		t.record(clientID, by, "access_link.approved", "relationship", rel.ID, map[string]any{"access_link_id": l.ID, "partner_id": l.PartnerID, "user_id": u.ID,
+			"ends_at": rel.EndsAt, "auto_extend": rel.AutoExtend})
 		t.record(l.PartnerID, by.asUser(), "access_link.approved", "access_link", l.ID, map[string]any{"client_id": clientID, "user_id": u.ID})
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s (%s), a super admin of %s, approved your access request.\n\n", by.user.Name, by.user.Email, client.Name)
@@ -502,7 +521,7 @@ func (t *txn) openRelationship(by *access, partner, client *Account) (*Relations
 	r, err := t.FindRelationship(t.ctx, partner.ID, client.ID)
 	if ErrorKind(err) == ENOTFOUND {
 		r = &Relationship{ID: NewID(PrefixRelationship, t.now), PartnerID: partner.ID, ClientID: client.ID, Status: RelationshipActive,
-			Alias: client.Name, LastActivityAt: t.now, CreatedAt: t.now, UpdatedAt: t.now}
+			Alias: client.Name, LastActivityAt: t.now, ApprovedAt: &t.now, CreatedAt: t.now, UpdatedAt: t.now}
 		if err := t.CreateRelationship(t.ctx, r); err != nil {
 			return nil, err
 		}
@@ -512,11 +531,18 @@ func (t *txn) openRelationship(by *access, partner, client *Account) (*Relations
 	} else if err != nil {
 		return nil, err
 	}
-	if r.Status == RelationshipActive {
+	if r.At(t.now).Status == RelationshipActive {
+		r.ApprovedAt = &t.now // R-GUARD-2 counts from the last approval
 		return r, nil
+	}
+	if r.Status == RelationshipActive { // its end date passed before the scheduler saw it
+		if err := t.endRelationshipNow(by, r, "ends_at"); err != nil {
+			return nil, err
+		}
 	}
 	from := r.At(t.now).Status
 	r.Status, r.EndingSince, r.EndsAt, r.EndedAt, r.LastActivityAt, r.UpdatedAt = RelationshipActive, nil, nil, nil, t.now, t.now
+	r.AutoExtend, r.TermStartedAt, r.ApprovedAt = false, nil, &t.now
 	if err := t.UpdateRelationship(t.ctx, r); err != nil {
 		return nil, err
 	}
@@ -1001,55 +1027,83 @@ func (s *Service) EndRelationship(ctx context.Context, clientID, partnerID strin
 		if r.At(t.now).Status == RelationshipEnded {
 			return Errorf(ECONFLICT, "relationship_ended", "The relationship with this partner has ended already.")
 		}
-		r.Status, r.EndedAt, r.EndsAt, r.UpdatedAt = RelationshipEnded, &t.now, nil, t.now
-		if err := t.UpdateRelationship(t.ctx, r); err != nil {
+		if err := t.endRelationshipNow(by, r, "client"); err != nil {
 			return err
 		}
-		ms, err := t.allMemberships(MembershipFilter{AccountID: clientID, Kind: KindPartner})
-		if err != nil {
-			return err
-		}
-		client, err := t.FindAccountByID(t.ctx, clientID)
-		if err != nil {
-			return err
-		}
-		partner, err := t.FindAccountByID(t.ctx, partnerID)
-		if err != nil {
-			return err
-		}
-		ended := 0
-		for _, m := range ms {
-			if m.PartnerID != partnerID {
-				continue
-			}
-			if m.Role == RoleSuperAdmin {
-				if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
-					return err
-				}
-			}
-			if err := t.removeMembership(by, m, "partner_member.ended"); err != nil {
-				return err
-			}
-			ended++
-			u, err := t.FindUserByID(t.ctx, m.UserID)
-			if err != nil {
-				return err
-			}
-			text := fmt.Sprintf("The account %s ended its relationship with %s. Your access to %s as %s has ended.\n", client.Name, partner.Name, client.Name, m.Role)
-			if err := t.mail(&Message{To: u.Email, Subject: client.Name + " ended the partner relationship", Text: text, AccountID: clientID, Kind: "relationship.ended"}); err != nil {
-				return err
-			}
-		}
-		if err := t.dropManagementCredit(by, partnerID, clientID); err != nil {
-			return err
-		}
-		details := map[string]any{"partner_id": partnerID, "client_id": clientID, "memberships_ended": ended, "reason": "client"}
-		t.record(clientID, by, "relationship.ended", "relationship", r.ID, details)
-		t.record(partnerID, by.asUser(), "relationship.ended", "relationship", r.ID, details)
 		out = r.Shared(t.now) // R-PARTNER-7: the client's answer carries no alias
 		return nil
 	})
 	return out, rev, err
+}
+
+// endRelationshipNow ends P→C (R-PARTNER-11): every partner membership of
+// P in C ends at once, P's management credit in C with them, and the
+// relationship is ended, audited on both sides with reason ("client", or
+// "ends_at" when its end date passed, R-LIFE-1). by is nil for the scheduler.
+func (t *txn) endRelationshipNow(by *access, r *Relationship, reason string) error {
+	clientID, partnerID := r.ClientID, r.PartnerID
+	endedAt := t.now
+	if reason == "ends_at" && r.EndsAt != nil {
+		endedAt = *r.EndsAt
+	}
+	r.Status, r.EndedAt, r.EndsAt, r.AutoExtend, r.UpdatedAt = RelationshipEnded, &endedAt, nil, false, t.now
+	if err := t.UpdateRelationship(t.ctx, r); err != nil {
+		return err
+	}
+	ms, err := t.allMemberships(MembershipFilter{AccountID: clientID, Kind: KindPartner})
+	if err != nil {
+		return err
+	}
+	client, err := t.FindAccountByID(t.ctx, clientID)
+	if err != nil {
+		return err
+	}
+	partner, err := t.FindAccountByID(t.ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	ended := 0
+	for _, m := range ms {
+		if m.PartnerID != partnerID {
+			continue
+		}
+		// R-SUPER-1: the client ending it must keep a super admin; an end
+		// date never ends the last one (setRelationshipEnd refuses it).
+		if m.Role == RoleSuperAdmin && by != nil {
+			if err := t.keepASuperAdmin(m); err != nil {
+				return err
+			}
+		}
+		if err := t.removeMembership(by, m, "partner_member.ended"); err != nil {
+			return err
+		}
+		ended++
+		u, err := t.FindUserByID(t.ctx, m.UserID)
+		if err != nil {
+			return err
+		}
+		text := fmt.Sprintf("The account %s ended its relationship with %s. Your access to %s as %s has ended.\n", client.Name, partner.Name, client.Name, m.Role)
+		if reason == "ends_at" {
+			text = fmt.Sprintf("The relationship of %s with %s reached its end date. Your access to %s as %s has ended.\n", partner.Name, client.Name, client.Name, m.Role)
+		}
+		if err := t.mail(&Message{To: u.Email, Subject: client.Name + " ended the partner relationship", Text: text, AccountID: clientID, Kind: "relationship.ended"}); err != nil {
+			return err
+		}
+	}
+	if err := t.dropManagementCredit(by, partnerID, clientID); err != nil {
+		return err
+	}
+	details := map[string]any{"partner_id": partnerID, "client_id": clientID, "memberships_ended": ended, "reason": reason}
+	if by == nil {
+		details = jobDetails(details)
+	}
+	var partnerSide *access // the scheduler acts as nobody
+	if by != nil {
+		partnerSide = by.asUser()
+	}
+	t.record(clientID, by, "relationship.ended", "relationship", r.ID, details)
+	t.record(partnerID, partnerSide, "relationship.ended", "relationship", r.ID, details)
+	return nil
 }
 
 // dropManagementCredit ends P's management credit (R-PARTNER-6) on the
@@ -1111,6 +1165,9 @@ func (s *Service) EndLapsedRelationships(ctx context.Context) (int, error) {
 				r, err := t.FindRelationship(t.ctx, d.PartnerID, d.ClientID)
 				if err != nil {
 					return err
+				}
+				if r.Status == RelationshipActive && r.At(t.now).Status == RelationshipEnded {
+					return t.endRelationshipNow(nil, r, "ends_at") // R-LIFE-1: its end date passed
 				}
 				if r.Status != RelationshipEnding || r.At(t.now).Status != RelationshipEnded {
 					return errNothingDue

@@ -16,6 +16,9 @@ type PolicyChange struct {
 	Policy      *AccountPolicy   `json:"policy"`
 	Affected    []AffectedMember `json:"affected"`
 	Invitations []string         `json:"invitations_clipped"`
+	// Relationships are the partner relationships whose end date moved
+	// earlier under a new max_partner_days (R-GUARD-4, R-LIFE-1).
+	Relationships []string `json:"relationships_clipped,omitempty"`
 }
 
 // AffectedMember is one membership a tightened policy changed.
@@ -82,7 +85,7 @@ func (s *Service) UpdatePolicy(ctx context.Context, accountID string, upd Policy
 		// The event's target is the account: the check index reads the
 		// account's policy again when it sees it (R-GUARD-4).
 		t.record(accountID, by, "policy.updated", "account", accountID, map[string]any{
-			"from": old, "to": &p, "affected": out.Affected, "invitations_clipped": out.Invitations,
+			"from": old, "to": &p, "affected": out.Affected, "invitations_clipped": out.Invitations, "relationships_clipped": out.Relationships,
 		})
 		t.answer(out)
 		return nil
@@ -141,7 +144,9 @@ func (t *txn) tighten(by *access, accountID string, old, p *AccountPolicy, out *
 				out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, Lost: lost, Reason: "never_delegable"})
 			}
 			days, _ := p.maxDays(m.Kind)
-			if days == nil {
+			if days == nil || m.Kind == KindPartner {
+				// R-LIFE-1: a partner membership ends with its relationship,
+				// whose end clipRelationships keeps within the maximum.
 				continue
 			}
 			limit := limitFrom(m.CreatedAt, *days)
@@ -187,6 +192,13 @@ func (t *txn) tighten(by *access, accountID string, old, p *AccountPolicy, out *
 			out.Affected = append(out.Affected, AffectedMember{MembershipID: d.ID, UserID: d.UserID, Kind: d.Kind, EndsAt: end, Reason: "parent_end"})
 		}
 	}
+	// R-LIFE-1: a relationship's end date keeps within the new maximum,
+	// counted from its approval.
+	if p.MaxPartnerDays != nil {
+		if err := t.clipRelationships(by, accountID, *p.MaxPartnerDays, out); err != nil {
+			return err
+		}
+	}
 	// Pending invitations will become external memberships: their end dates
 	// keep within the new maximum too.
 	if p.MaxExternalDays != nil {
@@ -216,6 +228,55 @@ func (t *txn) tighten(by *access, accountID string, old, p *AccountPolicy, out *
 		}
 	}
 	return nil
+}
+
+// clipRelationships moves the end date of the client's relationships that
+// have not ended to within days of their approval (R-GUARD-4), and clips
+// what their partner members gave with them (R-GRANT-5).
+func (t *txn) clipRelationships(by *access, clientID string, days int, out *PolicyChange) error {
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ps, next, err := t.FindPartners(t.ctx, clientID, t.now, page)
+		if err != nil {
+			return err
+		}
+		for _, pt := range ps {
+			if pt.Status != RelationshipActive {
+				continue
+			}
+			r, err := t.FindRelationship(t.ctx, pt.PartnerID, clientID)
+			if err != nil {
+				return err
+			}
+			limit := limitFrom(r.Approved(), days)
+			if limit.Before(t.now) {
+				limit = t.now // what is already past its maximum ends now
+			}
+			if r.EndsAt != nil && !r.EndsAt.After(limit) {
+				continue
+			}
+			r.EndsAt, r.TermStartedAt, r.UpdatedAt = &limit, &t.now, t.now
+			if err := t.UpdateRelationship(t.ctx, r); err != nil {
+				return err
+			}
+			if err := t.relationshipEndMovedEarlier(by, r, limit); err != nil {
+				return err
+			}
+			out.Relationships = append(out.Relationships, r.ID)
+			ms, err := t.allMemberships(MembershipFilter{AccountID: clientID, Kind: KindPartner})
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if m.PartnerID == r.PartnerID && (m.EndsAt == nil || m.EndsAt.After(limit)) {
+					out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, EndsAt: r.EndsAt, Reason: "relationship_end"})
+				}
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		page.After = next
+	}
 }
 
 // refuseNeverDelegable refuses giving an outsider (an invitee or a

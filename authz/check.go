@@ -72,8 +72,16 @@ func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
 			return deny(steward.ReasonMembershipExpired)
 		}
 		if cur.kind == kindPartner { // the relationship P→C is active
-			if r := ix.rel(cur.partner, account); r == nil || r.status != steward.RelationshipActive {
+			r := ix.rel(cur.partner, account)
+			if r == nil || r.status != steward.RelationshipActive {
 				return deny(steward.ReasonRelationshipInactive)
+			}
+			if r.endsAt != nil { // R-LIFE-1: until its end date, decided here
+				end := r.endsAt.UnixMicro()
+				if at >= end {
+					return deny(steward.ReasonRelationshipInactive)
+				}
+				d.endsAt = min(d.endsAt, end)
 			}
 		}
 		// R-PARTNER-1: partner.* is held only through an internal membership.
@@ -195,7 +203,7 @@ func (ix *Index) explainInto(d Decision, userID string, at time.Time, links *[]s
 		if cur.kind == kindPartner {
 			if rel := ix.rel(cur.partner, cur.account); rel != nil {
 				status := rel.status
-				if status == steward.RelationshipEnding && rel.endsAt != nil && !at.Before(*rel.endsAt) {
+				if status != steward.RelationshipEnded && rel.endsAt != nil && !at.Before(*rel.endsAt) {
 					status = steward.RelationshipEnded
 				}
 				r.Chain = append(r.Chain, steward.ChainLink{Type: "relationship", ID: rel.id, AccountID: ix.accountNames.get(cur.partner), Status: string(status), EndsAt: rel.endsAt})

@@ -262,13 +262,13 @@ func testExternalEndToEnd(t *testing.T, e *Env, clock *extClock, smtp *mailtest.
 		t.Error("b denied before its end")
 	}
 
-	// A week before delegates_end_at the scheduler mails the delegate a
-	// reminder, once.
+	// A week before delegates_end_at the scheduler mails the delegate the
+	// 7-day warning, once (R-LIFE-2).
 	colleagueMail := userEmail(t, e, colleague)
 	reminders := func() int {
 		n := 0
 		for _, m := range smtp.Mails() {
-			if slices.Contains(m.To, colleagueMail) && strings.Contains(m.Subject, "ends soon") {
+			if slices.Contains(m.To, colleagueMail) && strings.Contains(m.Subject, "ends in 7 days") {
 				n++
 			}
 		}

@@ -35,8 +35,16 @@ type AccessLinkRequest struct {
 
 // ApprovalRequest is the body of POST /v1/access-links/{token}/approve.
 type ApprovalRequest struct {
-	AccountID string     `json:"account_id" doc:"The client account the caller is a super admin of."`
-	EndsAt    *time.Time `json:"ends_at,omitempty" doc:"When the partner's access ends; required within max_partner_days when the client's policy sets it (R-GUARD-2)."`
+	AccountID  string     `json:"account_id" doc:"The client account the caller is a super admin of."`
+	EndsAt     *time.Time `json:"ends_at,omitempty" doc:"When the relationship, and with it every partner membership of the partner in the client, ends (R-LIFE-1); required within max_partner_days when the client's policy sets it (R-GUARD-2)."`
+	AutoExtend *bool      `json:"auto_extend,omitempty" doc:"At its end, extend the relationship by the same term without new consent, unless the client's policy forbids it (R-LIFE-1). Default false."`
+}
+
+// PartnerPatch is the body of PATCH /v1/accounts/{account}/partners/{partner}:
+// a field left out stays, a null ends_at clears the end date.
+type PartnerPatch struct {
+	EndsAt     nullable[time.Time] `json:"ends_at,omitempty" doc:"When the relationship ends (R-LIFE-1); null clears it. Within max_partner_days of the approval when the policy sets it (R-GUARD-2)."`
+	AutoExtend *bool               `json:"auto_extend,omitempty" doc:"At its end, extend the relationship by its current term, unless the policy forbids it (R-LIFE-1)."`
 }
 
 // AliasRequest is the body of PATCH /v1/partners/{partner}/clients/{client}.
@@ -116,7 +124,7 @@ func (s *Server) partnerRoutes() {
 			LinkTokenPath
 			Body ApprovalRequest
 		}) (*steward.Approval, int64, error) {
-			return s.svc.ApproveAccessLinkUntil(ctx, in.Token, in.Body.AccountID, in.Body.EndsAt)
+			return s.svc.ApproveAccessLinkWith(ctx, in.Token, in.Body.AccountID, steward.ApprovalOptions{EndsAt: in.Body.EndsAt, AutoExtend: in.Body.AutoExtend})
 		}))
 	huma.Register(s.api, gone(op(http.MethodPost, "/v1/access-links/{token}/decline", "decline-access-link", tag,
 		"Decline an access link; it is used up", http.StatusNoContent)),
@@ -242,6 +250,17 @@ func (s *Server) partnerRoutes() {
 				return nil, "", err
 			}
 			return s.svc.FindPartners(ctx, in.Account, page)
+		}))
+	huma.Register(s.api, op(http.MethodPatch, "/v1/accounts/{account}/partners/{partner}", "update-relationship", "client side",
+		"Set or clear a partner relationship's end date and auto_extend (R-LIFE-1; needs account.partners.manage)", http.StatusOK),
+		write(func(ctx context.Context, in *struct {
+			AccountPath
+			PartnerPath
+			Body PartnerPatch
+		}) (*steward.SharedRelationship, int64, error) {
+			upd := steward.RelationshipUpdate{AutoExtend: in.Body.AutoExtend}
+			upd.EndsAt = in.Body.EndsAt.Optional
+			return s.svc.UpdatePartner(ctx, in.Account, in.Partner, upd)
 		}))
 	huma.Register(s.api, op(http.MethodDelete, "/v1/accounts/{account}/partners/{partner}", "end-relationship", "client side",
 		"End a partner relationship: every partner membership ends at once (R-PARTNER-11)", http.StatusOK),

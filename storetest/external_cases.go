@@ -978,7 +978,7 @@ func testSchedulerJobs(t *testing.T, open Opener) {
 		msgs, _ := x.Store.FindMessages(ctx, 1000)
 		n := map[string]int{}
 		for _, m := range msgs {
-			if m.Kind == "expiry_reminder" {
+			if m.Kind == "end_warning" { // R-LIFE-2
 				n[m.To]++
 			}
 		}
@@ -991,7 +991,11 @@ func testSchedulerJobs(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
-	t.Run("NothingDueYet", func(t *testing.T) {
+	t.Run("NothingDueAfterTheFirstWarnings", func(t *testing.T) {
+		run(x.Now.Add(time.Hour)) // both ends are within 30 days: the 30-day warnings
+		if got := reminders(); got[x.colleague.Email] != 1 || got[x.ext.Email] != 1 {
+			t.Errorf("warnings = %v, want the 30-day one to each", got)
+		}
 		before := x.Events(x.client.ID)
 		run(x.Now.Add(time.Hour))
 		if got := x.Events(x.client.ID); got != before {
@@ -1001,8 +1005,8 @@ func testSchedulerJobs(t *testing.T, open Opener) {
 	t.Run("DelegateReminderOnce", func(t *testing.T) {
 		run(dends.Add(-7*24*time.Hour + time.Minute))
 		run(dends.Add(-6 * 24 * time.Hour))
-		if got := reminders(); got[x.colleague.Email] != 1 || got[x.ext.Email] != 0 {
-			t.Errorf("reminders = %v, want one to the delegate only", got)
+		if got := reminders(); got[x.colleague.Email] != 2 || got[x.ext.Email] != 1 {
+			t.Errorf("warnings = %v, want the 7-day one to the delegate only", got)
 		}
 	})
 	t.Run("DelegatesEndAtExpiresDelegate", func(t *testing.T) {
@@ -1021,8 +1025,8 @@ func testSchedulerJobs(t *testing.T, open Opener) {
 	t.Run("ParentReminderOnceThenExpiry", func(t *testing.T) {
 		run(ends.Add(-7 * 24 * time.Hour))
 		run(ends.Add(-time.Hour))
-		if got := reminders(); got[x.ext.Email] != 1 {
-			t.Errorf("reminders = %v, want one to the external user", got)
+		if got := reminders(); got[x.ext.Email] != 3 {
+			t.Errorf("warnings = %v, want the 30-, 7- and 1-day ones to the external user", got)
 		}
 		run(ends)
 		if m := x.Member(x.client.ID, x.ext.ID); m.Status != steward.StatusExpired {

@@ -158,8 +158,10 @@ func testRGuard2(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.Membership.EndsAt == nil || !a.Membership.EndsAt.Equal(end) {
-			t.Errorf("partner admin ends_at = %v, want %v", a.Membership.EndsAt, end)
+		// R-LIFE-1: the end date is the relationship's, which the partner
+		// admin's access hangs on.
+		if a.Relationship.EndsAt == nil || !a.Relationship.EndsAt.Equal(end) {
+			t.Errorf("relationship ends_at = %v, want %v", a.Relationship.EndsAt, end)
 		}
 		if w.Allowed(u.ID, x.client.ID, "reports.view", end) {
 			t.Error("the partner admin still holds after its end")

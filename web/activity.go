@@ -15,6 +15,7 @@ func (s *Server) clientSideRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /accounts/{account}/partners", s.inAccount(s.partnersPage))
 	mux.HandleFunc("GET /accounts/{account}/partners/{partner}/end", s.inAccount(s.confirmEndRelationship))
 	mux.HandleFunc("POST /accounts/{account}/partners/{partner}/end", s.inAccount(s.endRelationship))
+	mux.HandleFunc("POST /accounts/{account}/partners/{partner}/duration", s.inAccount(s.updateRelationship))
 	mux.HandleFunc("GET /accounts/{account}/activity", s.inAccount(s.activityPage))
 	mux.HandleFunc("GET /accounts/{account}/activity/export", s.inAccount(s.exportActivity))
 	mux.HandleFunc("GET /accounts/{account}/activity/verify", s.inAccount(s.verifyActivity))
@@ -79,6 +80,26 @@ func (s *Server) endRelationship(w http.ResponseWriter, r *http.Request, ss *ses
 		return
 	}
 	s.redirect(w, r, accountPath(st, "/partners"), "The relationship has ended.")
+}
+
+// updateRelationship sets or clears a relationship's end date and
+// auto_extend (R-LIFE-1): an empty date clears the end.
+func (s *Server) updateRelationship(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
+	ends, ferr := parseEndDate("ends_at", r.PostFormValue("ends_at"))
+	if ferr != nil {
+		s.errorPage(w, r, ss.page, ferr)
+		return
+	}
+	auto := r.PostFormValue("auto_extend") == "on"
+	upd := steward.RelationshipUpdate{AutoExtend: &auto, EndsAt: steward.Optional[time.Time]{Set: true, Null: ends == nil}}
+	if ends != nil {
+		upd.EndsAt.Value = *ends
+	}
+	if _, _, err := s.svc.UpdatePartner(ss.ctx, st.Account.ID, r.PathValue("partner"), upd); err != nil {
+		s.errorPage(w, r, ss.page, err)
+		return
+	}
+	s.redirect(w, r, accountPath(st, "/partners"), "The relationship's end date was saved.")
 }
 
 // activityFilter reads the activity log's filters from the query.

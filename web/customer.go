@@ -245,8 +245,8 @@ func parseEndDate(field, v string) (*time.Time, *steward.Error) {
 // updateExternal edits an external user's options (R-EXT-8).
 func (s *Server) updateExternal(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
 	s.memberAction(w, r, ss, st, "The external user's options were saved.", func(userID string) error {
-		redelegate := r.PostFormValue("allow_redelegation") == "on"
-		upd := steward.ExternalUpdate{AllowRedelegation: &redelegate}
+		redelegate, auto := r.PostFormValue("allow_redelegation") == "on", r.PostFormValue("auto_extend") == "on"
+		upd := steward.ExternalUpdate{AllowRedelegation: &redelegate, AutoExtend: &auto} // R-LIFE-1
 		ends, ferr := parseEndDate("ends_at", r.PostFormValue("ends_at"))
 		if ferr != nil {
 			return ferr

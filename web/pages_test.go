@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -164,5 +165,75 @@ func TestConsoleDeclineAccessLink(t *testing.T) {
 	}
 	if res, body := e.get(grace, path); res.StatusCode != http.StatusConflict || !strings.Contains(body, "has been used") {
 		t.Errorf("a declined link: status %d", res.StatusCode)
+	}
+}
+
+// TestRLIFE1_ConsoleRelationshipEndDate: on the Partners page the client sets
+// and clears a relationship's end date and auto-extend with a plain form,
+// and an external user's page switches auto-extend (R-LIFE-1).
+func TestRLIFE1_ConsoleRelationshipEndDate(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	link, _, err := e.svc.CreateAccessLink(e.as(e.pat), e.agency.ID, e.pat.ID)
+	e.must(err)
+	_, _, err = e.svc.ApproveAccessLink(e.as(e.ada), tokenOf(link.URL), e.acme.ID)
+	e.must(err)
+	ada := e.client()
+	e.login(ada, "ada@acme.example", demoPassword)
+	partners := "/accounts/" + e.acme.ID + "/partners"
+	end := time.Now().AddDate(0, 3, 0).Format("2006-01-02")
+	res, _ := e.post(ada, partners+"/"+e.agency.ID+"/duration", url.Values{"ends_at": {end}, "auto_extend": {"on"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving the end date: status %d", res.StatusCode)
+	}
+	r, err := e.store.FindRelationship(context.Background(), e.agency.ID, e.acme.ID)
+	e.must(err)
+	if r.EndsAt == nil || r.EndsAt.Format("2006-01-02") != time.Now().AddDate(0, 3, 1).Format("2006-01-02") || !r.AutoExtend {
+		t.Errorf("relationship after saving: ends %v, auto_extend %v", r.EndsAt, r.AutoExtend)
+	}
+	_, body := e.get(ada, partners)
+	if !strings.Contains(body, `name="auto_extend" checked`) || !strings.Contains(body, `value="`+end+`"`) {
+		t.Errorf("the Partners page does not show the end date and auto-extend")
+	}
+	res, _ = e.post(ada, partners+"/"+e.agency.ID+"/duration", url.Values{"ends_at": {""}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("clearing the end date: status %d", res.StatusCode)
+	}
+	r, err = e.store.FindRelationship(context.Background(), e.agency.ID, e.acme.ID)
+	e.must(err)
+	if r.EndsAt != nil || r.AutoExtend {
+		t.Errorf("relationship after clearing: ends %v, auto_extend %v", r.EndsAt, r.AutoExtend)
+	}
+	if res, _ := e.post(ada, partners+"/"+e.agency.ID+"/duration", url.Values{"auto_extend": {"on"}}); res.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("auto-extend without an end: status %d, want 422", res.StatusCode)
+	}
+	bob := e.client()
+	e.login(bob, "bob@acme.example", demoPassword)
+	if res, _ := e.post(bob, partners+"/"+e.agency.ID+"/duration", url.Values{"ends_at": {end}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("a member without account.partners.manage: status %d, want 403", res.StatusCode)
+	}
+
+	consent := e.svc.Consent()
+	_, _, err = e.svc.Invite(e.as(e.ada), e.acme.ID, e.analyst, steward.NewInvitations{Emails: steward.EmailList{e.carol.Email},
+		Consent: steward.ConsentInput{Accepted: true, Version: consent.Version}})
+	e.must(err)
+	var inv string
+	for _, m := range e.smtp.Wait(2, 10*time.Second) {
+		if s := linkRE.FindString(m.Body); strings.Contains(s, "/invitations/") {
+			inv = s
+		}
+	}
+	_, _, err = e.svc.AcceptInvitation(e.as(e.carol), tokenOf(inv))
+	e.must(err)
+	path := "/accounts/" + e.acme.ID + "/users/" + e.carol.ID
+	if res, _ := e.post(ada, path+"/external", url.Values{"ends_at": {end}, "auto_extend": {"on"}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving options: status %d", res.StatusCode)
+	}
+	m, err := e.svc.FindMember(e.as(e.ada), e.acme.ID, e.carol.ID)
+	e.must(err)
+	if !m.AutoExtend {
+		t.Error("auto_extend not saved on the external user")
+	}
+	if _, body := e.get(ada, path); !strings.Contains(body, `name="auto_extend" checked`) {
+		t.Error("the external user's page does not show auto-extend on")
 	}
 }

@@ -198,6 +198,10 @@ type model struct {
 	links     []link
 	// requests are the access requests filed: [account, id] (R-REQUEST-1).
 	requests [][2]string
+	// renewing holds, during an Advance, the [user, account] whose access
+	// the scheduler may renew: partner memberships under a relationship
+	// with auto_extend, external users with it and their delegates (R-LIFE-1).
+	renewing map[[2]string]bool
 }
 
 type invite struct {
@@ -426,6 +430,43 @@ func (m *model) snapshot() map[key]holding {
 	return out
 }
 
+// renewable returns the [user, account] whose access auto_extend renews:
+// partner memberships under a relationship with it, external memberships
+// with it and the delegates below those.
+func (m *model) renewable() map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for _, a := range m.accounts {
+		ms, _, err := m.st.FindMemberships(bg, steward.MembershipFilter{AccountID: a, Page: steward.Page{Limit: steward.MaxPageLimit}})
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		auto := map[string]bool{}
+		for _, mem := range ms {
+			switch mem.Kind {
+			case steward.KindPartner:
+				if rel, err := m.st.FindRelationship(bg, mem.PartnerID, a); err == nil && rel.AutoExtend {
+					out[[2]string{mem.UserID, a}] = true
+				}
+			case steward.KindExternal:
+				if mem.AutoExtend {
+					out[[2]string{mem.UserID, a}], auto[mem.ID] = true, true
+				}
+			}
+		}
+		for _, mem := range ms {
+			if mem.Kind == steward.KindDelegate && auto[mem.ParentID] {
+				out[[2]string{mem.UserID, a}] = true
+			}
+		}
+	}
+	return out
+}
+
+// heldBefore reports whether the last snapshot held k at any probe.
+func (m *model) heldBefore(k key) bool {
+	return slices.Contains(m.held[k].at, true)
+}
+
 // holds reports whether user held perm in account at probe i, in the last snapshot.
 func (m *model) holds(user, account, perm string, i int) bool {
 	h := m.held[key{user, account, perm}]
@@ -472,9 +513,7 @@ func (m *model) relationshipHolds(partner, client string) bool {
 		return false
 	}
 	switch rel.Status {
-	case steward.RelationshipActive:
-		return true
-	case steward.RelationshipEnding:
+	case steward.RelationshipActive, steward.RelationshipEnding: // until its end (R-PARTNER-10, R-LIFE-1)
 		return rel.EndsAt == nil || rel.EndsAt.After(m.now)
 	}
 	return false
@@ -718,8 +757,13 @@ func (m *model) draw() action {
 		}
 		l := m.links[rapid.IntRange(0, len(m.links)-1).Draw(m.t, "link")]
 		a.name, a.extra = "ApproveAccessLink", []string{l.partner}
+		opts := steward.ApprovalOptions{EndsAt: m.pickEnd()}
+		if opts.EndsAt != nil && m.chance(5) {
+			auto := true
+			opts.AutoExtend = &auto
+		}
 		a.run = func(ctx context.Context) error {
-			_, _, err := m.svc.ApproveAccessLink(ctx, l.token, acc)
+			_, _, err := m.svc.ApproveAccessLinkWith(ctx, l.token, acc, opts)
 			return err
 		}
 	case 10:
@@ -759,6 +803,29 @@ func (m *model) draw() action {
 			return err
 		}
 	case 16:
+		if m.chance(5) {
+			// R-LIFE-1: the client sets, moves or clears the end date and
+			// auto_extend; it ends or extends access, never widens a grant.
+			var upd steward.RelationshipUpdate
+			switch rapid.IntRange(0, 2).Draw(m.t, "relEndOp") {
+			case 0:
+				if e := m.pickEnd(); e != nil {
+					upd.EndsAt = steward.Optional[time.Time]{Set: true, Value: *e}
+				}
+			case 1:
+				upd.EndsAt = steward.Optional[time.Time]{Set: true, Null: true}
+			}
+			if rapid.Bool().Draw(m.t, "setAutoExtend") {
+				b := rapid.Bool().Draw(m.t, "autoExtend")
+				upd.AutoExtend = &b
+			}
+			a.name, a.superAdminExempt = "UpdatePartner", true
+			a.run = func(ctx context.Context) error {
+				_, _, err := m.svc.UpdatePartner(ctx, acc, partner, upd)
+				return err
+			}
+			break
+		}
 		a.name, a.superAdminExempt = "EndRelationship", true
 		a.run = func(ctx context.Context) error {
 			_, _, err := m.svc.EndRelationship(ctx, acc, partner)
@@ -815,6 +882,10 @@ func (m *model) draw() action {
 				upd.EndsAt = m.pickEnd()
 			case 1:
 				upd.ClearEndsAt = true
+			}
+			if m.chance(3) { // R-LIFE-1
+				b := rapid.Bool().Draw(m.t, "autoExtend")
+				upd.AutoExtend = &b
 			}
 			_, _, err := m.svc.UpdateExternalUser(ctx, acc, target, upd)
 			return err
@@ -1016,6 +1087,10 @@ func (m *model) step() bool {
 			reach[x] = true
 		}
 	}
+	m.renewing = nil
+	if a.name == "Advance" {
+		m.renewing = m.renewable()
+	}
 	opErr := a.run(ctx)
 	if *flagReport {
 		st := opStats[a.name]
@@ -1146,7 +1221,13 @@ func (m *model) checkProvenance(a action, now map[key]holding) {
 				continue
 			}
 			if a.actor == "" {
-				// The operator gives what it wants; time passing gives nothing.
+				// The operator gives what it wants; time passing gives
+				// nothing but the renewal of what held before with
+				// auto_extend, the client's standing choice (R-LIFE-1).
+				if a.name == "Advance" && m.renewing[[2]string{k.user, k.account}] && m.heldBefore(k) {
+					m.given[k] = at
+					continue
+				}
 				if a.name == "Advance" {
 					m.violate("provenance", "provenance: time passing gave %s %s in %s at %s", m.describe(k.user), k.perm, m.describeAccount(k.account), at)
 				}

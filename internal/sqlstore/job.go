@@ -85,10 +85,23 @@ func (s *Store) EndingMemberships(ctx context.Context, delegates bool, from, by 
 		micros(from), micros(by), micros(afterAt), afterID, limit)
 }
 
-// MarkReminderSent records a reminder once per membership and end date.
-func (s *Store) MarkReminderSent(ctx context.Context, membershipID string, endsAt, now time.Time) (bool, error) {
-	res, err := s.exec(ctx, "record reminder", `INSERT INTO expiry_reminders (membership_id, ends_at, sent_at) VALUES ($1, $2, $3)
-		ON CONFLICT (membership_id, ends_at) DO NOTHING`, membershipID, micros(endsAt), micros(now))
+// extendingMembershipsSQL: active auto-extending memberships whose end
+// date comes by a time (R-LIFE-1); it reads their partial index.
+const extendingMembershipsSQL = `SELECT ` + membershipColumns + ` FROM memberships
+	WHERE status = 'active' AND auto_extend = 1 AND ends_at IS NOT NULL AND ends_at <= $1 ORDER BY ends_at, id LIMIT $2`
+
+// ExtendingMemberships returns active auto-extending memberships whose end
+// date is at or before by.
+func (s *Store) ExtendingMemberships(ctx context.Context, by time.Time, limit int) ([]*steward.Membership, error) {
+	return s.queryMemberships(ctx, extendingMembershipsSQL, micros(by), limit)
+}
+
+// MarkWarningSent records the warning threshold days before the subject's
+// end at endsAt, once (R-LIFE-2): the primary key decides, also between
+// nodes, and the caller's transaction writes the mail with it.
+func (s *Store) MarkWarningSent(ctx context.Context, subjectID string, endsAt time.Time, thresholdDays int, now time.Time) (bool, error) {
+	res, err := s.exec(ctx, "record end warning", `INSERT INTO end_warnings (subject_id, ends_at, threshold_days, sent_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (subject_id, ends_at, threshold_days) DO NOTHING`, subjectID, micros(endsAt), thresholdDays, micros(now))
 	if err != nil {
 		return false, err
 	}

@@ -11,12 +11,12 @@ import (
 )
 
 const membershipColumns = `id, account_id, user_id, kind, status, role, permissions, ends_at, granted_by, partner_id, parent_id,
-	allow_redelegation, delegates_end_at, managed_by, created_at, updated_at, grants`
+	allow_redelegation, delegates_end_at, managed_by, created_at, updated_at, grants, auto_extend, term_started_at`
 
 // CreateMembership inserts a membership; a second one for the same user and account is ECONFLICT.
 func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) error {
 	_, err := s.exec(ctx, "insert membership", `INSERT INTO memberships (`+membershipColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`, membershipArgs(m)...)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`, membershipArgs(m)...)
 	s.feedMember(m.AccountID, m.UserID)
 	return err
 }
@@ -24,7 +24,7 @@ func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) err
 func membershipArgs(m *steward.Membership) []any {
 	return []any{m.ID, m.AccountID, m.UserID, string(m.Kind), string(m.Status), m.Role, jsonText(m.Permissions), microsPtr(m.EndsAt),
 		m.GrantedBy, m.PartnerID, m.ParentID, boolInt(m.AllowRedelegation), microsPtr(m.DelegatesEndAt), m.ManagedBy,
-		micros(m.CreatedAt), micros(m.UpdatedAt), grantsText(m.Grants)}
+		micros(m.CreatedAt), micros(m.UpdatedAt), grantsText(m.Grants), boolInt(m.AutoExtend), microsPtr(m.TermStartedAt)}
 }
 
 // grantsText keeps a membership's grants as a JSON list; none is "[]".
@@ -122,7 +122,7 @@ func (s *Store) queryMemberships(ctx context.Context, query string, args ...any)
 func (s *Store) UpdateMembership(ctx context.Context, m *steward.Membership) error {
 	res, err := s.exec(ctx, "update membership", `UPDATE memberships SET user_id=$3, kind=$4, status=$5, role=$6, permissions=$7,
 		ends_at=$8, granted_by=$9, partner_id=$10, parent_id=$11, allow_redelegation=$12, delegates_end_at=$13, managed_by=$14,
-		created_at=$15, updated_at=$16, grants=$17 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
+		created_at=$15, updated_at=$16, grants=$17, auto_extend=$18, term_started_at=$19 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
 	s.feedMember(m.AccountID, m.UserID)
 	return mustAffect(res, err, "membership", m.ID)
 }
@@ -140,11 +140,15 @@ func (s *Store) DeleteMembership(ctx context.Context, accountID, id string) erro
 	return nil
 }
 
-// CountActiveSuperAdmins counts the account's active, unexpired super admins whose users are active.
+// CountActiveSuperAdmins counts the account's active, lasting super admins
+// whose users are active: without an end date of their own, nor, for a
+// partner membership, one of its relationship (R-LIFE-1).
 func (s *Store) CountActiveSuperAdmins(ctx context.Context, accountID string, now time.Time) (int, error) {
 	var n int
 	err := s.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id
-		WHERE m.account_id = $1 AND m.role = $2 AND m.status = $3 AND m.ends_at IS NULL AND u.status = $4`,
+		WHERE m.account_id = $1 AND m.role = $2 AND m.status = $3 AND m.ends_at IS NULL AND u.status = $4
+		AND NOT (m.kind = 'partner' AND EXISTS (SELECT 1 FROM relationships r
+			WHERE r.partner_id = m.partner_id AND r.client_id = m.account_id AND r.ends_at IS NOT NULL))`,
 		accountID, steward.RoleSuperAdmin, string(steward.StatusActive), string(steward.UserActive)).Scan(&n)
 	return n, s.wrap(err, "count super admins")
 }
@@ -152,13 +156,14 @@ func (s *Store) CountActiveSuperAdmins(ctx context.Context, accountID string, no
 func scanMembership(row interface{ Scan(...any) error }) (*steward.Membership, error) {
 	var m steward.Membership
 	var kind, status, perms, grants string
-	var endsAt, delegatesEndAt sql.NullInt64
-	var redelegation int
+	var endsAt, delegatesEndAt, termStarted sql.NullInt64
+	var redelegation, autoExtend int
 	var created, updated int64
 	if err := row.Scan(&m.ID, &m.AccountID, &m.UserID, &kind, &status, &m.Role, &perms, &endsAt, &m.GrantedBy, &m.PartnerID,
-		&m.ParentID, &redelegation, &delegatesEndAt, &m.ManagedBy, &created, &updated, &grants); err != nil {
+		&m.ParentID, &redelegation, &delegatesEndAt, &m.ManagedBy, &created, &updated, &grants, &autoExtend, &termStarted); err != nil {
 		return nil, err
 	}
+	m.AutoExtend, m.TermStartedAt = autoExtend != 0, fromNullMicros(termStarted)
 	if grants != "" && grants != "[]" {
 		if err := json.Unmarshal([]byte(grants), &m.Grants); err != nil {
 			return nil, err

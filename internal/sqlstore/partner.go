@@ -10,17 +10,19 @@ import (
 	"github.com/steward-iam/steward"
 )
 
-const relationshipColumns = `id, partner_id, client_id, status, alias, last_activity_at, ending_since, ends_at, ended_at, created_at, updated_at`
+const relationshipColumns = `id, partner_id, client_id, status, alias, last_activity_at, ending_since, ends_at, ended_at, created_at, updated_at,
+	auto_extend, term_started_at, approved_at`
 
 func relationshipArgs(r *steward.Relationship) []any {
 	return []any{r.ID, r.PartnerID, r.ClientID, string(r.Status), r.Alias, micros(r.LastActivityAt), microsPtr(r.EndingSince),
-		microsPtr(r.EndsAt), microsPtr(r.EndedAt), micros(r.CreatedAt), micros(r.UpdatedAt)}
+		microsPtr(r.EndsAt), microsPtr(r.EndedAt), micros(r.CreatedAt), micros(r.UpdatedAt),
+		boolInt(r.AutoExtend), microsPtr(r.TermStartedAt), microsPtr(r.ApprovedAt)}
 }
 
 // CreateRelationship inserts P→C; a second one for the same pair is ECONFLICT.
 func (s *Store) CreateRelationship(ctx context.Context, r *steward.Relationship) error {
 	_, err := s.exec(ctx, "insert relationship", `INSERT INTO relationships (`+relationshipColumns+`)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, relationshipArgs(r)...)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`, relationshipArgs(r)...)
 	s.feedRelationship(r.PartnerID, r.ClientID)
 	return err
 }
@@ -47,7 +49,8 @@ func (s *Store) FindRelationship(ctx context.Context, partnerID, clientID string
 // UpdateRelationship writes every field of r but the pair.
 func (s *Store) UpdateRelationship(ctx context.Context, r *steward.Relationship) error {
 	res, err := s.exec(ctx, "update relationship", `UPDATE relationships SET status=$4, alias=$5, last_activity_at=$6,
-		ending_since=$7, ends_at=$8, ended_at=$9, created_at=$10, updated_at=$11
+		ending_since=$7, ends_at=$8, ended_at=$9, created_at=$10, updated_at=$11,
+		auto_extend=$12, term_started_at=$13, approved_at=$14
 		WHERE id=$1 AND partner_id=$2 AND client_id=$3`, relationshipArgs(r)...)
 	s.feedRelationship(r.PartnerID, r.ClientID)
 	return mustAffect(res, err, "relationship", r.ID)
@@ -77,11 +80,14 @@ func scanRelationship(row interface{ Scan(...any) error }, extra ...any) (*stewa
 	var r steward.Relationship
 	var status string
 	var last, created, updated int64
-	var endingSince, endsAt, endedAt sql.NullInt64
-	dest := append([]any{&r.ID, &r.PartnerID, &r.ClientID, &status, &r.Alias, &last, &endingSince, &endsAt, &endedAt, &created, &updated}, extra...)
+	var endingSince, endsAt, endedAt, termStarted, approved sql.NullInt64
+	var autoExtend int
+	dest := append([]any{&r.ID, &r.PartnerID, &r.ClientID, &status, &r.Alias, &last, &endingSince, &endsAt, &endedAt, &created, &updated,
+		&autoExtend, &termStarted, &approved}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
+	r.AutoExtend, r.TermStartedAt, r.ApprovedAt = autoExtend != 0, fromNullMicros(termStarted), fromNullMicros(approved)
 	r.Status, r.LastActivityAt = steward.RelationshipStatus(status), fromMicros(last)
 	r.EndingSince, r.EndsAt, r.EndedAt = fromNullMicros(endingSince), fromNullMicros(endsAt), fromNullMicros(endedAt)
 	r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -95,15 +101,16 @@ func likePattern(s string) string {
 }
 
 // statusAt adds the condition that a relationship's status at now is status:
-// an ending relationship past its end is ended (R-PARTNER-10).
+// an ending relationship past its end, or an active one past its end date,
+// is ended (R-PARTNER-10, R-LIFE-1).
 func statusAt(w *where, status steward.RelationshipStatus, now time.Time) {
 	switch status {
 	case steward.RelationshipActive:
-		w.add(`status = ?`, string(status))
+		w.add(`(status = 'active' AND (ends_at IS NULL OR ends_at > ?))`, micros(now))
 	case steward.RelationshipEnding:
 		w.add(`(status = 'ending' AND (ends_at IS NULL OR ends_at > ?))`, micros(now))
 	case steward.RelationshipEnded:
-		w.add(`(status = 'ended' OR (status = 'ending' AND ends_at <= ?))`, micros(now))
+		w.add(`(status = 'ended' OR (status <> 'ended' AND ends_at <= ?))`, micros(now))
 	default:
 		w.add(`status = ?`, string(status))
 	}
@@ -121,7 +128,7 @@ func (s *Store) FindClients(ctx context.Context, f steward.ClientFilter) ([]*ste
 		w.args = append(w.args, likePattern(f.Search), micros(f.Now))
 		pat, now := len(w.args)-1, len(w.args)
 		w.conds = append(w.conds, fmt.Sprintf(`(LOWER(alias) LIKE $%d ESCAPE '\' OR (LOWER(client_name) LIKE $%d ESCAPE '\'
-			AND status <> 'ended' AND NOT (status = 'ending' AND ends_at IS NOT NULL AND ends_at <= $%d)))`, pat, pat, now))
+			AND status <> 'ended' AND NOT (ends_at IS NOT NULL AND ends_at <= $%d)))`, pat, pat, now))
 	}
 	switch f.AccessType {
 	case steward.AccessTypePartnerAdmin:
@@ -215,10 +222,48 @@ func (s *Store) FindPartners(ctx context.Context, clientID string, now time.Time
 	return out, next, nil
 }
 
-// FindEndingRelationships returns ending relationships whose end has come.
+// FindEndingRelationships returns ending relationships whose grace has
+// passed, then active relationships whose end date has (R-LIFE-1): each
+// query reads a partial index by end date.
 func (s *Store) FindEndingRelationships(ctx context.Context, now time.Time, limit int) ([]*steward.Relationship, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+relationshipColumns+` FROM relationships
-		WHERE status = 'ending' AND ends_at <= $1 ORDER BY ends_at, id LIMIT $2`, micros(now), limit)
+	ending, err := s.queryRelationships(ctx, dueEndingSQL, micros(now), limit)
+	if err != nil || len(ending) == limit {
+		return ending, err
+	}
+	ended, err := s.queryRelationships(ctx, dueEndDateSQL, micros(now), limit-len(ending))
+	return append(ending, ended...), err
+}
+
+// The relationship queries of the scheduler; plan_test.go checks their plans.
+const (
+	dueEndingSQL  = `SELECT ` + relationshipColumns + ` FROM relationships WHERE status = 'ending' AND ends_at <= $1 ORDER BY ends_at, id LIMIT $2`
+	dueEndDateSQL = `SELECT ` + relationshipColumns + ` FROM relationships
+		WHERE status = 'active' AND ends_at IS NOT NULL AND ends_at <= $1 ORDER BY ends_at, id LIMIT $2`
+	// endingRelationshipsSQL pages through active relationships whose end
+	// date falls in a window, for the warnings (R-LIFE-2).
+	endingRelationshipsSQL = `SELECT ` + relationshipColumns + ` FROM relationships
+		WHERE status = 'active' AND ends_at IS NOT NULL AND ends_at > $1 AND ends_at <= $2
+		AND (ends_at > $3 OR (ends_at = $3 AND id > $4)) ORDER BY ends_at, id LIMIT $5`
+	// extendingRelationshipsSQL: active auto-extending relationships whose
+	// end date comes by a time (R-LIFE-1).
+	extendingRelationshipsSQL = `SELECT ` + relationshipColumns + ` FROM relationships
+		WHERE status = 'active' AND ends_at IS NOT NULL AND ends_at <= $1 AND auto_extend = 1 ORDER BY ends_at, id LIMIT $2`
+)
+
+// EndingRelationships pages through active relationships whose end date is
+// in (from, by], in (ends_at, id) order after (afterAt, afterID).
+func (s *Store) EndingRelationships(ctx context.Context, from, by, afterAt time.Time, afterID string, limit int) ([]*steward.Relationship, error) {
+	return s.queryRelationships(ctx, endingRelationshipsSQL, micros(from), micros(by), micros(afterAt), afterID, limit)
+}
+
+// ExtendingRelationships returns active auto-extending relationships whose
+// end date is at or before by.
+func (s *Store) ExtendingRelationships(ctx context.Context, by time.Time, limit int) ([]*steward.Relationship, error) {
+	return s.queryRelationships(ctx, extendingRelationshipsSQL, micros(by), limit)
+}
+
+func (s *Store) queryRelationships(ctx context.Context, query string, args ...any) ([]*steward.Relationship, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.wrap(err, "find ending relationships")
 	}

@@ -37,6 +37,10 @@ func TestJobQueriesReadOnlyWhatIsDue(t *testing.T) {
 		{"ended delegates", dueDelegatesSQL, "memberships_active_delegates_end_at", []any{1, 100}},
 		{"reminders by end", endingSQL("ends_at"), "memberships_active_ends_at", []any{"external", "delegate", 1, 2, 1, "", 100}},
 		{"reminders by delegates' end", endingSQL("delegates_end_at"), "memberships_active_delegates_end_at", []any{"external", "delegate", 1, 2, 1, "", 100}},
+		{"auto-extending memberships", extendingMembershipsSQL, "memberships_auto_extend_ends_at", []any{1, 100}},
+		{"ended relationships by end date", dueEndDateSQL, "relationships_active_ends_at", []any{1, 100}},
+		{"warnings of relationships", endingRelationshipsSQL, "relationships_active_ends_at", []any{1, 2, 1, "", 100}},
+		{"auto-extending relationships", extendingRelationshipsSQL, "relationships_active_ends_at", []any{1, 100}},
 		{"expired invitations", dueInvitationsSQL, "invitations_pending_expiry", []any{1, 100}},
 		{"pruned changes", pruneChangesSQL, "changes_time", []any{1}},
 	} {
