@@ -64,9 +64,20 @@ func (t *txn) endOf(m *Membership) (*time.Time, error) {
 // access has no end.
 func (t *txn) grantEnd(by *access) (*time.Time, error) {
 	if m := by.membership(); m != nil {
-		return t.endOf(m)
+		return t.givingEnd(m)
 	}
 	return nil, nil
+}
+
+// givingEnd is how long what m's user gives in the account may last: the
+// end of its access, and, while it is elevated, the end of its elevation,
+// whose permissions it may be using (R-GRANT-5, R-ELEVATE-2).
+func (t *txn) givingEnd(m *Membership) (*time.Time, error) {
+	end, err := t.endOf(m)
+	if err != nil {
+		return nil, err
+	}
+	return earliest(end, t.elevatedUntil(m)), nil
 }
 
 // granterEnd is grantEnd for a granter named by the id a grant records:
@@ -81,7 +92,7 @@ func (t *txn) granterEnd(accountID, granter string) (*time.Time, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return t.endOf(m)
+	return t.givingEnd(m)
 }
 
 // CreateMembership stores a new membership ending no later than its granter's
@@ -346,6 +357,13 @@ func (t *txn) clipRequestGrants(by *access, accountID, granter string, end time.
 				}
 				e := end
 				g.EndsAt = &e
+				if g.ElevationID != "" { // R-ELEVATE-2: the elevation ends with the grant
+					if err := t.clipElevation(accountID, g.ElevationID, end); err != nil {
+						return err
+					}
+					clipped = append(clipped, g.ElevationID)
+					continue
+				}
 				clipped = append(clipped, g.RequestID)
 			}
 			if len(clipped) == 0 {
