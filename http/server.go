@@ -197,6 +197,7 @@ func (s *Server) routes() {
 	s.reviewRoutes()
 	s.guardRoutes()
 	s.webhookRoutes()
+	s.elevationRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its
