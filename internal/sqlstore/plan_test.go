@@ -38,6 +38,7 @@ func TestJobQueriesReadOnlyWhatIsDue(t *testing.T) {
 		{"reminders by end", endingSQL("ends_at"), "memberships_active_ends_at", []any{"external", "delegate", 1, 2, 1, "", 100}},
 		{"reminders by delegates' end", endingSQL("delegates_end_at"), "memberships_active_delegates_end_at", []any{"external", "delegate", 1, 2, 1, "", 100}},
 		{"expired invitations", dueInvitationsSQL, "invitations_pending_expiry", []any{1, 100}},
+		{"expired elevation requests", dueElevationsSQL, "elevations_pending_expiry", []any{1, 100}},
 		{"pruned changes", pruneChangesSQL, "changes_time", []any{1}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
