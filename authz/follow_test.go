@@ -179,7 +179,9 @@ func TestRELEVATE2_ElevationAcrossPostgresNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	as := func(u string) context.Context { return steward.NewContextWithActor(context.Background(), &steward.Actor{UserID: u}) }
+	as := func(u string) context.Context {
+		return steward.NewContextWithActor(context.Background(), &steward.Actor{UserID: u})
+	}
 	if _, _, err := a.svc.CreateEligibility(as(acc.Owner.ID), acc.ID, steward.NewEligibility{UserID: member.ID, Role: steward.RolePartnerAdmin, MaxMinutes: 60}); steward.ErrorCode(err) != "role_not_assignable" {
 		t.Fatalf("eligibility of an internal member for partner_admin: %v", err)
 	}
