@@ -130,7 +130,7 @@ func (s *Service) CreateEligibility(ctx context.Context, accountID string, in Ne
 		})
 		if t.dry != nil { // R-PREVIEW-1: what an activation for the maximum would add
 			ev := &Elevation{ID: NewID(PrefixElevation, t.now), Minutes: e.MaxMinutes}
-			if err := t.startElevation(ev, m, r, by); err != nil {
+			if err := t.startElevation(ev, m, r, by); err != nil && ErrorCode(err) != "membership_ends" {
 				return err
 			}
 		}
@@ -399,6 +399,32 @@ func (t *txn) noOpenElevation(elig *Eligibility) error {
 		if e.Status != ElevationEnded {
 			return Errorf(ECONFLICT, "elevation_open", "Elevation %s of this eligibility is %s; end it first.", e.ID, e.Status)
 		}
+		if err := t.settle(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle stores as ended an elevation whose time ran out (or whose request
+// expired) before anything recorded it, so that the open ones stay few.
+// An end of time records no event (the activation recorded ends_at and
+// checks decided it); an expiry records the one the scheduler would have.
+func (t *txn) settle(e *Elevation) error {
+	if e.Status != ElevationEnded || e.EndedAt != nil {
+		return nil
+	}
+	end := e.EndsAt
+	if end == nil {
+		end = e.ExpiresAt
+	}
+	e.EndedAt, e.UpdatedAt = end, t.now
+	if err := t.UpdateElevation(t.ctx, e); err != nil {
+		return err
+	}
+	if e.EndReason == EndedExpired { // as the scheduler would have recorded it
+		t.record(e.AccountID, nil, "elevation.expired", "elevation", e.ID,
+			map[string]any{"user_id": e.UserID, "role": e.Role, "expires_at": e.ExpiresAt, "reason": "unanswered for 7 days"})
 	}
 	return nil
 }
@@ -576,8 +602,8 @@ func (s *Service) EndElevation(ctx context.Context, accountID, id string) (*Elev
 // checks from now on deny what it added; it is recorded and mailed.
 func (t *txn) endElevation(by *access, e *Elevation, reason string) error {
 	t.s.presentElevation(e, t.now)
-	if e.Status == ElevationEnded && e.EndedAt != nil {
-		return nil // ran out or expired before: nothing holds any more
+	if e.Status == ElevationEnded { // ran out or expired before: nothing holds any more
+		return t.settle(e)
 	}
 	m, err := t.FindMembershipByID(t.ctx, e.AccountID, e.MembershipID)
 	if err != nil && ErrorKind(err) != ENOTFOUND {
