@@ -53,6 +53,15 @@ type Reason struct {
 	Chain  []ChainLink `json:"chain,omitempty"`
 	// EndsAt is the earliest end date along the chain.
 	EndsAt *time.Time `json:"ends_at,omitempty"`
+	// Elevation names the active elevation the permission comes from, and
+	// when it ends, when Source is "elevation" (R-ELEVATE-2).
+	Elevation *ReasonElevation `json:"elevation,omitempty"`
+}
+
+// ReasonElevation is the elevation a check's permission comes from.
+type ReasonElevation struct {
+	ID     string    `json:"id" doc:"The elevation (elv_…)."`
+	EndsAt time.Time `json:"ends_at" doc:"When it stops holding."`
 }
 
 // ChainLink is one thing an access depends on.
@@ -101,6 +110,8 @@ type evaluation struct {
 	chain     []ChainLink
 	endsAt    *time.Time
 	members   []*Membership // the membership, then its parents
+	at        time.Time
+	never     []string // the account's never-delegable permissions for this membership's kind
 }
 
 // evaluate follows m and every link it depends on at time at (R-CHECK-1): the
@@ -109,13 +120,14 @@ type evaluation struct {
 // This is the straightforward evaluation from the store; the check index must
 // agree with it.
 func (s *Service) evaluate(ctx context.Context, st Store, m *Membership, at time.Time) (*evaluation, error) {
-	ev := &evaluation{}
+	ev := &evaluation{at: at}
 	// R-GUARD-3, R-GUARD-4: the account's never-delegable permissions stop
 	// holding for outsiders as soon as the policy names them.
 	never, err := s.neverDelegable(ctx, st, m.AccountID, m.Kind)
 	if err != nil {
 		return nil, err
 	}
+	ev.never = never
 	for depth := 0; ; depth++ {
 		ev.members = append(ev.members, m)
 		ev.chain = append(ev.chain, ChainLink{Type: "membership", ID: m.ID, AccountID: m.AccountID, UserID: m.UserID, Kind: string(m.Kind), Status: string(m.Status), EndsAt: m.EndsAt})
@@ -219,6 +231,9 @@ func (ev *evaluation) reason(perm string) (bool, Reason) {
 		allowed, r.Code, r.Source = true, ReasonGranted, "membership"
 		if m.Role == RoleSuperAdmin {
 			r.Source = RoleSuperAdmin
+		} else if g := m.ElevationFor(nil, ev.never, perm, ev.at); g != nil && g.EndsAt != nil {
+			// R-ELEVATE-2, R-CHECK-2: the reason names the elevation and its end.
+			r.Source, r.Elevation = "elevation", &ReasonElevation{ID: g.ElevationID, EndsAt: *g.EndsAt}
 		}
 	}
 	r.Message = reasonMessages[r.Code]

@@ -142,20 +142,46 @@ type Grant struct {
 	GrantedBy   string     `json:"granted_by"`
 	EndsAt      *time.Time `json:"ends_at"`
 	RequestID   string     `json:"request_id"`
+	// ElevationID and StartsAt mark the grant of an active elevation
+	// (R-ELEVATE-2): it holds in [StartsAt, EndsAt) only.
+	ElevationID string     `json:"elevation_id,omitempty"`
+	StartsAt    *time.Time `json:"starts_at,omitempty"`
 	CreatedAt   time.Time  `json:"created_at"`
 }
 
-// HoldsAt reports whether the grant still holds at t.
-func (g *Grant) HoldsAt(t time.Time) bool { return g.EndsAt == nil || t.Before(*g.EndsAt) }
+// HoldsAt reports whether the grant holds at t: after its start, if it has
+// one, and before its end.
+func (g *Grant) HoldsAt(t time.Time) bool {
+	return (g.StartsAt == nil || !t.Before(*g.StartsAt)) && (g.EndsAt == nil || t.Before(*g.EndsAt))
+}
 
 // OwnAt returns what the membership holds of its own at t, before any parent
 // cap: its own effective permissions (OwnEffective), the grants that hold at
 // t, less the account's never-delegable permissions for an outsider
 // (R-GUARD-3).
 func (m *Membership) OwnAt(cat *Catalogue, never []string, t time.Time) []string {
+	return m.ownAt(cat, never, t, true)
+}
+
+// ElevationFor returns the grant of the active elevation that perm comes
+// from at t (R-ELEVATE-2, R-CHECK-2): nil when m holds perm otherwise, or
+// not at all. Of several, the first in m's grants.
+func (m *Membership) ElevationFor(cat *Catalogue, never []string, perm string, t time.Time) *Grant {
+	if Contains(m.ownAt(cat, never, t, false), perm) || !Contains(m.OwnAt(cat, never, t), perm) {
+		return nil
+	}
+	for i := range m.Grants {
+		if g := &m.Grants[i]; g.ElevationID != "" && g.HoldsAt(t) && Contains(g.Permissions, perm) {
+			return g
+		}
+	}
+	return nil
+}
+
+func (m *Membership) ownAt(cat *Catalogue, never []string, t time.Time, elevations bool) []string {
 	perms := m.OwnEffective(cat)
 	for i := range m.Grants {
-		if m.Grants[i].HoldsAt(t) {
+		if (elevations || m.Grants[i].ElevationID == "") && m.Grants[i].HoldsAt(t) {
 			perms = Union(perms, m.Grants[i].Permissions)
 		}
 	}

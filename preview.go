@@ -145,6 +145,9 @@ func (t *txn) DeleteMembership(ctx context.Context, accountID, id string) error 
 	if err := t.capture(accountID, id); err != nil {
 		return err
 	}
+	if err := t.membershipLeaves(accountID, id); err != nil { // R-ELEVATE-2, R-GRANT-5
+		return err
+	}
 	return t.Store.DeleteMembership(ctx, accountID, id)
 }
 

@@ -72,9 +72,21 @@ func (t *txn) endBeside(m *Membership, beside string) (*time.Time, error) {
 // access has no end.
 func (t *txn) grantEnd(by *access) (*time.Time, error) {
 	if m := by.membership(); m != nil {
-		return t.endOf(m)
+		return t.givingEnd(m, "")
 	}
 	return nil, nil
+}
+
+// givingEnd is how long what m's user gives in the account may last: the
+// end of its access (without partner beside's relationship, see endBeside),
+// and, while it is elevated, the end of its elevation, whose permissions it
+// may be using (R-GRANT-5, R-ELEVATE-2).
+func (t *txn) givingEnd(m *Membership, beside string) (*time.Time, error) {
+	end, err := t.endBeside(m, beside)
+	if err != nil {
+		return nil, err
+	}
+	return earliest(end, t.elevatedUntil(m)), nil
 }
 
 // granterEnd is grantEnd for a granter named by the id a grant records:
@@ -95,7 +107,7 @@ func (t *txn) granterEndBeside(accountID, granter, beside string) (*time.Time, e
 	} else if err != nil {
 		return nil, err
 	}
-	return t.endBeside(m, beside)
+	return t.givingEnd(m, beside)
 }
 
 // CreateMembership stores a new membership ending no later than its granter's
@@ -367,6 +379,13 @@ func (t *txn) clipRequestGrants(by *access, accountID, granter string, end time.
 				}
 				e := end
 				g.EndsAt = &e
+				if g.ElevationID != "" { // R-ELEVATE-2: the elevation ends with the grant
+					if err := t.clipElevation(accountID, g.ElevationID, end); err != nil {
+						return err
+					}
+					clipped = append(clipped, g.ElevationID)
+					continue
+				}
 				clipped = append(clipped, g.RequestID)
 			}
 			if len(clipped) == 0 {

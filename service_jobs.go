@@ -33,6 +33,7 @@ func (s *Service) Jobs() []Job {
 		{"end_lapsed_relationships", s.endLapsedRelationshipsJob}, // R-PARTNER-10
 		{"close_due_reviews", s.CloseDueReviews},                  // R-REVIEW-3: at the due date
 		{"expire_access_requests", s.ExpireAccessRequests},        // R-REQUEST-2: 7 days unanswered
+		{"expire_elevations", s.ExpireElevations},                 // R-ELEVATE-2: 7 days unanswered
 		{"prune_housekeeping", s.pruneHousekeeping},               // change feed, idempotency keys, console links
 		// ---- end of JOB LIST ----
 	}

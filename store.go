@@ -33,6 +33,7 @@ type Store interface {
 	PolicyStore
 	AccessRequestStore
 	WebhookStore
+	ElevationStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses

@@ -17,7 +17,7 @@ func BenchmarkAllowed(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	var internalU, externalU, delegateU, grantU, account string
+	var internalU, externalU, delegateU, grantU, elevatedU, account string
 	err = db.InTx(ctx, func(tx steward.Store) error {
 		var accounts []string
 		for i := range 200 {
@@ -53,6 +53,11 @@ func BenchmarkAllowed(b *testing.B) {
 					m.AccountID, m.Kind, m.Permissions = account, steward.KindExternal, []string{"crm.deals.view"}
 					m.Grants = []steward.Grant{{Permissions: []string{"tickets.view"}, EndsAt: &end}, {Permissions: []string{"reports.view"}, EndsAt: &end}}
 					grantU = u.ID
+				case i == 4 && j == 0: // reports.view through an active elevation (R-ELEVATE-2)
+					start, end := t0.Add(-time.Hour), t0.Add(1000*24*time.Hour)
+					m.AccountID, m.Permissions = account, []string{"crm.deals.view"}
+					m.Grants = []steward.Grant{{Permissions: []string{"reports.view"}, StartsAt: &start, EndsAt: &end, ElevationID: "elv_bench"}}
+					elevatedU = u.ID
 				case i == 0 && j == 0:
 					internalU = u.ID
 				case m.AccountID == account:
@@ -74,7 +79,7 @@ func BenchmarkAllowed(b *testing.B) {
 		b.Fatal(err)
 	}
 	at := time.Now().UnixMicro()
-	for _, bc := range []struct{ name, user string }{{"Internal", internalU}, {"External", externalU}, {"Delegate", delegateU}, {"ExternalGrant", grantU}} {
+	for _, bc := range []struct{ name, user string }{{"Internal", internalU}, {"External", externalU}, {"Delegate", delegateU}, {"ExternalGrant", grantU}, {"Elevated", elevatedU}} {
 		if !ix.Allowed(bc.user, account, "reports.view", at) {
 			b.Fatalf("%s: not allowed", bc.name)
 		}
@@ -162,5 +167,65 @@ func TestRGUARD3_AllowedDoesNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { ix.Allowed(u.ID, acc.ID, c.perm, c.at) }); n != 0 {
 			t.Errorf("Allowed(%s) allocates %v times, want 0", c.perm, n)
 		}
+	}
+}
+
+// TestRELEVATE2_AllowedDoesNotAllocate checks that the in-process check
+// stays free of allocations for an elevated membership, and that the
+// elevation holds only within [starts_at, ends_at) (R-ELEVATE-2).
+func TestRELEVATE2_AllowedDoesNotAllocate(t *testing.T) {
+	db, err := openSQLite(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	acc := &steward.Account{ID: steward.NewID(steward.PrefixAccount, t0), Name: "A", Kind: steward.AccountStandard, Region: "us", VerifiedDomains: []string{}, CreatedAt: t0, UpdatedAt: t0}
+	u := &steward.User{ID: steward.NewID(steward.PrefixUser, t0), Email: "x@example.com", Name: "X", HomeAccountID: acc.ID, Status: steward.UserActive, CreatedAt: t0, UpdatedAt: t0}
+	start, end := t0.Add(time.Hour), t0.Add(2*time.Hour)
+	m := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, t0), AccountID: acc.ID, UserID: u.ID, Kind: steward.KindInternal, Status: steward.StatusActive,
+		Role: steward.RoleMember, Permissions: []string{"crm.deals.view"}, GrantedBy: "operator", CreatedAt: t0, UpdatedAt: t0,
+		Grants: []steward.Grant{{Permissions: []string{"reports.view"}, GrantedBy: "operator", StartsAt: &start, EndsAt: &end, ElevationID: "elv_x"}}}
+	err = db.InTx(ctx, func(tx steward.Store) error {
+		if err := tx.CreateAccount(ctx, acc); err != nil {
+			return err
+		}
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.CreateMembership(ctx, m); err != nil {
+			return err
+		}
+		_, err := tx.AppendChanges(ctx, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := authz.New(db, cat, nil)
+	if err := ix.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		perm string
+		at   time.Time
+		want bool
+	}{
+		{"reports.view", start.Add(-time.Second), false}, {"reports.view", start, true}, {"reports.view", end.Add(-time.Second), true},
+		{"reports.view", end, false}, {"reports.view", end.Add(time.Second), false}, {"crm.deals.view", t0, true},
+	} {
+		at := c.at.UnixMicro()
+		if got := ix.Allowed(u.ID, acc.ID, c.perm, at); got != c.want {
+			t.Errorf("Allowed(%s at %s) = %v, want %v", c.perm, c.at, got, c.want)
+		}
+		if n := testing.AllocsPerRun(100, func() { ix.Allowed(u.ID, acc.ID, c.perm, at) }); n != 0 {
+			t.Errorf("Allowed(%s) allocates %v times, want 0", c.perm, n)
+		}
+	}
+	res, err := ix.Check(ctx, steward.CheckRequest{UserID: u.ID, AccountID: acc.ID, Permission: "reports.view", At: &start}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reason.Source != "elevation" || res.Reason.Elevation == nil || res.Reason.Elevation.ID != "elv_x" || !res.Reason.Elevation.EndsAt.Equal(end) {
+		t.Errorf("reason = %+v, want the elevation elv_x ending %s", res.Reason, end)
 	}
 }

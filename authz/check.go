@@ -15,6 +15,7 @@ type Decision struct {
 	m       *membership
 	capped  bool
 	endsAt  int64
+	bit     int // the permission asked; -1 for none
 }
 
 // Allowed answers whether userID may use perm in accountID at the time at,
@@ -50,7 +51,7 @@ func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
 	if m == nil {
 		return Decision{Code: steward.ReasonNoMembership}
 	}
-	d := Decision{m: m, endsAt: noEnd}
+	d := Decision{m: m, endsAt: noEnd, bit: bit}
 	has := true
 	for depth, cur, cu := 0, m, u; ; depth++ {
 		deny := func(code string) Decision {
@@ -222,6 +223,10 @@ func (ix *Index) explainInto(d Decision, userID string, at time.Time, links *[]s
 		r.Source = steward.RoleSuperAdmin
 	case d.Allowed:
 		r.Source = "membership"
+		if g := ix.elevationOf(d.m, d.bit, at.UnixMicro()); g != nil && g.endsAt != noEnd {
+			// R-ELEVATE-2, R-CHECK-2: the reason names the elevation and its end.
+			r.Source, r.Elevation = "elevation", &steward.ReasonElevation{ID: g.elevation, EndsAt: *timeOf(g.endsAt)}
+		}
 	case d.capped:
 		r.Source = "capped_by_parent"
 	}

@@ -142,3 +142,89 @@ func TestIndexReloadsPastRetention(t *testing.T) {
 		t.Errorf("Applied = %d, want %d", ix.Applied(), rev)
 	}
 }
+
+// TestRELEVATE2_ElevationAcrossPostgresNodes: an elevation approved on one
+// node holds on the others within [starts_at, ends_at), decided at each
+// check's time, and its early end reaches them too (R-ELEVATE-2, R-CHECK-3).
+func TestRELEVATE2_ElevationAcrossPostgresNodes(t *testing.T) {
+	dsn := pgtest.NewDSN(t)
+	var nodes []*node
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for range 2 {
+		db, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		n := startNode(t, db, db, func(ctx context.Context, kick func()) {
+			db.Listen(ctx, nil, kick, kick)
+		})
+		n.svc.Now = func() time.Time { return now }
+		nodes = append(nodes, n)
+	}
+	a, b := nodes[0], nodes[1]
+	acc, _, err := a.svc.CreateAccount(op, steward.NewAccount{Name: "Acme", Kind: steward.AccountStandard,
+		Owner: &steward.NewOwner{Email: "owner@acme.example", Name: "Owner"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := a.svc.CreateUser(op, steward.NewUser{Email: "second@acme.example", Name: "Second", HomeAccountID: acc.ID, Role: steward.RoleSuperAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, _, err := a.svc.CreateUser(op, steward.NewUser{Email: "member@acme.example", Name: "Member", HomeAccountID: acc.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(u string) context.Context {
+		return steward.NewContextWithActor(context.Background(), &steward.Actor{UserID: u})
+	}
+	if _, _, err := a.svc.CreateEligibility(as(acc.Owner.ID), acc.ID, steward.NewEligibility{UserID: member.ID, Role: steward.RolePartnerAdmin, MaxMinutes: 60}); steward.ErrorCode(err) != "role_not_assignable" {
+		t.Fatalf("eligibility of an internal member for partner_admin: %v", err)
+	}
+	if _, _, err := a.svc.CreateEligibility(as(acc.Owner.ID), acc.ID, steward.NewEligibility{UserID: member.ID, Role: steward.RoleSuperAdmin, MaxMinutes: 60, ApprovalRequired: true}); err != nil {
+		t.Fatal(err)
+	}
+	pending, _, err := a.svc.RequestElevation(as(member.ID), acc.ID, steward.NewElevation{Role: steward.RoleSuperAdmin, Minutes: 45, Reason: "Incident"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved, rev, err := a.svc.ApproveElevation(as(second.ID), acc.ID, pending.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end := *approved.StartsAt, *approved.EndsAt
+	check := func(n *node, at time.Time, rev int64) bool {
+		t.Helper()
+		res, err := n.svc.Check(op, steward.CheckRequest{UserID: member.ID, AccountID: acc.ID, Permission: steward.PermBillingManage, At: &at, MinRevision: rev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed && (res.Reason.Elevation == nil || res.Reason.Elevation.ID != pending.ID || !res.Reason.Elevation.EndsAt.Equal(end)) {
+			t.Errorf("reason = %+v, want the elevation %s ending %s", res.Reason, pending.ID, end)
+		}
+		return res.Allowed
+	}
+	for i, n := range nodes {
+		for _, c := range []struct {
+			at   time.Time
+			want bool
+		}{{start, true}, {end.Add(-time.Second), true}, {end, false}, {end.Add(time.Second), false}} {
+			if got := check(n, c.at, rev); got != c.want {
+				t.Errorf("node %d at %s: allowed = %v, want %v", i, c.at, got, c.want)
+			}
+		}
+	}
+	// Ended early on node b, it stops holding on node a.
+	now = now.Add(time.Minute)
+	_, rev, err = b.svc.EndElevation(as(member.ID), acc.ID, pending.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check(a, now, rev) {
+		t.Error("node 0: the elevation holds after it was ended on node 1")
+	}
+}

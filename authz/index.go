@@ -152,12 +152,20 @@ const (
 	flagGrants
 )
 
-// timedGrant is a grant of an approved access request with an end date:
-// its permissions hold before endsAt (microseconds).
+// timedGrant is a grant with an end date, of an approved access request
+// or of an active elevation (R-ELEVATE-2): its permissions hold from
+// startsAt until before endsAt (microseconds). Elevations are rare, so they
+// live here, beside the few memberships that have them, and the compact
+// record of every other membership stays as it is.
 type timedGrant struct {
-	perms  *permSet
-	endsAt int64
+	perms     *permSet
+	startsAt  int64  // math.MinInt64 when it holds from the start
+	endsAt    int64  // noEnd when none
+	elevation string // the elevation's id; empty for an access request's grant
 }
+
+// holdsAt reports whether the grant holds at at (microseconds).
+func (g *timedGrant) holdsAt(at int64) bool { return at >= g.startsAt && at < g.endsAt }
 
 func (m *membership) super() bool      { return m.flags&flagSuper != 0 }
 func (m *membership) allBits() bool    { return m.flags&(flagSuper|flagFiltered) == flagSuper }
@@ -459,10 +467,14 @@ func (ix *Index) entry(m *steward.Membership, account, partner uint32, parentUse
 	}
 	var timed []timedGrant
 	for _, g := range m.Grants { // R-REQUEST-2: a grant without end is the membership's own
-		if g.EndsAt == nil {
+		if g.EndsAt == nil && g.StartsAt == nil && g.ElevationID == "" {
 			own = steward.Union(own, g.Permissions)
 		} else {
-			timed = append(timed, timedGrant{perms: ix.permSetOf(steward.Minus(g.Permissions, never)), endsAt: micros(g.EndsAt)})
+			tg := timedGrant{perms: ix.permSetOf(steward.Minus(g.Permissions, never)), startsAt: math.MinInt64, endsAt: micros(g.EndsAt), elevation: g.ElevationID}
+			if g.StartsAt != nil { // R-ELEVATE-2: an elevation holds in [starts_at, ends_at)
+				tg.startsAt = g.StartsAt.UnixMicro()
+			}
+			timed = append(timed, tg)
 		}
 	}
 	e := membership{
@@ -490,15 +502,15 @@ func (ix *Index) entry(m *steward.Membership, account, partner uint32, parentUse
 
 // holds reports whether m itself holds the permission bit at the time at
 // (microseconds): a super admin's every permission, its own, and the grants
-// that have not ended, the never-delegable already taken out (R-GUARD-3,
-// R-REQUEST-2). It does not allocate.
+// that hold then, the never-delegable already taken out (R-GUARD-3,
+// R-REQUEST-2, R-ELEVATE-2). It does not allocate.
 func (ix *Index) holds(m *membership, bit int, at int64) bool {
 	if m.allBits() || m.perms.has(bit) {
 		return true
 	}
 	if m.flags&flagGrants != 0 {
 		for _, g := range ix.grantLists.get(m.parentRef) {
-			if at < g.endsAt && g.perms.has(bit) {
+			if g.holdsAt(at) && g.perms.has(bit) {
 				return true
 			}
 		}
@@ -517,7 +529,7 @@ func (ix *Index) ownWords(m *membership, at int64, buf []uint64) []uint64 {
 	}
 	copy(buf, m.perms.w)
 	for _, g := range ix.grantLists.get(m.parentRef) {
-		if at < g.endsAt {
+		if g.holdsAt(at) {
 			for i := range buf {
 				buf[i] |= g.perms.w[i]
 			}
@@ -528,3 +540,24 @@ func (ix *Index) ownWords(m *membership, at int64, buf []uint64) []uint64 {
 
 // noUser marks a delegate whose parent's user is unknown.
 const noUser = math.MaxUint32
+
+// elevationOf returns the active elevation that m's permission bit comes
+// from at at, for the reason of a check (R-ELEVATE-2, R-CHECK-2): nil when
+// m holds the bit otherwise. Of several, the first, as the store has them.
+func (ix *Index) elevationOf(m *membership, bit int, at int64) *timedGrant {
+	if bit < 0 || m.flags&flagGrants == 0 || m.allBits() || m.perms.has(bit) {
+		return nil
+	}
+	gs := ix.grantLists.get(m.parentRef)
+	for i := range gs {
+		if gs[i].elevation == "" && gs[i].holdsAt(at) && gs[i].perms.has(bit) {
+			return nil
+		}
+	}
+	for i := range gs {
+		if gs[i].elevation != "" && gs[i].holdsAt(at) && gs[i].perms.has(bit) {
+			return &gs[i]
+		}
+	}
+	return nil
+}

@@ -70,7 +70,24 @@ func drawMembership(t *rapid.T, w *world, account, userID string, kind steward.M
 	if kind == steward.KindPartner || kind == steward.KindExternal {
 		m.Grants = drawGrants(t)
 	}
+	if kind != steward.KindDelegate {
+		m.Grants = append(m.Grants, drawElevations(t)...)
+	}
 	return m
+}
+
+// drawElevations draws the grants of active elevations (R-ELEVATE-2):
+// windows [starts_at, ends_at) of up to 8 hours, often starting or ending
+// right at a time the comparisons ask about.
+func drawElevations(t *rapid.T) []steward.Grant {
+	var gs []steward.Grant
+	for i := range rapid.IntRange(0, 2).Draw(t, "elevations") {
+		start := t0.Add(time.Duration(rapid.SampledFrom([]int{-8, -3, -1, 0, 40, 46, 47, 195}).Draw(t, "elevStart")) * time.Hour)
+		end := start.Add(time.Duration(rapid.IntRange(1, 8).Draw(t, "elevHours")) * time.Hour)
+		gs = append(gs, steward.Grant{Permissions: drawPerms(t, "elevPerms"), GrantedBy: "operator", StartsAt: &start, EndsAt: &end,
+			ElevationID: fmt.Sprintf("elv_%d", i), CreatedAt: t0})
+	}
+	return gs
 }
 
 // drawGrants draws the grants of approved access requests (R-REQUEST-2):
@@ -194,6 +211,11 @@ func compare(t *rapid.T, ix *authz.Index, svc *steward.Service, w *world) {
 						t.Fatalf("user %s account %s %s at %s: index says %v/%s/%s, store says %v/%s/%s", u, a, p, at,
 							got.Allowed, got.Reason.Code, got.Reason.Source, want.Allowed, want.Reason.Code, want.Reason.Source)
 					}
+					// R-ELEVATE-2, R-CHECK-2: both name the same elevation and end.
+					if (got.Reason.Elevation == nil) != (want.Reason.Elevation == nil) ||
+						(got.Reason.Elevation != nil && *got.Reason.Elevation != *want.Reason.Elevation) {
+						t.Fatalf("user %s account %s %s at %s: index names elevation %+v, store %+v", u, a, p, at, got.Reason.Elevation, want.Reason.Elevation)
+					}
 					if ix.Allowed(u, a, p, at.UnixMicro()) != want.Allowed {
 						t.Fatalf("Allowed disagrees with Check")
 					}
@@ -310,7 +332,24 @@ func TestRCHECK1_IndexAgreesWithStore(t *testing.T) {
 		// Mutate: flip statuses, narrow parents, remove memberships, deactivate users.
 		err = db.InTx(ctx, func(tx steward.Store) error {
 			for range rapid.IntRange(1, 6).Draw(t, "mutations") {
-				switch rapid.IntRange(0, 6).Draw(t, "op") {
+				switch rapid.IntRange(0, 7).Draw(t, "op") {
+				case 7: // R-ELEVATE-2: an activation adds an elevation, an early end takes one away
+					if len(w.members) == 0 {
+						continue
+					}
+					m := rapid.SampledFrom(w.members).Draw(t, "em")
+					cur, err := tx.FindMembershipByID(ctx, m.AccountID, m.ID)
+					if err != nil || cur.Kind == steward.KindDelegate {
+						continue
+					}
+					if n := len(cur.Grants); n > 0 && rapid.Bool().Draw(t, "endOne") {
+						cur.Grants = cur.Grants[:n-1]
+					} else {
+						cur.Grants = append(cur.Grants, drawElevations(t)...)
+					}
+					if err := tx.UpdateMembership(ctx, cur); err != nil {
+						return err
+					}
 				case 5: // R-GUARD-4: a policy change reaches what exists
 					if err := tx.PutPolicy(ctx, rapid.SampledFrom(w.accounts).Draw(t, "pa"), drawPolicy(t)); err != nil {
 						return err

@@ -116,8 +116,10 @@ func (ix *Index) effective(m *membership, at int64) ([]string, bool) {
 	}
 	// R-PARTNER-1: partner.* is held only through an internal membership.
 	w := slices.Clone(own(m))
-	for i := range w {
-		w[i] &^= ix.partnerMask[i]
+	if m.kind != kindInternal {
+		for i := range w {
+			w[i] &^= ix.partnerMask[i]
+		}
 	}
 	n, capped := ones(w), false
 	for cur := m; cur.kind == kindDelegate; {

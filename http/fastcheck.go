@@ -274,6 +274,13 @@ func appendReason(b []byte, r *steward.Reason) ([]byte, bool) {
 		b = append(b, `,"ends_at":`...)
 		b, ok = appendTime(b, *r.EndsAt, ok)
 	}
+	if e := r.Elevation; e != nil { // R-ELEVATE-2, R-CHECK-2
+		b = append(b, `,"elevation":{"id":`...)
+		b = appendString(b, e.ID)
+		b = append(b, `,"ends_at":`...)
+		b, ok = appendTime(b, e.EndsAt, ok)
+		b = append(b, '}')
+	}
 	return append(b, '}'), ok
 }
 

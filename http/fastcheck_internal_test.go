@@ -27,6 +27,8 @@ func TestAppendCheckResult(t *testing.T) {
 			}}},
 		{Reason: steward.Reason{Chain: []steward.ChainLink{}}},
 		{Reason: steward.Reason{EndsAt: &far}}, // left to encoding/json, which refuses it
+		{Allowed: true, Reason: steward.Reason{Code: steward.ReasonGranted, Source: "elevation", Elevation: &steward.ReasonElevation{ID: odd, EndsAt: zone}}}, // R-ELEVATE-2
+		{Reason: steward.Reason{Elevation: &steward.ReasonElevation{ID: "elv_1", EndsAt: far}}},
 	}
 	for _, res := range results {
 		var want bytes.Buffer

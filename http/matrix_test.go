@@ -42,6 +42,8 @@ const (
 	kindAccessRequest   = "access request"
 	kindWebhook         = "webhook"
 	kindDelivery        = "webhook delivery"
+	kindEligibility     = "eligibility"
+	kindElevation       = "elevation"
 )
 
 // bearerKinds are the kinds whose values are secrets that act as
@@ -55,6 +57,7 @@ var bearerKinds = []string{kindLinkToken, kindInvitationToken}
 // matrixQueryKinds are the query parameters that take ids.
 var matrixQueryKinds = map[string]string{
 	"role": kindRole, "actor": kindUser, "owner_user_id": kindUser, "partner": kindAccount, "account": kindAccount,
+	"user_id": kindUser,
 }
 
 // matrixQueryOther are the query parameters that take no id; the matrix
@@ -107,6 +110,10 @@ func matrixPathKind(path, name string) (kind, fixed string, ok bool) {
 		return kindWebhook, "", true
 	case name == "delivery":
 		return kindDelivery, "", true
+	case name == "eligibility":
+		return kindEligibility, "", true
+	case name == "elevation":
+		return kindElevation, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/access-links/"):
 		return kindLinkToken, "", true
 	case name == "token" && strings.HasPrefix(path, "/v1/invitations/"):
@@ -188,6 +195,10 @@ func foreignIDs(b *tenant, kind string) []string {
 		return ids
 	case kindAccessRequest:
 		return []string{b.accessRequest}
+	case kindEligibility:
+		return []string{b.eligibility}
+	case kindElevation:
+		return []string{b.elevation}
 	}
 	panic("no ids of kind " + kind)
 }
@@ -207,6 +218,10 @@ func ownID(tn *tenant, a actor, op *matrixOp, s slot) string {
 		return tn.invitation
 	case kindAccessRequest:
 		return tn.accessRequest
+	case kindEligibility:
+		return tn.eligibility
+	case kindElevation:
+		return tn.elevation
 	case kindWebhook:
 		return tn.webhook
 	case kindDelivery:

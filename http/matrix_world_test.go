@@ -43,6 +43,7 @@ type tenant struct {
 	tokenIDs, spareTokenIDs map[string]string
 	accessRequest           string // the external user's pending access request in the client
 	webhook, delivery       string // a webhook endpoint of the client and one of its deliveries
+	eligibility, elevation  string // the member's eligibility for the analyst role, and its pending elevation
 
 	actors []actor // each kind of user with its own token
 	actAs  []actor // the same users, as the operator acting on their behalf
@@ -197,6 +198,16 @@ func buildTenant(tb testing.TB, e *Env, name string) *tenant {
 	pending := fmt.Sprintf("pending-%s@example.org", strings.ToLower(name))
 	tn.invitation = invite(pending)
 	tn.invitationToken = mailedInvitationToken(tb, e, pending)
+
+	// The member is eligible for the analyst role with approval, and has
+	// asked for it (R-ELEVATE-1..2).
+	var elig steward.Eligibility
+	e.MustOK(tb, http.StatusCreated, "POST", "/v1/accounts/"+tn.client+"/eligibilities", tok[owner], map[string]any{
+		"user_id": tn.member, "role": tn.analystRole, "max_minutes": 60, "approval_required": true}, &elig)
+	var elev steward.Elevation
+	e.MustOK(tb, http.StatusCreated, "POST", "/v1/accounts/"+tn.client+"/elevations", tok[tn.member], map[string]any{
+		"role": tn.analystRole, "minutes": 30, "reason": "Quarter close"}, &elev)
+	tn.eligibility, tn.elevation = elig.ID, elev.ID
 
 	var review steward.Review
 	e.MustOK(tb, http.StatusCreated, "POST", "/v1/accounts/"+tn.client+"/reviews", tok[owner], map[string]any{

@@ -198,6 +198,7 @@ func (s *Server) routes() {
 	s.guardRoutes()
 	s.webhookRoutes()
 	s.consoleRoutes()
+	s.elevationRoutes()
 }
 
 // op describes an operation for huma: the status of its success, its

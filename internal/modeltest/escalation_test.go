@@ -202,6 +202,8 @@ type model struct {
 	// the scheduler may renew: partner memberships under a relationship
 	// with auto_extend, external users with it and their delegates (R-LIFE-1).
 	renewing map[[2]string]bool
+	// elevations are the elevations asked for: [account, id] (R-ELEVATE-2).
+	elevations [][2]string
 }
 
 type invite struct {
@@ -543,6 +545,10 @@ type action struct {
 	// employeesOf is the partner whose console the operation uses: it
 	// changes only the memberships of that partner's own users (R-PARTNER-8).
 	employeesOf string
+	// givenBy is who gives what the operation adds when the actor does not:
+	// the granter of the eligibility an activation without approval uses
+	// (R-ELEVATE-1..2).
+	givenBy string
 }
 
 // cascadeOf is target when acc is its home account.
@@ -615,7 +621,10 @@ func (m *model) pickEnd() *time.Time {
 
 // draw picks the next operation.
 func (m *model) draw() action {
-	opn := rapid.IntRange(0, 30).Draw(m.t, "op")
+	opn := rapid.IntRange(0, 36).Draw(m.t, "op")
+	if opn > 34 { // elevation is rare among writes, but activation is where it can go wrong
+		opn = 32 - (opn - 35)
+	}
 	partner := m.pick("partner", m.partners)
 	acc := m.pick("account", m.accounts)
 	partnerSide := opn >= 10 && opn <= 17
@@ -681,6 +690,16 @@ func (m *model) draw() action {
 	case opn == 30:
 		if m.chance(7) {
 			target = m.pick("homeUser", m.homedIn(acc))
+		}
+	case opn == 31: // eligibilities are mostly made by those who manage members
+		var admins []string
+		for _, u := range members {
+			if m.holds(u, acc, steward.PermUsersManage, 0) {
+				admins = append(admins, u)
+			}
+		}
+		if len(admins) > 0 && m.chance(8) {
+			actor = m.pick("eligibilityGranter", admins)
 		}
 	}
 	ctx := m.as(actor)
@@ -990,6 +1009,61 @@ func (m *model) draw() action {
 			}
 			return err
 		}
+	case 31:
+		role := m.pickRole(acc)
+		a.name, a.run = "CreateEligibility", func(ctx context.Context) error {
+			_, _, err := m.svc.CreateEligibility(ctx, acc, steward.NewEligibility{UserID: target, Role: role,
+				MaxMinutes: rapid.SampledFrom([]int{30, 120, 480, 481}).Draw(m.t, "maxMinutes"), ApprovalRequired: rapid.Bool().Draw(m.t, "approval")})
+			return err
+		}
+	case 32:
+		// The eligible member activates (another member tries too,
+		// sometimes): without approval, what it gains its granter gives.
+		role := m.pickRole(acc)
+		els, _, err := m.st.FindEligibilities(bg, steward.EligibilityFilter{AccountID: acc, Page: steward.Page{Limit: steward.MaxPageLimit}})
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		minutes := []int{15, 60, 480, 500}
+		if len(els) > 0 && m.chance(8) {
+			el := els[rapid.IntRange(0, len(els)-1).Draw(m.t, "eligibility")]
+			role, minutes = el.Role, []int{15, el.MaxMinutes, el.MaxMinutes, el.MaxMinutes + 1}
+			if m.chance(8) {
+				a.actor = el.UserID
+			}
+		}
+		for _, el := range els { // the actor's own eligibility for the role, if any
+			if el.UserID == a.actor && el.Role == role {
+				a.givenBy = el.GrantedBy
+			}
+		}
+		a.name, a.run = "RequestElevation", func(ctx context.Context) error {
+			e, _, err := m.svc.RequestElevation(ctx, acc, steward.NewElevation{Role: role, Reason: "model",
+				Minutes: rapid.SampledFrom(minutes).Draw(m.t, "minutes")})
+			if err == nil {
+				m.elevations = append(m.elevations, [2]string{acc, e.ID})
+			}
+			return err
+		}
+	case 33, 34:
+		if len(m.elevations) == 0 {
+			return m.draw()
+		}
+		e := m.elevations[rapid.IntRange(0, len(m.elevations)-1).Draw(m.t, "elevation")]
+		if ms := m.members(e[0], ""); len(ms) > 0 && m.chance(8) {
+			a.actor = m.pick("elevationActor", ms)
+		}
+		if opn == 33 {
+			a.name, a.run = "ApproveElevation", func(ctx context.Context) error {
+				_, _, err := m.svc.ApproveElevation(ctx, e[0], e[1])
+				return err
+			}
+		} else {
+			a.name, a.run = "EndElevation", func(ctx context.Context) error {
+				_, _, err := m.svc.EndElevation(ctx, e[0], e[1])
+				return err
+			}
+		}
 	case 29:
 		home := m.pick("revokedHome", append([]string{partner}, m.accounts...))
 		a.name = "RevokeHomeAccount"
@@ -1077,6 +1151,25 @@ func (m *model) step() bool {
 				}
 				for _, g := range gs {
 					cascade[g.ID], cascade[g.UserID] = true, true
+				}
+				// Eligibilities it holds or granted go with it, and what
+				// runs under them ends (R-ELEVATE-2, R-GRANT-5).
+				for _, f := range []steward.EligibilityFilter{{AccountID: acc, GrantedBy: u}, {AccountID: acc, UserID: u}} {
+					f.Page = steward.Page{Limit: steward.MaxPageLimit}
+					els, _, err := m.st.FindEligibilities(bg, f)
+					if err != nil {
+						m.t.Fatal(err)
+					}
+					for _, el := range els {
+						cascade[el.ID], cascade[el.UserID] = true, true
+						evs, _, err := m.st.FindElevations(bg, steward.ElevationFilter{AccountID: acc, EligibilityID: el.ID, Page: steward.Page{Limit: steward.MaxPageLimit}})
+						if err != nil {
+							m.t.Fatal(err)
+						}
+						for _, ev := range evs {
+							cascade[ev.ID] = true
+						}
+					}
 				}
 			}
 		}
@@ -1246,9 +1339,13 @@ func (m *model) checkProvenance(a action, now map[key]holding) {
 				m.given[k] = at
 				continue
 			}
-			if !m.holds(a.actor, k.account, k.perm, i) {
-				m.violate("provenance", "provenance: %s by %s gave %s the permission %s in %s at %s (probe +%s), which it did not hold then",
-					a.name, m.describe(a.actor), m.describe(k.user), k.perm, m.describeAccount(k.account), at.Format(time.RFC3339), probes[i])
+			giver := a.actor
+			if a.givenBy != "" { // an activation: the eligibility's granter gives (R-ELEVATE-2)
+				giver = a.givenBy
+			}
+			if giver != "operator" && !m.holds(giver, k.account, k.perm, i) {
+				m.violate("provenance", "provenance: %s by %s gave %s the permission %s in %s at %s (probe +%s), which %s did not hold then",
+					a.name, m.describe(a.actor), m.describe(k.user), k.perm, m.describeAccount(k.account), at.Format(time.RFC3339), probes[i], m.describe(giver))
 			}
 			m.given[k] = at
 		}

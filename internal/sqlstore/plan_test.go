@@ -42,6 +42,7 @@ func TestJobQueriesReadOnlyWhatIsDue(t *testing.T) {
 		{"warnings of relationships", endingRelationshipsSQL, "relationships_active_ends_at", []any{1, 2, 1, "", 100}},
 		{"auto-extending relationships", extendingRelationshipsSQL, "relationships_active_ends_at", []any{1, 100}},
 		{"expired invitations", dueInvitationsSQL, "invitations_pending_expiry", []any{1, 100}},
+		{"expired elevation requests", dueElevationsSQL, "elevations_pending_expiry", []any{1, 100}},
 		{"pruned changes", pruneChangesSQL, "changes_time", []any{1}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
