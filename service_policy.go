@@ -64,6 +64,11 @@ func (s *Service) UpdatePolicy(ctx context.Context, accountID string, upd Policy
 		if samePolicy(old, &p) {
 			return errUnchanged // SPEC §4 "No-op writes"
 		}
+		// R-PREVIEW-1: a dry run takes the outsiders' state before the
+		// policy reaches them.
+		if err := t.captureOutsiders(accountID); err != nil {
+			return err
+		}
 		if err := t.PutPolicy(t.ctx, accountID, &p); err != nil {
 			return err
 		}
