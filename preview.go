@@ -15,12 +15,12 @@ import (
 // the change creates gains all it will hold; one it removes, or whose
 // delegation it ends, loses all it held.
 type PermissionChange struct {
-	MembershipID string   `json:"membership_id" doc:"The membership (mem_…)."`
-	UserID       string   `json:"user_id" doc:"Its user."`
-	AccountID    string   `json:"account_id" doc:"Its account."`
-	Gained       []string `json:"gained" doc:"Permissions it would hold and does not hold now, sorted."`
-	Lost         []string `json:"lost" doc:"Permissions it holds now and would no longer hold, sorted."`
-	KeptNotHeld  []string `json:"kept_not_held" doc:"Permissions the request's set leaves out that it keeps because the actor does not hold them (R-GRANT-2), sorted."`
+	MembershipID string     `json:"membership_id" doc:"The membership (mem_…)."`
+	UserID       string     `json:"user_id" doc:"Its user."`
+	AccountID    string     `json:"account_id" doc:"Its account."`
+	Gained       []string   `json:"gained" doc:"Permissions it would hold and does not hold now, sorted."`
+	Lost         []string   `json:"lost" doc:"Permissions it holds now and would no longer hold, sorted."`
+	KeptNotHeld  []string   `json:"kept_not_held" doc:"Permissions the request's set leaves out that it keeps because the actor does not hold them (R-GRANT-2), sorted."`
 	End          *EndChange `json:"end,omitempty" doc:"Present when the request moves the membership's own end date (a policy's new maximum, an edit of an external user)."`
 }
 
