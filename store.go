@@ -152,6 +152,9 @@ type TokenStore interface {
 	FindTokens(ctx context.Context, userID string, page Page) ([]*Token, string, error)
 	// DeleteToken forgets a token; ENOTFOUND for an unknown id.
 	DeleteToken(ctx context.Context, id string) error
+	// DeleteUserSessions deletes every console session signed in as the
+	// user and returns how many there were.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
 // AuditStore keeps the audit log.
