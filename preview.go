@@ -183,6 +183,17 @@ func (t *txn) UpdateMembership(ctx context.Context, m *Membership) error {
 	return t.Store.UpdateMembership(ctx, m)
 }
 
+// UpdateMembershipEnds writes the end dates of many memberships of the
+// account at once; a dry run first takes their state.
+func (t *txn) UpdateMembershipEnds(ctx context.Context, accountID string, ms []*Membership) error {
+	for _, m := range ms {
+		if err := t.capture(accountID, m.ID); err != nil {
+			return err
+		}
+	}
+	return t.Store.UpdateMembershipEnds(ctx, accountID, ms)
+}
+
 // DeleteMembership deletes a membership; a dry run first takes its state.
 func (t *txn) DeleteMembership(ctx context.Context, accountID, id string) error {
 	if err := t.capture(accountID, id); err != nil {

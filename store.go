@@ -123,6 +123,9 @@ type MembershipStore interface {
 	// FindUserMemberships returns every membership of a user, across accounts.
 	FindUserMemberships(ctx context.Context, userID string) ([]*Membership, error)
 	UpdateMembership(ctx context.Context, m *Membership) error
+	// UpdateMembershipEnds writes the end dates (ends_at, delegates_end_at)
+	// and updated_at of many memberships of the account, in few statements.
+	UpdateMembershipEnds(ctx context.Context, accountID string, ms []*Membership) error
 	DeleteMembership(ctx context.Context, accountID, id string) error
 	// CountActiveSuperAdmins counts super admin memberships of the account that
 	// are active, have no end date, and whose users are active (R-SUPER-1):
