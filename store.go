@@ -188,6 +188,7 @@ const (
 	ChangeMember       = "member"       // AccountID, and EntityID a user id: reload that user's membership there
 	ChangeRelationship = "relationship" // AccountID is the client, EntityID the partner
 	ChangePolicy       = "account"      // AccountID's policy changed: read it again (R-GUARD-4)
+	ChangeMembers      = "members"      // many of AccountID's memberships were written at once: reload them all
 )
 
 // ChangeStore keeps the change feed.

@@ -217,6 +217,8 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 		switch {
 		case c.Entity == steward.ChangeMember:
 			perAccount[c.AccountID]++
+		case c.Entity == steward.ChangeMembers:
+			perAccount[c.AccountID] += bulkMembers
 		case c.Entity == steward.ChangePolicy && c.AccountID != "":
 			changedNever, err := b.readPolicy(ctx, c.AccountID)
 			if err != nil {

@@ -16,6 +16,7 @@ var guardCases = []suiteCase{
 	{"R-GUARD-2_MaxDays", testRGuard2},
 	{"R-GUARD-3_NeverDelegable", testRGuard3},
 	{"R-GUARD-4_TighteningAppliesAtOnce", testRGuard4},
+	{"R-GUARD-4_TighteningManyOutsidersAtOnce", testRGuard4Many},
 	{"R-REQUEST-1_AskForWhatIsLacking", testRRequest1},
 	{"R-REQUEST-2_ApprovalAddsTheDifference", testRRequest2},
 	{"R-GRANT-5_RequestGrantsEndWithTheirApprover", testRGrant5RequestGrants},

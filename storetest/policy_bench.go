@@ -22,45 +22,9 @@ import (
 //	go test -run xxx -bench PolicyChange ./sqlite ./postgres
 func BenchPolicyChange(b *testing.B, st steward.Store, n int) {
 	w := NewWorld(b, st)
-	client, owner := w.Account(steward.AccountStandard)
-	partner, _ := w.Account(steward.AccountPartner)
-	home, _ := w.Account(steward.AccountStandard)
-	staff := w.Role(client.ID, "Staff", "crm.contacts.view", "reports.view")
-	created := w.Now
-	var sample string
-	err := st.InTx(ctx, func(tx steward.Store) error {
-		rel := &steward.Relationship{ID: steward.NewID(steward.PrefixRelationship, created), PartnerID: partner.ID, ClientID: client.ID, Alias: "Client",
-			Status: steward.RelationshipActive, LastActivityAt: created, CreatedAt: created, UpdatedAt: created}
-		if err := tx.CreateRelationship(ctx, rel); err != nil {
-			return err
-		}
-		for i := range n {
-			h, kind := home.ID, steward.KindExternal
-			if i%2 == 0 {
-				h, kind = partner.ID, steward.KindPartner
-			}
-			u := &steward.User{ID: steward.NewID(steward.PrefixUser, created), Email: fmt.Sprintf("outsider%d@bench.example", i), Name: "Outsider",
-				HomeAccountID: h, Status: steward.UserActive, CreatedAt: created, UpdatedAt: created}
-			if err := tx.CreateUser(ctx, u); err != nil {
-				return err
-			}
-			m := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, created), AccountID: client.ID, UserID: u.ID, Kind: kind,
-				Status: steward.StatusActive, Role: staff.ID, Permissions: []string{"crm.contacts.view", "reports.view"}, GrantedBy: owner.ID,
-				CreatedAt: created, UpdatedAt: created}
-			if kind == steward.KindPartner {
-				m.PartnerID, m.ManagedBy = partner.ID, partner.ID
-			}
-			if err := tx.CreateMembership(ctx, m); err != nil {
-				return err
-			}
-			sample = u.ID
-		}
-		_, err := tx.AppendChanges(ctx, []steward.Change{{AccountID: client.ID, Entity: "account", EntityID: client.ID, Time: created}})
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	o := newOutsiders(b, w, n)
+	client, owner, created := o.client, o.owner, o.created
+	sample := o.users[len(o.users)-1]
 	src, ok := st.(authz.Source)
 	if !ok {
 		b.Fatalf("%T cannot feed the check index", st)
@@ -107,6 +71,91 @@ func BenchPolicyChange(b *testing.B, st steward.Store, n int) {
 		}
 	}
 	b.ReportMetric(float64(affected), "memberships/op")
+}
+
+// outsiders is an account with many outside memberships, written straight
+// to the store: half partner employees (of one partner, with an active
+// relationship), half external users, all created at the same time.
+type outsiders struct {
+	client  *steward.Account
+	owner   *steward.User
+	users   []string
+	created time.Time
+}
+
+func newOutsiders(tb testing.TB, w *World, n int) *outsiders {
+	o := &outsiders{created: w.Now}
+	o.client, o.owner = w.Account(steward.AccountStandard)
+	partner, _ := w.Account(steward.AccountPartner)
+	home, _ := w.Account(steward.AccountStandard)
+	staff := w.Role(o.client.ID, "Staff", "crm.contacts.view", "reports.view")
+	created := o.created
+	err := w.Store.InTx(ctx, func(tx steward.Store) error {
+		rel := &steward.Relationship{ID: steward.NewID(steward.PrefixRelationship, created), PartnerID: partner.ID, ClientID: o.client.ID, Alias: "Client",
+			Status: steward.RelationshipActive, LastActivityAt: created, CreatedAt: created, UpdatedAt: created}
+		if err := tx.CreateRelationship(ctx, rel); err != nil {
+			return err
+		}
+		for i := range n {
+			h, kind := home.ID, steward.KindExternal
+			if i%2 == 0 {
+				h, kind = partner.ID, steward.KindPartner
+			}
+			u := &steward.User{ID: steward.NewID(steward.PrefixUser, created), Email: fmt.Sprintf("outsider%d@bench.example", i), Name: "Outsider",
+				HomeAccountID: h, Status: steward.UserActive, CreatedAt: created, UpdatedAt: created}
+			if err := tx.CreateUser(ctx, u); err != nil {
+				return err
+			}
+			m := &steward.Membership{ID: steward.NewID(steward.PrefixMembership, created), AccountID: o.client.ID, UserID: u.ID, Kind: kind,
+				Status: steward.StatusActive, Role: staff.ID, Permissions: []string{"crm.contacts.view", "reports.view"}, GrantedBy: o.owner.ID,
+				CreatedAt: created, UpdatedAt: created}
+			if kind == steward.KindPartner {
+				m.PartnerID, m.ManagedBy = partner.ID, partner.ID
+			}
+			if err := tx.CreateMembership(ctx, m); err != nil {
+				return err
+			}
+			o.users = append(o.users, u.ID)
+		}
+		_, err := tx.AppendChanges(ctx, []steward.Change{{AccountID: o.client.ID, Entity: "account", EntityID: o.client.ID, Time: created}})
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+// testRGuard4Many: a tightening that clips a hundred outsiders at once (the
+// store writes their ends together, the index reads the account's
+// memberships in pages) reaches every one of them in the index and the
+// store alike.
+func testRGuard4Many(t *testing.T, open Opener) {
+	w := NewWorld(t, open(t))
+	o := newOutsiders(t, w, 100)
+	ix := w.index(t)
+	ch := w.policy(t, o.owner.ID, o.client.ID, steward.PolicyUpdate{MaxPartnerDays: Optional(10), MaxExternalDays: Optional(10),
+		NeverDelegable: Optional([]string{"reports.view"})})
+	if len(ch.Affected) != 200 {
+		t.Errorf("%d affected, want 100 clipped and 100 losing reports.view", len(ch.Affected))
+	}
+	end := o.created.Add(10 * 24 * time.Hour)
+	for _, u := range o.users {
+		if !w.checkBoth(t, ix, u, o.client.ID, "crm.contacts.view", end.Add(-time.Second)) || w.checkBoth(t, ix, u, o.client.ID, "crm.contacts.view", end) ||
+			w.checkBoth(t, ix, u, o.client.ID, "reports.view", w.Now) {
+			t.Fatalf("user %s after the tightening: not clipped to %s or still holding reports.view", u, end)
+		}
+		if m := w.Member(o.client.ID, u); m.EndsAt == nil || !m.EndsAt.Equal(end) {
+			t.Fatalf("user %s ends_at = %v, want %s", u, m.EndsAt, end)
+		}
+	}
+	// Loosening gives reports.view back, everywhere at once.
+	w.policy(t, o.owner.ID, o.client.ID, steward.PolicyUpdate{NeverDelegable: Optional([]string{})})
+	for _, u := range o.users {
+		if !w.checkBoth(t, ix, u, o.client.ID, "reports.view", w.Now) {
+			t.Fatalf("user %s lacks reports.view after the loosening", u)
+		}
+	}
 }
 
 // Optional returns a set field of a partial update.

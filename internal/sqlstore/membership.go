@@ -134,6 +134,11 @@ func (s *Store) UpdateMembership(ctx context.Context, m *steward.Membership) err
 // round trip each; SQLite runs in process, where one prepared UPDATE per
 // membership costs no round trip.
 func (s *Store) UpdateMembershipEnds(ctx context.Context, accountID string, ms []*steward.Membership) error {
+	feed := func(m *steward.Membership) { s.feedMember(accountID, m.UserID) }
+	if len(ms) >= bulkFeed { // one change-feed entry for the account rather than one per membership
+		s.feedMembers(accountID)
+		feed = func(*steward.Membership) {}
+	}
 	if s.dialect.Name != "postgres" {
 		for _, m := range ms {
 			res, err := s.exec(ctx, "update membership ends", `UPDATE memberships SET ends_at=$3, delegates_end_at=$4, updated_at=$5
@@ -141,7 +146,7 @@ func (s *Store) UpdateMembershipEnds(ctx context.Context, accountID string, ms [
 			if err := mustAffect(res, err, "membership", m.ID); err != nil {
 				return err
 			}
-			s.feedMember(accountID, m.UserID)
+			feed(m)
 		}
 		return nil
 	}
@@ -170,11 +175,22 @@ func (s *Store) UpdateMembershipEnds(ctx context.Context, accountID string, ms [
 			return steward.NotFound("membership", ms[0].ID)
 		}
 		for _, m := range ms[:n] {
-			s.feedMember(accountID, m.UserID)
+			feed(m)
 		}
 		ms = ms[n:]
 	}
 	return nil
+}
+
+// bulkFeed is how many memberships written at once make the change feed
+// name the account's memberships as a whole (steward.ChangeMembers).
+const bulkFeed = 64
+
+// feedMembers records that many of the account's memberships changed.
+func (s *Store) feedMembers(accountID string) {
+	if s.fed != nil {
+		*s.fed = append(*s.fed, steward.Change{AccountID: accountID, Entity: steward.ChangeMembers, EntityID: accountID})
+	}
 }
 
 // DeleteMembership deletes a membership of the account.
