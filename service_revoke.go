@@ -106,15 +106,18 @@ func (s *Service) RevokeHomeAccount(ctx context.Context, accountID, homeAccountI
 			gone[m.ID] = true
 			out.Ended = append(out.Ended, EndedMembership{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind})
 		}
+		if out.Relationship == nil && len(out.Ended) == 0 {
+			// Nothing of it here: as unknown. Its pending invitations alone
+			// do not count, else the answer would tell whose users the
+			// invitees are.
+			return NotFound("account", homeAccountID)
+		}
 		// R-REVOKE-1: a pending invitation to one of its users would let the
 		// user back in on acceptance; so would one to an address of its
 		// verified domains that is no user yet (such an address becomes a
 		// user of that account only, SPEC §4 "Verified domains").
 		if err := t.revokeInvitationsToHome(by, accountID, homeAccountID, out); err != nil {
 			return err
-		}
-		if out.Relationship == nil && len(out.Ended) == 0 && len(out.Invitations) == 0 {
-			return NotFound("account", homeAccountID) // nothing of it here: as unknown
 		}
 		ids := make([]string, len(out.Ended))
 		for i, e := range out.Ended {

@@ -606,6 +606,18 @@ func testRRevoke1Invitations(t *testing.T, open Opener) {
 	if e := w.lastEvent(t, pw.C.ID, "invitation.revoked"); !strings.Contains(string(e.Details), "home_account_revoked") {
 		t.Errorf("invitation.revoked details = %s", e.Details)
 	}
+	// A home account with nothing here but a pending invitation to one of
+	// its users answers as an unknown one: the answer does not tell whose
+	// user the invitee is, and the invitation stays.
+	t.Run("ErrOnlyInvitationsAsUnknown", func(t *testing.T) {
+		w.refused(t, steward.ENOTFOUND, "", func() error {
+			_, _, err := w.Svc.RevokeHomeAccount(w.As(pw.COwner.ID), pw.C.ID, third.ID)
+			return err
+		}, pw.C.ID)
+		if got, err := w.Store.FindInvitationByID(ctx, pw.C.ID, invs[2].ID); err != nil || got.Status != steward.InvitationPending {
+			t.Errorf("the bystander's invitation: %v (%v), want pending", got, err)
+		}
+	})
 }
 
 // testRRevoke2Invitations: revoking a user also revokes the pending
