@@ -46,7 +46,7 @@ func BenchPolicyChange(b *testing.B, st steward.Store, n int) {
 			never = []string{"reports.view"}
 		}
 		ch, rev, err := w.Svc.UpdatePolicy(as, client.ID, steward.PolicyUpdate{
-			MaxPartnerDays: Optional(days), MaxExternalDays: Optional(days), NeverDelegable: Optional(never)})
+			MaxPartnerDays: setPolicy(days), MaxExternalDays: setPolicy(days), NeverDelegable: setPolicy(never)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -134,8 +134,8 @@ func testRGuard4Many(t *testing.T, open Opener) {
 	w := NewWorld(t, open(t))
 	o := newOutsiders(t, w, 100)
 	ix := w.index(t)
-	ch := w.policy(t, o.owner.ID, o.client.ID, steward.PolicyUpdate{MaxPartnerDays: Optional(10), MaxExternalDays: Optional(10),
-		NeverDelegable: Optional([]string{"reports.view"})})
+	ch := w.policy(t, o.owner.ID, o.client.ID, steward.PolicyUpdate{MaxPartnerDays: setPolicy(10), MaxExternalDays: setPolicy(10),
+		NeverDelegable: setPolicy([]string{"reports.view"})})
 	if len(ch.Affected) != 200 {
 		t.Errorf("%d affected, want 100 clipped and 100 losing reports.view", len(ch.Affected))
 	}
@@ -150,7 +150,7 @@ func testRGuard4Many(t *testing.T, open Opener) {
 		}
 	}
 	// Loosening gives reports.view back, everywhere at once.
-	w.policy(t, o.owner.ID, o.client.ID, steward.PolicyUpdate{NeverDelegable: Optional([]string{})})
+	w.policy(t, o.owner.ID, o.client.ID, steward.PolicyUpdate{NeverDelegable: setPolicy([]string{})})
 	for _, u := range o.users {
 		if !w.checkBoth(t, ix, u, o.client.ID, "reports.view", w.Now) {
 			t.Fatalf("user %s lacks reports.view after the loosening", u)
@@ -158,5 +158,3 @@ func testRGuard4Many(t *testing.T, open Opener) {
 	}
 }
 
-// Optional returns a set field of a partial update.
-func Optional[T any](v T) steward.Optional[T] { return steward.Optional[T]{Set: true, Value: v} }
