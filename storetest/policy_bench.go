@@ -157,4 +157,3 @@ func testRGuard4Many(t *testing.T, open Opener) {
 		}
 	}
 }
-
