@@ -3,6 +3,7 @@ package steward
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // PermissionChange is what one membership gains, loses, and keeps only
@@ -14,12 +15,20 @@ import (
 // the change creates gains all it will hold; one it removes, or whose
 // delegation it ends, loses all it held.
 type PermissionChange struct {
-	MembershipID string   `json:"membership_id" doc:"The membership (mem_…)."`
-	UserID       string   `json:"user_id" doc:"Its user."`
-	AccountID    string   `json:"account_id" doc:"Its account."`
-	Gained       []string `json:"gained" doc:"Permissions it would hold and does not hold now, sorted."`
-	Lost         []string `json:"lost" doc:"Permissions it holds now and would no longer hold, sorted."`
-	KeptNotHeld  []string `json:"kept_not_held" doc:"Permissions the request's set leaves out that it keeps because the actor does not hold them (R-GRANT-2), sorted."`
+	MembershipID string     `json:"membership_id" doc:"The membership (mem_…)."`
+	UserID       string     `json:"user_id" doc:"Its user."`
+	AccountID    string     `json:"account_id" doc:"Its account."`
+	Gained       []string   `json:"gained" doc:"Permissions it would hold and does not hold now, sorted."`
+	Lost         []string   `json:"lost" doc:"Permissions it holds now and would no longer hold, sorted."`
+	KeptNotHeld  []string   `json:"kept_not_held" doc:"Permissions the request's set leaves out that it keeps because the actor does not hold them (R-GRANT-2), sorted."`
+	End          *EndChange `json:"end,omitempty" doc:"Present when the request moves the membership's own end date (a policy's new maximum, an edit of an external user)."`
+}
+
+// EndChange is how a request moves a membership's end date in a preview:
+// from and to are null for no end.
+type EndChange struct {
+	From *time.Time `json:"from" doc:"The end date now; null for none."`
+	To   *time.Time `json:"to" doc:"The end date after the request; null for none."`
 }
 
 // Preview is the answer of a request made with dry_run (R-PREVIEW-1): what
@@ -69,10 +78,11 @@ type dryRun struct {
 	perms   map[string][]string    // its effective permissions before the write
 	kept    map[string][]string    // kept_not_held, where a set was applied
 	created map[string]string      // the account of each membership the write created
+	quiet   map[string]bool        // taken beforehand; listed only if the write changes it
 }
 
 func newDryRun() *dryRun {
-	return &dryRun{before: map[string]*Membership{}, perms: map[string][]string{}, kept: map[string][]string{}, created: map[string]string{}}
+	return &dryRun{before: map[string]*Membership{}, perms: map[string][]string{}, kept: map[string][]string{}, created: map[string]string{}, quiet: map[string]bool{}}
 }
 
 // capture takes the state of the stored membership id and, since a
@@ -113,6 +123,39 @@ func (t *txn) capture(accountID, id string) error {
 	}
 }
 
+// captureOutsiders takes, for a preview, the state of every partner,
+// external and delegate membership of the account before a change of the
+// account's policy, which reaches them without writing them (a
+// never-delegable permission stops holding, R-GUARD-3, R-GUARD-4). Those
+// the change leaves as they were are not listed. A real write does
+// nothing here.
+func (t *txn) captureOutsiders(accountID string) error {
+	if t.dry == nil {
+		return nil
+	}
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		ms, next, err := t.Store.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if !Outsider(m.Kind) {
+				continue
+			}
+			if _, seen := t.dry.perms[m.ID]; !seen {
+				t.dry.quiet[m.ID] = true
+			}
+			if err := t.capture(accountID, m.ID); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		page.After = next
+	}
+}
+
 // held returns the permissions m lets its user use now, as a check
 // answers them (R-CHECK-1): none when the membership or a link it hangs on
 // does not hold.
@@ -138,6 +181,17 @@ func (t *txn) UpdateMembership(ctx context.Context, m *Membership) error {
 		return err
 	}
 	return t.Store.UpdateMembership(ctx, m)
+}
+
+// UpdateMembershipEnds writes the end dates of many memberships of the
+// account at once; a dry run first takes their state.
+func (t *txn) UpdateMembershipEnds(ctx context.Context, accountID string, ms []*Membership) error {
+	for _, m := range ms {
+		if err := t.capture(accountID, m.ID); err != nil {
+			return err
+		}
+	}
+	return t.Store.UpdateMembershipEnds(ctx, accountID, ms)
 }
 
 // DeleteMembership deletes a membership; a dry run first takes its state.
@@ -215,11 +269,18 @@ func (t *txn) preview() ([]PermissionChange, error) {
 			continue // created and removed again in the same write
 		}
 		before := t.dry.perms[id]
-		out = append(out, PermissionChange{
+		c := PermissionChange{
 			MembershipID: id, UserID: userID, AccountID: accountID,
 			Gained: sortedSet(Minus(after, before)), Lost: sortedSet(Minus(before, after)),
 			KeptNotHeld: sortedSet(t.dry.kept[id]),
-		})
+		}
+		if b != nil && m != nil && !sameTime(b.EndsAt, m.EndsAt) {
+			c.End = &EndChange{From: b.EndsAt, To: m.EndsAt}
+		}
+		if t.dry.quiet[id] && len(c.Gained) == 0 && len(c.Lost) == 0 && len(c.KeptNotHeld) == 0 && c.End == nil {
+			continue
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

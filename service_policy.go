@@ -67,6 +67,11 @@ func (s *Service) UpdatePolicy(ctx context.Context, accountID string, upd Policy
 		if samePolicy(old, &p) {
 			return errUnchanged // SPEC §4 "No-op writes"
 		}
+		// R-PREVIEW-1: a dry run takes the outsiders' state before the
+		// policy reaches them.
+		if err := t.captureOutsiders(accountID); err != nil {
+			return err
+		}
 		if err := t.PutPolicy(t.ctx, accountID, &p); err != nil {
 			return err
 		}
@@ -121,71 +126,135 @@ func limitFrom(start time.Time, days int) time.Time {
 	return start.Add(time.Duration(days) * 24 * time.Hour)
 }
 
-// tighten applies a new policy to the account's outsiders (R-GUARD-4).
+// tighten applies a new policy to the account's outsiders (R-GUARD-4). It
+// reads the account's memberships and pending invitations once, and clips
+// what a clipped member gave (R-GRANT-5) only for members who gave
+// something there or have delegates: for the others there is nothing to
+// clip, and asking for each would cost a query per membership.
 func (t *txn) tighten(by *access, accountID string, old, p *AccountPolicy, out *PolicyChange) error {
 	newlyNever := Minus(p.NeverDelegable, old.NeverDelegable)
 	clippedParents := map[string]*time.Time{}
+	all, err := t.allMemberships(MembershipFilter{AccountID: accountID})
+	if err != nil {
+		return err
+	}
+	pending, err := t.pendingInvitations(accountID)
+	if err != nil {
+		return err
+	}
+	gave := map[string]bool{} // users who granted something in the account
+	for _, m := range all {
+		gave[m.GrantedBy] = true
+		for _, g := range m.Grants {
+			gave[g.GrantedBy] = true
+		}
+		if m.ParentID != "" {
+			gave["parent:"+m.ParentID] = true
+		}
+	}
+	for _, inv := range pending {
+		gave[inv.InvitedBy] = true
+	}
 	var delegates []*Membership
-	for page := (Page{Limit: MaxPageLimit}); ; {
-		ms, next, err := t.FindMemberships(t.ctx, MembershipFilter{AccountID: accountID, Page: page})
+	for _, m := range all {
+		if m.Kind == KindDelegate {
+			delegates = append(delegates, m)
+		}
+		if !Outsider(m.Kind) {
+			continue
+		}
+		if lost := Intersect(m.OwnAt(t.s.Catalogue, nil, t.now), newlyNever); len(lost) > 0 {
+			// R-GUARD-3: nothing to write; the check stops counting them
+			// from this revision on, in the index and the store alike.
+			out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, Lost: lost, Reason: "never_delegable"})
+		}
+	}
+	// limit returns the end a clipped m gets, or false when m ends within
+	// the maximum already.
+	limitOf := func(m *Membership) (time.Time, bool, error) {
+		days, _ := p.maxDays(m.Kind)
+		if days == nil || m.Kind == KindPartner {
+			// R-LIFE-1: a partner membership ends with its relationship,
+			// whose end clipRelationships keeps within the maximum.
+			return time.Time{}, false, nil
+		}
+		limit := limitFrom(m.CreatedAt, *days)
+		if limit.Before(t.now) {
+			limit = t.now // what is already past its maximum ends now
+		}
+		if m.EndsAt != nil && !m.EndsAt.After(limit) {
+			return time.Time{}, false, nil
+		}
+		if !limit.After(t.now) {
+			if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
+				return time.Time{}, false, err
+			}
+		}
+		return limit, true, nil
+	}
+	clip := func(m *Membership, limit time.Time) {
+		m.EndsAt, m.UpdatedAt = &limit, t.now
+		if m.DelegatesEndAt != nil && m.DelegatesEndAt.After(limit) {
+			m.DelegatesEndAt = &limit
+		}
+		out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, EndsAt: m.EndsAt, Reason: "max_days"})
+		clippedParents[m.ID] = m.EndsAt
+	}
+	// First the members who gave something here: each is written, then what
+	// it gave is clipped to its new end (R-GRANT-5), which may move other
+	// memberships' ends earlier.
+	granted := false
+	for _, m := range all {
+		if !Outsider(m.Kind) || !(gave[m.UserID] || gave["parent:"+m.ID]) {
+			continue
+		}
+		limit, ok, err := limitOf(m)
+		if err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		oldEnd, err := t.endOf(m)
 		if err != nil {
 			return err
 		}
-		for _, m := range ms {
-			if !Outsider(m.Kind) {
-				continue
-			}
-			if m.Kind == KindDelegate {
-				delegates = append(delegates, m)
-			}
-			if lost := Intersect(m.OwnAt(t.s.Catalogue, nil, t.now), newlyNever); len(lost) > 0 {
-				// R-GUARD-3: nothing to write; the check stops counting them
-				// from this revision on, in the index and the store alike.
-				out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, Lost: lost, Reason: "never_delegable"})
-			}
-			days, _ := p.maxDays(m.Kind)
-			if days == nil || m.Kind == KindPartner {
-				// R-LIFE-1: a partner membership ends with its relationship,
-				// whose end clipRelationships keeps within the maximum.
-				continue
-			}
-			limit := limitFrom(m.CreatedAt, *days)
-			if limit.Before(t.now) {
-				limit = t.now // what is already past its maximum ends now
-			}
-			if m.EndsAt != nil && !m.EndsAt.After(limit) {
-				continue
-			}
-			oldEnd, err := t.endOf(m)
-			if err != nil {
-				return err
-			}
-			if !limit.After(t.now) {
-				if err := t.keepASuperAdmin(m); err != nil { // R-SUPER-1
-					return err
-				}
-			}
-			m.EndsAt, m.UpdatedAt = &limit, t.now
-			if m.DelegatesEndAt != nil && m.DelegatesEndAt.After(limit) {
-				m.DelegatesEndAt = &limit
-			}
-			if err := t.UpdateMembership(t.ctx, m); err != nil {
-				return err
-			}
-			out.Affected = append(out.Affected, AffectedMember{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind, EndsAt: m.EndsAt, Reason: "max_days"})
-			clippedParents[m.ID] = m.EndsAt
-			newEnd, err := t.endOf(m)
-			if err != nil {
-				return err
-			}
-			if err := t.endMovedEarlier(by, m, oldEnd, newEnd); err != nil { // R-GRANT-5
-				return err
-			}
+		clip(m, limit)
+		if err := t.UpdateMembership(t.ctx, m); err != nil {
+			return err
 		}
-		if next == "" {
-			break
+		newEnd, err := t.endOf(m)
+		if err != nil {
+			return err
 		}
-		page.After = next
+		if err := t.endMovedEarlier(by, m, oldEnd, newEnd); err != nil {
+			return err
+		}
+		granted = true
+	}
+	if granted { // read again what the clips above changed
+		if all, err = t.allMemberships(MembershipFilter{AccountID: accountID}); err != nil {
+			return err
+		}
+	}
+	// Then every other outsider, written together: nothing else depends on
+	// their ends (they gave nothing here).
+	var batch []*Membership
+	for _, m := range all {
+		if !Outsider(m.Kind) || gave[m.UserID] || gave["parent:"+m.ID] {
+			continue
+		}
+		limit, ok, err := limitOf(m)
+		if err != nil {
+			return err
+		}
+		if ok {
+			clip(m, limit)
+			batch = append(batch, m)
+		}
+	}
+	if err := t.UpdateMembershipEnds(t.ctx, accountID, batch); err != nil {
+		return err
 	}
 	for _, d := range delegates { // delegates end with their parent (R-EXT-9)
 		if end, ok := clippedParents[d.ParentID]; ok && (d.EndsAt == nil || d.EndsAt.After(*end)) {
@@ -202,29 +271,26 @@ func (t *txn) tighten(by *access, accountID string, old, p *AccountPolicy, out *
 	// Pending invitations will become external memberships: their end dates
 	// keep within the new maximum too.
 	if p.MaxExternalDays != nil {
-		for page := (Page{Limit: MaxPageLimit}); ; {
-			invs, next, err := t.FindInvitations(t.ctx, InvitationFilter{AccountID: accountID, Status: InvitationPending, Page: page})
+		for _, inv := range pending {
+			cur, err := t.FindInvitationByID(t.ctx, accountID, inv.ID) // a clip above may have revoked it
 			if err != nil {
 				return err
 			}
-			for _, inv := range invs {
-				limit := limitFrom(t.now, *p.MaxExternalDays)
-				if inv.EndsAt != nil && !inv.EndsAt.After(limit) {
-					continue
-				}
-				inv.EndsAt, inv.UpdatedAt = &limit, t.now
-				if inv.DelegatesEndAt != nil && inv.DelegatesEndAt.After(limit) {
-					inv.DelegatesEndAt = &limit
-				}
-				if err := t.UpdateInvitation(t.ctx, inv); err != nil {
-					return err
-				}
-				out.Invitations = append(out.Invitations, inv.ID)
+			if cur.Status != InvitationPending {
+				continue
 			}
-			if next == "" {
-				break
+			limit := limitFrom(t.now, *p.MaxExternalDays)
+			if cur.EndsAt != nil && !cur.EndsAt.After(limit) {
+				continue
 			}
-			page.After = next
+			cur.EndsAt, cur.UpdatedAt = &limit, t.now
+			if cur.DelegatesEndAt != nil && cur.DelegatesEndAt.After(limit) {
+				cur.DelegatesEndAt = &limit
+			}
+			if err := t.UpdateInvitation(t.ctx, cur); err != nil {
+				return err
+			}
+			out.Invitations = append(out.Invitations, cur.ID)
 		}
 	}
 	return nil
@@ -274,6 +340,22 @@ func (t *txn) clipRelationships(by *access, clientID string, days int, out *Poli
 		}
 		if next == "" {
 			return nil
+		}
+		page.After = next
+	}
+}
+
+// pendingInvitations returns the account's pending invitations.
+func (t *txn) pendingInvitations(accountID string) ([]*Invitation, error) {
+	var out []*Invitation
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		invs, next, err := t.FindInvitations(t.ctx, InvitationFilter{AccountID: accountID, Status: InvitationPending, Page: page})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, invs...)
+		if next == "" {
+			return out, nil
 		}
 		page.After = next
 	}

@@ -3,6 +3,7 @@ package steward
 import (
 	"context"
 	"slices"
+	"strings"
 )
 
 // Emergency revocation (SPEC §6).
@@ -13,6 +14,9 @@ type Revocation struct {
 	HomeAccountID string              `json:"home_account_id"`
 	Relationship  *SharedRelationship `json:"relationship,omitempty"`
 	Ended         []EndedMembership   `json:"memberships_ended"`
+	// Invitations are the pending invitations of the account addressed to
+	// users of the home account, revoked with the rest.
+	Invitations []string `json:"invitations_revoked"`
 }
 
 // EndedMembership is one membership a revocation ended.
@@ -48,7 +52,7 @@ func (s *Service) RevokeHomeAccount(ctx context.Context, accountID, homeAccountI
 			return Invalid("own_home_account", "You cannot revoke your own home account's access: it would end yours.",
 				FieldError{"home_account_id", "is your own home account"})
 		}
-		out = &Revocation{AccountID: accountID, HomeAccountID: homeAccountID, Ended: []EndedMembership{}}
+		out = &Revocation{AccountID: accountID, HomeAccountID: homeAccountID, Ended: []EndedMembership{}, Invitations: []string{}}
 		// The partner relationship first, so that the memberships leaving
 		// below do not make it "ending" instead (R-PARTNER-11).
 		rel, err := t.FindRelationship(t.ctx, homeAccountID, accountID)
@@ -103,13 +107,23 @@ func (s *Service) RevokeHomeAccount(ctx context.Context, accountID, homeAccountI
 			out.Ended = append(out.Ended, EndedMembership{MembershipID: m.ID, UserID: m.UserID, Kind: m.Kind})
 		}
 		if out.Relationship == nil && len(out.Ended) == 0 {
-			return NotFound("account", homeAccountID) // nothing of it here: as unknown
+			// Nothing of it here: as unknown. Its pending invitations alone
+			// do not count, else the answer would tell whose users the
+			// invitees are.
+			return NotFound("account", homeAccountID)
+		}
+		// R-REVOKE-1: a pending invitation to one of its users would let the
+		// user back in on acceptance; so would one to an address of its
+		// verified domains that is no user yet (such an address becomes a
+		// user of that account only, SPEC §4 "Verified domains").
+		if err := t.revokeInvitationsToHome(by, accountID, homeAccountID, out); err != nil {
+			return err
 		}
 		ids := make([]string, len(out.Ended))
 		for i, e := range out.Ended {
 			ids[i] = e.MembershipID
 		}
-		details := map[string]any{"home_account_id": homeAccountID, "memberships_ended": ids}
+		details := map[string]any{"home_account_id": homeAccountID, "memberships_ended": ids, "invitations_revoked": out.Invitations}
 		if out.Relationship != nil {
 			details["relationship_id"] = out.Relationship.ID
 			t.record(homeAccountID, by.asUser(), "relationship.ended", "relationship", out.Relationship.ID,
@@ -123,6 +137,54 @@ func (s *Service) RevokeHomeAccount(ctx context.Context, accountID, homeAccountI
 		return nil, 0, err
 	}
 	return out, rev, nil
+}
+
+// revokeInvitationsToHome revokes the account's pending invitations
+// addressed to users of home, or to addresses of home's verified domains
+// that are no user yet (R-REVOKE-1).
+func (t *txn) revokeInvitationsToHome(by *access, accountID, homeAccountID string, out *Revocation) error {
+	home, err := t.FindAccountByID(t.ctx, homeAccountID)
+	if ErrorKind(err) == ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var invs []*Invitation
+	for page := (Page{Limit: MaxPageLimit}); ; {
+		batch, next, err := t.FindInvitations(t.ctx, InvitationFilter{AccountID: accountID, Status: InvitationPending, Page: page})
+		if err != nil {
+			return err
+		}
+		invs = append(invs, batch...)
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	for _, inv := range invs {
+		if inv.ExpiredAt(t.now) {
+			continue
+		}
+		u, err := t.FindUserByEmail(t.ctx, inv.Email)
+		switch {
+		case err == nil:
+			if u.HomeAccountID != homeAccountID {
+				continue
+			}
+		case ErrorKind(err) == ENOTFOUND:
+			_, domain, _ := strings.Cut(inv.Email, "@")
+			if !slices.Contains(home.VerifiedDomains, strings.ToLower(domain)) {
+				continue
+			}
+		default:
+			return err
+		}
+		if err := t.resolveInvitation(by, inv, InvitationRevoked, "invitation.revoked", map[string]any{"email": inv.Email, "reason": "home_account_revoked", "home_account_id": homeAccountID}); err != nil {
+			return err
+		}
+		out.Invitations = append(out.Invitations, inv.ID)
+	}
+	return nil
 }
 
 func boolCmp(a, b bool) int {
@@ -139,13 +201,20 @@ func boolCmp(a, b bool) int {
 type UserRevocation struct {
 	User          *User `json:"user"`
 	TokensRevoked int   `json:"tokens_revoked"`
+	// SessionsEnded counts the console sessions deleted.
+	SessionsEnded int `json:"sessions_ended"`
+	// Invitations are the pending invitations, of any account, addressed to
+	// the user or sent by it, revoked with it.
+	Invitations []string `json:"invitations_revoked"`
 }
 
 // RevokeUser revokes a user everywhere (R-REVOKE-2): a super admin of the
 // user's home account, or the operator, deactivates it (which suspends its
-// partner access, R-PARTNER-12) and deletes every API token it has, in one
-// transaction. The authenticator reads the user and the token on every
-// request and the console the user, so neither works from the commit on.
+// partner access, R-PARTNER-12), deletes every API token and console
+// session it has, and revokes the pending invitations addressed to it or
+// sent by it, in one transaction. The authenticator reads the user and the
+// token on every request and the console the user and the session, so
+// neither works from the commit on, on any node.
 func (s *Service) RevokeUser(ctx context.Context, userID string) (*UserRevocation, int64, error) {
 	var out *UserRevocation
 	rev, err := s.write(ctx, func(t *txn) error {
@@ -168,7 +237,25 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) (*UserRevocatio
 			}
 			return NotFound("user", userID)
 		}
-		out = &UserRevocation{}
+		// The accounts of its pending invitations are locked, in id order
+		// after the home, against a concurrent acceptance.
+		invs, err := t.FindPendingInvitationsOf(t.ctx, u.Email, u.ID)
+		if err != nil {
+			return err
+		}
+		var locks []string
+		for _, inv := range invs {
+			if inv.AccountID != u.HomeAccountID {
+				locks = append(locks, inv.AccountID)
+			}
+		}
+		slices.Sort(locks)
+		for _, id := range slices.Compact(locks) {
+			if err := t.LockAccount(t.ctx, id); err != nil {
+				return err
+			}
+		}
+		out = &UserRevocation{Invitations: []string{}}
 		if u.Status == UserActive {
 			if err := t.setUserStatus(by, u, StatusDeactivated); err != nil {
 				return err
@@ -189,10 +276,31 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) (*UserRevocatio
 				break
 			}
 		}
-		if u.Status == UserDeactivated && out.TokensRevoked == 0 && len(t.events) == 0 {
+		if out.SessionsEnded, err = t.DeleteUserSessions(t.ctx, u.ID); err != nil {
+			return err
+		}
+		for _, inv := range invs {
+			cur, err := t.FindInvitationByID(t.ctx, inv.AccountID, inv.ID) // re-read under the lock
+			if err != nil {
+				return err
+			}
+			if cur.Status != InvitationPending || cur.ExpiredAt(t.now) {
+				continue
+			}
+			reason := "invitee_revoked"
+			if cur.InvitedBy == u.ID {
+				reason = "inviter_revoked"
+			}
+			if err := t.resolveInvitation(by, cur, InvitationRevoked, "invitation.revoked", map[string]any{"email": cur.Email, "reason": reason}); err != nil {
+				return err
+			}
+			out.Invitations = append(out.Invitations, cur.ID)
+		}
+		if u.Status == UserDeactivated && out.TokensRevoked == 0 && out.SessionsEnded == 0 && len(t.events) == 0 {
 			return errUnchanged // SPEC §4 "No-op writes"
 		}
-		t.record(u.HomeAccountID, by, "user.revoked", "user", u.ID, map[string]any{"email": u.Email, "tokens_revoked": out.TokensRevoked})
+		t.record(u.HomeAccountID, by, "user.revoked", "user", u.ID, map[string]any{"email": u.Email, "tokens_revoked": out.TokensRevoked,
+			"sessions_ended": out.SessionsEnded, "invitations_revoked": out.Invitations})
 		out.User = u
 		t.answer(out)
 		return nil

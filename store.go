@@ -125,6 +125,9 @@ type MembershipStore interface {
 	// FindUserMemberships returns every membership of a user, across accounts.
 	FindUserMemberships(ctx context.Context, userID string) ([]*Membership, error)
 	UpdateMembership(ctx context.Context, m *Membership) error
+	// UpdateMembershipEnds writes the end dates (ends_at, delegates_end_at)
+	// and updated_at of many memberships of the account, in few statements.
+	UpdateMembershipEnds(ctx context.Context, accountID string, ms []*Membership) error
 	DeleteMembership(ctx context.Context, accountID, id string) error
 	// CountActiveSuperAdmins counts super admin memberships of the account that
 	// are active, have no end date, and whose users are active (R-SUPER-1):
@@ -154,6 +157,9 @@ type TokenStore interface {
 	FindTokens(ctx context.Context, userID string, page Page) ([]*Token, string, error)
 	// DeleteToken forgets a token; ENOTFOUND for an unknown id.
 	DeleteToken(ctx context.Context, id string) error
+	// DeleteUserSessions deletes every console session signed in as the
+	// user and returns how many there were.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
 // AuditStore keeps the audit log.
@@ -184,6 +190,7 @@ const (
 	ChangeMember       = "member"       // AccountID, and EntityID a user id: reload that user's membership there
 	ChangeRelationship = "relationship" // AccountID is the client, EntityID the partner
 	ChangePolicy       = "account"      // AccountID's policy changed: read it again (R-GUARD-4)
+	ChangeMembers      = "members"      // many of AccountID's memberships were written at once: reload them all
 )
 
 // ChangeStore keeps the change feed.

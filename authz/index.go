@@ -26,6 +26,7 @@ type Source interface {
 	FindUserMemberships(ctx context.Context, userID string) ([]*steward.Membership, error)
 	FindMembershipByID(ctx context.Context, accountID, id string) (*steward.Membership, error)
 	FindMembership(ctx context.Context, accountID, userID string) (*steward.Membership, error)
+	FindMemberships(ctx context.Context, f steward.MembershipFilter) ([]*steward.Membership, string, error)
 	FindAccountByID(ctx context.Context, id string) (*steward.Account, error)
 	ScanPolicies(ctx context.Context, fn func(accountID string, p *steward.AccountPolicy) error) error
 	FindPolicy(ctx context.Context, accountID string) (*steward.AccountPolicy, error)

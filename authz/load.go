@@ -208,6 +208,35 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	seen := map[string]bool{}          // users reloaded whole
 	seenMember := map[[2]string]bool{} // memberships reloaded
 	var changed []string               // users, for the watchers
+	// An account many of whose memberships changed at once (a policy's new
+	// maximum clipping every outsider, R-GUARD-4), or whose never-delegable
+	// permissions changed (every outsider's entry holds them), is read once,
+	// in pages, rather than one query per membership.
+	perAccount := map[string]int{}
+	for _, c := range changes {
+		switch {
+		case c.Entity == steward.ChangeMember:
+			perAccount[c.AccountID]++
+		case c.Entity == steward.ChangeMembers:
+			perAccount[c.AccountID] += bulkMembers
+		case c.Entity == steward.ChangePolicy && c.AccountID != "":
+			changedNever, err := b.readPolicy(ctx, c.AccountID)
+			if err != nil {
+				return err
+			}
+			if changedNever {
+				perAccount[c.AccountID] += bulkMembers
+			}
+		}
+	}
+	for accountID, n := range perAccount {
+		if n < bulkMembers {
+			continue
+		}
+		if err := b.reloadAccount(ctx, accountID, seenMember); err != nil {
+			return err
+		}
+	}
 	for _, c := range changes {
 		switch c.Entity {
 		case steward.ChangeRelationship: // AccountID is the client, EntityID the partner
@@ -241,34 +270,9 @@ func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 				return err
 			}
 		case steward.ChangePolicy: // also every event about an account
-			if c.AccountID == "" {
-				continue
-			}
-			// R-GUARD-4: the account's policy is read again; when its
-			// never-delegable permissions changed, every member is, so that
-			// the next check answers under the new policy.
-			p, err := ix.src.FindPolicy(ctx, c.AccountID)
-			if steward.ErrorKind(err) == steward.ENOTFOUND {
-				continue
-			} else if err != nil {
-				return err
-			}
-			a := b.account(c.AccountID)
-			if slices.Equal(p.NeverDelegable, ix.never[a.num]) {
-				continue
-			}
-			if len(p.NeverDelegable) == 0 {
-				delete(ix.never, a.num)
-			} else {
-				ix.never[a.num] = p.NeverDelegable
-			}
-			for _, un := range a.members {
-				id := ix.userNames.get(un)
-				seen[id] = true
-				if err := b.reloadUser(ctx, id); err != nil {
-					return err
-				}
-			}
+			// R-GUARD-4: read above, with the account's members when its
+			// never-delegable permissions changed, so that the next check
+			// answers under the new policy.
 		}
 	}
 	for i, m := range b.users {
@@ -402,19 +406,104 @@ func (ix *Index) sortByAccount(ms []membership) {
 	slices.SortFunc(ms, func(a, b membership) int { return strings.Compare(names[a.account], names[b.account]) })
 }
 
+// readPolicy reads the account's policy again and reports whether its
+// never-delegable permissions changed.
+func (b *batch) readPolicy(ctx context.Context, accountID string) (bool, error) {
+	ix := b.ix
+	p, err := ix.src.FindPolicy(ctx, accountID)
+	if steward.ErrorKind(err) == steward.ENOTFOUND {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	a := b.account(accountID)
+	if slices.Equal(p.NeverDelegable, ix.never[a.num]) {
+		return false, nil
+	}
+	if len(p.NeverDelegable) == 0 {
+		delete(ix.never, a.num)
+	} else {
+		ix.never[a.num] = p.NeverDelegable
+	}
+	return true, nil
+}
+
+// bulkMembers is how many changed memberships of one account in a batch
+// make it read the account's memberships in pages instead of one by one.
+const bulkMembers = 64
+
+// reloadAccount reads every membership of the account again, in pages, and
+// puts each in place of its user's entry for the account; members the
+// account no longer has lose theirs. Users the index does not know yet are
+// read whole. done records the memberships read, so that the batch's
+// changes of them read nothing more.
+func (b *batch) reloadAccount(ctx context.Context, accountID string, done map[[2]string]bool) error {
+	byID := map[string]*steward.Membership{}
+	var ms []*steward.Membership
+	for page := (steward.Page{Limit: steward.MaxPageLimit}); ; {
+		batch, next, err := b.ix.src.FindMemberships(ctx, steward.MembershipFilter{AccountID: accountID, Page: page})
+		if err != nil {
+			return err
+		}
+		for _, m := range batch {
+			byID[m.ID] = m
+		}
+		ms = append(ms, batch...)
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	users := map[string]bool{}
+	for _, un := range b.account(accountID).members {
+		users[b.ix.userNames.get(un)] = false
+	}
+	for _, m := range ms {
+		users[m.UserID] = true
+		if err := b.putMember(ctx, accountID, m.UserID, m, byID); err != nil {
+			return err
+		}
+		done[[2]string{accountID, m.UserID}] = true
+	}
+	for id, present := range users {
+		if present {
+			continue
+		}
+		if err := b.putMember(ctx, accountID, id, nil, byID); err != nil {
+			return err
+		}
+		done[[2]string{accountID, id}] = true
+	}
+	return nil
+}
+
 // reloadMember reads one membership of a user again, the user's others
 // staying as they are, and keeps the account's member list in step. A user
 // the index does not know yet is read whole.
 func (b *batch) reloadMember(ctx context.Context, accountID, userID string) error {
+	if b.userShard(userID)[userID] == nil {
+		return b.reloadUser(ctx, userID)
+	}
+	m, err := b.ix.src.FindMembership(ctx, accountID, userID)
+	if err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
+		return err
+	}
+	return b.putMember(ctx, accountID, userID, m, nil)
+}
+
+// putMember sets the user's entry for the account to m (nil: none), the
+// user's others staying as they are, and keeps the account's member list in
+// step. A user the index does not know yet is read whole. parents, when
+// given, are the account's memberships by id, for a delegate's parent.
+func (b *batch) putMember(ctx context.Context, accountID, userID string, m *steward.Membership, parents map[string]*steward.Membership) error {
 	ix := b.ix
 	shard := b.userShard(userID)
 	old := shard[userID]
 	if old == nil {
+		if m == nil {
+			return nil
+		}
 		return b.reloadUser(ctx, userID)
-	}
-	m, err := ix.src.FindMembership(ctx, accountID, userID)
-	if err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
-		return err
 	}
 	acc := b.account(accountID).num
 	u := &user{num: old.num, active: old.active, ms: make([]membership, 0, len(old.ms)+1)}
@@ -424,7 +513,7 @@ func (b *batch) reloadMember(ctx context.Context, accountID, userID string) erro
 		}
 	}
 	if m != nil {
-		e, err := b.entry(ctx, m)
+		e, err := b.entryWith(ctx, m, parents)
 		if err != nil {
 			return err
 		}
@@ -443,9 +532,23 @@ func (b *batch) reloadMember(ctx context.Context, accountID, userID string) erro
 
 // entry packs a membership as this batch sees its accounts and users.
 func (b *batch) entry(ctx context.Context, m *steward.Membership) (membership, error) {
+	return b.entryWith(ctx, m, nil)
+}
+
+// entryWith is entry with the account's memberships by id at hand (nil:
+// read a delegate's parent from the store).
+func (b *batch) entryWith(ctx context.Context, m *steward.Membership, parents map[string]*steward.Membership) (membership, error) {
 	ix := b.ix
 	parentUser := uint32(noUser)
-	if m.Kind == steward.KindDelegate {
+	if m.Kind == steward.KindDelegate && parents != nil {
+		if p := parents[m.ParentID]; p != nil {
+			if pu := b.findUser(p.UserID); pu != nil {
+				parentUser = pu.num
+			} else {
+				parentUser = ix.userNames.add(p.UserID)
+			}
+		}
+	} else if m.Kind == steward.KindDelegate {
 		if p, err := ix.src.FindMembershipByID(ctx, m.AccountID, m.ParentID); err == nil {
 			if pu := b.findUser(p.UserID); pu != nil {
 				parentUser = pu.num

@@ -178,8 +178,8 @@ func (s *Server) externalRoutes() {
 			}
 			return s.svc.FindDelegates(ctx, in.Account, in.User, page)
 		}))
-	huma.Register(s.api, op(http.MethodDelete, "/v1/accounts/{account}/external-users/{user}/delegates/{delegate}", "remove-delegate", "external users",
-		"Remove a delegate (the external user itself, or a holder of account.users.manage)", http.StatusNoContent),
+	huma.Register(s.api, s.previewable(op(http.MethodDelete, "/v1/accounts/{account}/external-users/{user}/delegates/{delegate}", "remove-delegate", "external users",
+		"Remove a delegate (the external user itself, or a holder of account.users.manage)", http.StatusNoContent)),
 		remove(func(ctx context.Context, in *struct {
 			ExternalUserPath
 			Delegate string `path:"delegate" doc:"The delegate's user id (usr_…)."`

@@ -46,8 +46,8 @@ func (s *Server) guardRoutes() {
 		read(func(ctx context.Context, in *AccountPath) (*steward.AccountPolicy, error) {
 			return s.svc.FindPolicy(ctx, in.Account)
 		}))
-	huma.Register(s.api, op(http.MethodPatch, "/v1/accounts/{account}/policy", "update-policy", tag,
-		"Change the account's policy (needs account.super_admins.manage); tightening applies at once and the answer lists what it affected (R-GUARD-4)", http.StatusOK),
+	huma.Register(s.api, s.previewable(op(http.MethodPatch, "/v1/accounts/{account}/policy", "update-policy", tag,
+		"Change the account's policy (needs account.super_admins.manage); tightening applies at once and the answer lists what it affected (R-GUARD-4)", http.StatusOK)),
 		write(func(ctx context.Context, in *struct {
 			AccountPath
 			Body PolicyPatch
@@ -89,8 +89,8 @@ func (s *Server) guardRoutes() {
 		read(func(ctx context.Context, in *RequestPath) (*steward.AccessRequest, error) {
 			return s.svc.FindAccessRequest(ctx, in.Account, in.Request)
 		}))
-	huma.Register(s.api, gone(op(http.MethodPost, requests+"/{request}/approve", "approve-access-request", reqTag,
-		"Approve: the membership gains exactly the permissions it lacks, with the approver as granter (R-REQUEST-2)", http.StatusOK)),
+	huma.Register(s.api, gone(s.previewable(op(http.MethodPost, requests+"/{request}/approve", "approve-access-request", reqTag,
+		"Approve: the membership gains exactly the permissions it lacks, with the approver as granter (R-REQUEST-2)", http.StatusOK))),
 		write(func(ctx context.Context, in *RequestPath) (*steward.AccessRequest, int64, error) {
 			return s.svc.ApproveAccessRequest(ctx, in.Account, in.Request)
 		}))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/steward-iam/steward"
@@ -93,4 +94,70 @@ func (e *Env) mustMessages(tb testing.TB) []*steward.Message {
 		tb.Fatal(err)
 	}
 	return msgs
+}
+
+// TestRPREVIEW1_PolicyAndApprovalDryRun: a policy change and an access
+// request approval accept ?dry_run=true like every other permission-changing
+// request: the answer lists what each affected membership would gain or
+// lose, and nothing is written.
+func TestRPREVIEW1_PolicyAndApprovalDryRun(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *Env) {
+		client, owner := e.Account(t, steward.AccountStandard)
+		ownerTok := e.Token(t, owner)
+		partner, pOwner := e.Account(t, steward.AccountPartner)
+		var link steward.NewAccessLink
+		e.MustOK(t, http.StatusCreated, "POST", "/v1/partners/"+partner+"/access-links", e.Token(t, pOwner), map[string]any{}, &link)
+		token := link.URL[strings.LastIndex(link.URL, "/")+1:]
+		e.MustOK(t, http.StatusOK, "POST", "/v1/access-links/"+token+"/approve", ownerTok, map[string]any{"account_id": client}, nil)
+		viewers := e.Role(t, client, "Viewers", "crm.contacts.view", "reports.view")
+		emp := e.User(t, partner, steward.RoleMember)
+		e.MustOK(t, http.StatusCreated, "POST", "/v1/partners/"+partner+"/clients/"+client+"/employees", e.Token(t, pOwner),
+			map[string]any{"user_ids": []string{emp}, "role": viewers}, nil)
+		pm := e.Member(t, client, emp)
+
+		rev, events := e.Revision(t), e.AuditCount(t, client)
+		var p steward.Preview
+		e.MustOK(t, http.StatusOK, "PATCH", "/v1/accounts/"+client+"/policy?dry_run=true", ownerTok,
+			map[string]any{"never_delegable": []string{"reports.view"}, "max_partner_days": 30}, &p)
+		if !p.DryRun || len(p.Changes) != 2 {
+			t.Fatalf("policy preview = %+v, want the partner admin and its employee", p)
+		}
+		for _, c := range p.Changes {
+			if !slices.Equal(c.Lost, []string{"reports.view"}) || c.End == nil || c.End.From != nil || c.End.To == nil {
+				t.Fatalf("policy preview = %+v, want each losing reports.view and given an end", p)
+			}
+		}
+		if e.Revision(t) != rev || e.AuditCount(t, client) != events {
+			t.Fatal("a policy dry run wrote something")
+		}
+		var pol steward.AccountPolicy
+		e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/policy", ownerTok, nil, &pol)
+		if len(pol.NeverDelegable) != 0 || pol.MaxPartnerDays != nil {
+			t.Fatalf("policy after a dry run = %+v", pol)
+		}
+		// A refused policy change answers its error.
+		MustProblem(t, e.Do(t, "PATCH", "/v1/accounts/"+client+"/policy?dry_run=true", e.Token(t, pOwner),
+			map[string]any{"never_delegable": []string{"reports.view"}}), http.StatusForbidden, "permission_required", "")
+
+		var req steward.AccessRequest
+		e.MustOK(t, http.StatusCreated, "POST", "/v1/accounts/"+client+"/access-requests", e.Token(t, pOwner),
+			map[string]any{"user_id": emp, "permissions": []string{"crm.deals.edit"}, "reason": "Deal review"}, &req)
+		rev, events, mails := e.Revision(t), e.AuditCount(t, client), len(e.mustMessages(t))
+		e.MustOK(t, http.StatusOK, "POST", "/v1/accounts/"+client+"/access-requests/"+req.ID+"/approve?dry_run=true", ownerTok, nil, &p)
+		if len(p.Changes) != 1 || p.Changes[0].MembershipID != pm.ID || !slices.Equal(p.Changes[0].Gained, []string{"crm.deals.edit"}) || len(p.Changes[0].Lost) != 0 {
+			t.Fatalf("approval preview = %+v, want crm.deals.edit gained", p)
+		}
+		if e.Revision(t) != rev || e.AuditCount(t, client) != events || len(e.mustMessages(t)) != mails {
+			t.Fatal("an approval dry run wrote something")
+		}
+		var got steward.AccessRequest
+		e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/access-requests/"+req.ID, ownerTok, nil, &got)
+		if got.Status != steward.RequestPending {
+			t.Fatalf("request after a dry run = %s", got.Status)
+		}
+		e.MustOK(t, http.StatusOK, "POST", "/v1/accounts/"+client+"/access-requests/"+req.ID+"/approve", ownerTok, nil, &got)
+		if m := e.Member(t, client, emp); !slices.Contains(m.Permissions, "crm.deals.edit") {
+			t.Fatalf("permissions after the approval = %v", m.Permissions)
+		}
+	})
 }

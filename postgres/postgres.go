@@ -171,15 +171,27 @@ func retryable(err error) bool {
 // sessions table), with its own cleanup of expired sessions: the one of
 // pgxstore starts its stop channel inside its goroutine, which races with
 // StopCleanup.
+// It also writes the user each session signs in, so that revoking the user
+// deletes its sessions (R-REVOKE-2).
 type SessionStore struct {
 	*pgxstore.PostgresStore
+	pool       *pgxpool.Pool
 	stop, done chan struct{}
+}
+
+// Commit keeps the session and the user it signs in.
+func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
+	if err := s.PostgresStore.Commit(token, b, expiry); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(context.Background(), `UPDATE sessions SET user_id = $2 WHERE token = $1`, token, sqlstore.SessionUser(b))
+	return err
 }
 
 // SessionStore returns the console's session store; expired sessions are
 // deleted every cleanup interval until its StopCleanup is called.
 func (db *DB) SessionStore(cleanup time.Duration) *SessionStore {
-	s := &SessionStore{PostgresStore: pgxstore.NewWithCleanupInterval(db.Pool, 0), stop: make(chan struct{}), done: make(chan struct{})}
+	s := &SessionStore{PostgresStore: pgxstore.NewWithCleanupInterval(db.Pool, 0), pool: db.Pool, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		tick := time.NewTicker(cleanup)

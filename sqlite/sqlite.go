@@ -109,9 +109,26 @@ func translate(err error) error {
 	return nil
 }
 
-// SessionStore returns the console's session store over this database (the
-// sessions table); expired sessions are deleted every cleanup interval until
-// its StopCleanup is called.
-func (db *DB) SessionStore(cleanup time.Duration) *sqlite3store.SQLite3Store {
-	return sqlite3store.NewWithCleanupInterval(db.db, cleanup)
+// SessionStore is the console's session store over this database (the
+// sessions table): sqlite3store's, which also writes the user each session
+// signs in, so that revoking the user deletes its sessions (R-REVOKE-2).
+type SessionStore struct {
+	*sqlite3store.SQLite3Store
+	db *sql.DB
+}
+
+// SessionStore returns the console's session store over this database;
+// expired sessions are deleted every cleanup interval until its StopCleanup
+// is called.
+func (db *DB) SessionStore(cleanup time.Duration) *SessionStore {
+	return &SessionStore{SQLite3Store: sqlite3store.NewWithCleanupInterval(db.db, cleanup), db: db.db}
+}
+
+// Commit keeps the session and the user it signs in.
+func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
+	if err := s.SQLite3Store.Commit(token, b, expiry); err != nil {
+		return err
+	}
+	_, err := s.db.Exec(`UPDATE sessions SET user_id = ? WHERE token = ?`, sqlstore.SessionUser(b), token)
+	return err
 }

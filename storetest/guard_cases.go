@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,11 +16,14 @@ var guardCases = []suiteCase{
 	{"R-GUARD-2_MaxDays", testRGuard2},
 	{"R-GUARD-3_NeverDelegable", testRGuard3},
 	{"R-GUARD-4_TighteningAppliesAtOnce", testRGuard4},
+	{"R-GUARD-4_TighteningManyOutsidersAtOnce", testRGuard4Many},
 	{"R-REQUEST-1_AskForWhatIsLacking", testRRequest1},
 	{"R-REQUEST-2_ApprovalAddsTheDifference", testRRequest2},
 	{"R-GRANT-5_RequestGrantsEndWithTheirApprover", testRGrant5RequestGrants},
 	{"R-REVOKE-1_OneHomeAccount", testRRevoke1},
 	{"R-REVOKE-2_UserEverywhere", testRRevoke2},
+	{"R-REVOKE-1_PendingInvitationsToTheHomeAccountRevoked", testRRevoke1Invitations},
+	{"R-REVOKE-2_PendingInvitationsToAndByTheUserRevoked", testRRevoke2Invitations},
 	{"R-SUPER-1_PolicyKeepsALastingSuperAdmin", testRSuper1PolicyKeepsALastingSuperAdmin},
 }
 
@@ -559,4 +563,108 @@ func testRSuper1PolicyKeepsALastingSuperAdmin(t *testing.T, open Opener) {
 	if m := w.Member(pw.C.ID, pa.ID); m.EndsAt != nil || m.Role != steward.RoleSuperAdmin {
 		t.Errorf("the last super admin after the refused policy = %+v", m)
 	}
+}
+
+// testRRevoke1Invitations: revoking a home account also revokes the
+// account's pending invitations to that home's users, and to addresses of
+// its verified domains that are no user yet, so that none of them can come
+// back in by accepting one; invitations to others stay.
+func testRRevoke1Invitations(t *testing.T, open Opener) {
+	pw := newPartnerWorld(t, open)
+	w := pw.World
+	w.Svc.BaseURL = "https://steward.example.com/"
+	if _, _, err := w.Svc.UpdateAccount(w.Op, pw.P.ID, steward.AccountUpdate{VerifiedDomains: &[]string{"revoked-agency.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	staff := w.Role(pw.C.ID, "Staff", "tickets.view")
+	x := &extWorld{World: w, client: pw.C, owner: pw.COwner, editors: staff}
+	w.PartnerAdmin(pw.P.ID, pw.C.ID, pw.COwner.ID)
+	ofP := w.User(pw.P.ID, steward.RoleMember)
+	third, _ := w.Account(steward.AccountStandard)
+	bystander := w.User(third.ID, steward.RoleMember)
+	invs := x.invite(w.As(pw.COwner.ID), staff.ID, steward.NewInvitations{}, ofP.Email, "newcomer@revoked-agency.example", bystander.Email)
+
+	rv, _, err := w.Svc.RevokeHomeAccount(w.As(pw.COwner.ID), pw.C.ID, pw.P.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{invs[0].ID, invs[1].ID}; !sameIDs(rv.Invitations, want) {
+		t.Errorf("invitations_revoked = %v, want %v", rv.Invitations, want)
+	}
+	for i, want := range []steward.InvitationStatus{steward.InvitationRevoked, steward.InvitationRevoked, steward.InvitationPending} {
+		got, err := w.Store.FindInvitationByID(ctx, pw.C.ID, invs[i].ID)
+		if err != nil || got.Status != want {
+			t.Errorf("invitation to %s: %v (%v), want %s", invs[i].Email, got, err, want)
+		}
+	}
+	_, _, err = w.Svc.AcceptInvitation(w.As(ofP.ID), x.token(ofP.Email))
+	WantCode(t, err, steward.EGONE, "invitation_revoked")
+	var details struct {
+		Invitations []string `json:"invitations_revoked"`
+	}
+	if err := json.Unmarshal(w.lastEvent(t, pw.C.ID, "access.revoked").Details, &details); err != nil || len(details.Invitations) != 2 {
+		t.Errorf("access.revoked lists invitations %v (%v)", details.Invitations, err)
+	}
+	if e := w.lastEvent(t, pw.C.ID, "invitation.revoked"); !strings.Contains(string(e.Details), "home_account_revoked") {
+		t.Errorf("invitation.revoked details = %s", e.Details)
+	}
+	// A home account with nothing here but a pending invitation to one of
+	// its users answers as an unknown one: the answer does not tell whose
+	// user the invitee is, and the invitation stays.
+	t.Run("ErrOnlyInvitationsAsUnknown", func(t *testing.T) {
+		w.refused(t, steward.ENOTFOUND, "", func() error {
+			_, _, err := w.Svc.RevokeHomeAccount(w.As(pw.COwner.ID), pw.C.ID, third.ID)
+			return err
+		}, pw.C.ID)
+		if got, err := w.Store.FindInvitationByID(ctx, pw.C.ID, invs[2].ID); err != nil || got.Status != steward.InvitationPending {
+			t.Errorf("the bystander's invitation: %v (%v), want pending", got, err)
+		}
+	})
+}
+
+// testRRevoke2Invitations: revoking a user also revokes the pending
+// invitations, of every account, addressed to it or sent by it.
+func testRRevoke2Invitations(t *testing.T, open Opener) {
+	pw := newPartnerWorld(t, open)
+	w := pw.World
+	w.Svc.BaseURL = "https://steward.example.com/"
+	admin := w.PartnerAdmin(pw.P.ID, pw.C.ID, pw.COwner.ID)
+	staff := w.Role(pw.C.ID, "Staff", "tickets.view")
+	x := &extWorld{World: w, client: pw.C, owner: pw.COwner, editors: staff}
+	third, thirdOwner := w.Account(steward.AccountStandard)
+	stranger := w.User(third.ID, steward.RoleMember)
+	sent := x.invite(w.As(admin.ID), staff.ID, steward.NewInvitations{}, stranger.Email)                 // by the user
+	bystander := x.invite(w.As(pw.COwner.ID), staff.ID, steward.NewInvitations{}, "someone@example.org") // neither
+	viewers := w.Role(third.ID, "Viewers", "reports.view")
+	to, _, err := w.Svc.Invite(w.As(thirdOwner.ID), third.ID, viewers.ID, steward.NewInvitations{Emails: steward.EmailList{admin.Email},
+		Consent: steward.ConsentInput{Accepted: true, Version: w.Svc.Consent().Version}}) // to the user
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, _, err := w.Svc.RevokeUser(w.As(pw.POwner.ID), admin.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{sent[0].ID, to[0].ID}; !sameIDs(rv.Invitations, want) {
+		t.Errorf("invitations_revoked = %v, want %v", rv.Invitations, want)
+	}
+	for _, c := range []struct {
+		account, id string
+		want        steward.InvitationStatus
+	}{{pw.C.ID, sent[0].ID, steward.InvitationRevoked}, {third.ID, to[0].ID, steward.InvitationRevoked}, {pw.C.ID, bystander[0].ID, steward.InvitationPending}} {
+		got, err := w.Store.FindInvitationByID(ctx, c.account, c.id)
+		if err != nil || got.Status != c.want {
+			t.Errorf("invitation %s: %v (%v), want %s", c.id, got, err, c.want)
+		}
+	}
+	w.lastEvent(t, third.ID, "invitation.revoked")
+	_, _, err = w.Svc.AcceptInvitation(w.As(stranger.ID), x.token(stranger.Email))
+	WantCode(t, err, steward.EGONE, "invitation_revoked")
+}
+
+func sameIDs(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

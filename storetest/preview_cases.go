@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/steward-iam/steward"
 )
@@ -133,7 +134,7 @@ func testRPreview1(t *testing.T, open Opener) {
 // preview is refused like the real request.
 func testRPreview1Property(t *testing.T, open Opener) {
 	perms := []string{"crm.contacts.view", "crm.contacts.edit", "reports.view", "tickets.view", "settings.edit", steward.PermUsersManage, steward.PermRolesManage}
-	for seed := uint64(1); seed <= 4; seed++ {
+	for seed := uint64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 16))
 			pick := func() []string {
@@ -156,12 +157,15 @@ func testRPreview1Property(t *testing.T, open Opener) {
 			}
 			actors := append([]string{x.owner.ID}, users...)
 			x.external(x.ext, x.editors.ID, steward.NewInvitations{AllowRedelegation: true})
-			previewed := 0
-			for step := range 12 {
+			var delegates []string
+			previewed, kinds := 0, map[string]int{}
+			for step := range 24 {
+				// Time passes, so that a policy's maximum can reach back past now.
+				x.Now = x.Now.Add(time.Duration(rng.IntN(3)) * 12 * time.Hour)
 				actor := x.As(actors[rng.IntN(len(actors))])
 				var name string
 				var call func(context.Context) error
-				switch rng.IntN(5) {
+				switch rng.IntN(9) {
 				case 0, 1:
 					u, role := users[rng.IntN(len(users))], roles[rng.IntN(len(roles))]
 					name = "ChangeMemberRole"
@@ -188,13 +192,62 @@ func testRPreview1Property(t *testing.T, open Opener) {
 					}
 				case 4:
 					d := x.User(x.home.ID, steward.RoleMember)
+					delegates = append(delegates, d.ID)
 					actor = x.As(x.ext.ID)
 					name = "AddDelegates"
 					call = func(ctx context.Context) error {
 						_, _, err := x.Svc.AddDelegates(ctx, x.client.ID, x.ext.ID, steward.NewDelegates{UserIDs: []string{d.ID}})
 						return err
 					}
+				case 5, 6:
+					// R-GUARD-3, R-GUARD-4: a policy change reaches outsiders
+					// without writing them; its preview lists them.
+					upd := steward.PolicyUpdate{NeverDelegable: setPolicy(pick())}
+					if upd.NeverDelegable.Value == nil {
+						upd.NeverDelegable.Value = []string{}
+					}
+					switch rng.IntN(3) {
+					case 0:
+						upd.MaxExternalDays = setPolicy(1 + rng.IntN(6))
+					case 1:
+						upd.MaxExternalDays = steward.Optional[int]{Set: true, Null: true}
+					}
+					if rng.IntN(3) > 0 {
+						actor = x.As(x.owner.ID)
+					}
+					name = "UpdatePolicy"
+					call = func(ctx context.Context) error {
+						_, _, err := x.Svc.UpdatePolicy(ctx, x.client.ID, upd)
+						return err
+					}
+				case 7:
+					// R-REQUEST-2: the external user asks for what it lacks
+					// (for real), and the approval is previewed.
+					r, _, err := x.Svc.RequestAccess(x.As(x.ext.ID), x.client.ID, steward.NewAccessRequest{UserID: x.ext.ID, Permissions: pick(), Reason: "More work"})
+					if err != nil {
+						continue // nothing it lacks, never-delegable, or its access ended
+					}
+					if rng.IntN(3) > 0 {
+						actor = x.As(x.owner.ID)
+					}
+					name = "ApproveAccessRequest"
+					call = func(ctx context.Context) error {
+						_, _, err := x.Svc.ApproveAccessRequest(ctx, x.client.ID, r.ID)
+						return err
+					}
+				case 8:
+					if len(delegates) == 0 {
+						continue
+					}
+					d := delegates[rng.IntN(len(delegates))]
+					actor = x.As(x.ext.ID)
+					name = "RemoveDelegate"
+					call = func(ctx context.Context) error {
+						_, err := x.Svc.RemoveDelegate(ctx, x.client.ID, x.ext.ID, d)
+						return err
+					}
 				}
+				endsBefore := memberEnds(t, x.World, x.client.ID)
 				before := effective(t, x.World, x.client.ID)
 				rev, _ := x.Store.CurrentRevision(context.Background())
 				p, dryErr := dryRun(actor, call)
@@ -213,6 +266,24 @@ func testRPreview1Property(t *testing.T, open Opener) {
 				}
 				if len(p.Changes) > 0 {
 					previewed++
+					kinds[name]++
+				}
+				// A moved end date is previewed as it is then stored.
+				endsAfter := memberEnds(t, x.World, x.client.ID)
+				moved := map[string]bool{}
+				for _, c := range p.Changes {
+					if c.End == nil {
+						continue
+					}
+					moved[c.UserID] = true
+					if !sameEnd(c.End.From, endsBefore[c.UserID]) || !sameEnd(c.End.To, endsAfter[c.UserID]) {
+						t.Fatalf("step %d %s: user %s end previewed %v → %v, stored %v → %v", step, name, c.UserID, c.End.From, c.End.To, endsBefore[c.UserID], endsAfter[c.UserID])
+					}
+				}
+				for id, end := range endsAfter {
+					if before, ok := endsBefore[id]; ok && !sameEnd(before, end) && !moved[id] {
+						t.Fatalf("step %d %s: user %s end moved %v → %v, not in the preview %+v", step, name, id, before, end, p.Changes)
+					}
 				}
 				after := effective(t, x.World, x.client.ID)
 				byUser := map[string]steward.PermissionChange{}
@@ -256,7 +327,28 @@ func testRPreview1Property(t *testing.T, open Opener) {
 			if previewed == 0 {
 				t.Fatal("no request of this world previewed a change")
 			}
+			t.Logf("previews with changes, by request: %v", kinds)
 		})
+	}
+}
+
+// memberEnds returns the stored end date of every membership of the
+// account, by user id.
+func memberEnds(t *testing.T, w *World, accountID string) map[string]*time.Time {
+	t.Helper()
+	out := map[string]*time.Time{}
+	for page := (steward.Page{Limit: steward.MaxPageLimit}); ; {
+		ms, next, err := w.Store.FindMemberships(ctx, steward.MembershipFilter{AccountID: accountID, Page: page})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			out[m.UserID] = m.EndsAt
+		}
+		if next == "" {
+			return out
+		}
+		page.After = next
 	}
 }
 

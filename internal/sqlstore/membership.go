@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"math"
 	"slices"
 	"time"
 
@@ -125,6 +126,71 @@ func (s *Store) UpdateMembership(ctx context.Context, m *steward.Membership) err
 		created_at=$15, updated_at=$16, grants=$17, auto_extend=$18, term_started_at=$19 WHERE id=$1 AND account_id=$2`, membershipArgs(m)...)
 	s.feedMember(m.AccountID, m.UserID)
 	return mustAffect(res, err, "membership", m.ID)
+}
+
+// UpdateMembershipEnds writes the end dates and updated_at of many
+// memberships of the account. On PostgreSQL it is one statement per
+// thousand memberships (arrays unnested into the rows to update), not one
+// round trip each; SQLite runs in process, where one prepared UPDATE per
+// membership costs no round trip.
+func (s *Store) UpdateMembershipEnds(ctx context.Context, accountID string, ms []*steward.Membership) error {
+	feed := func(m *steward.Membership) { s.feedMember(accountID, m.UserID) }
+	if len(ms) >= bulkFeed { // one change-feed entry for the account rather than one per membership
+		s.feedMembers(accountID)
+		feed = func(*steward.Membership) {}
+	}
+	if s.dialect.Name != "postgres" {
+		for _, m := range ms {
+			res, err := s.exec(ctx, "update membership ends", `UPDATE memberships SET ends_at=$3, delegates_end_at=$4, updated_at=$5
+				WHERE account_id=$1 AND id=$2`, accountID, m.ID, microsPtr(m.EndsAt), microsPtr(m.DelegatesEndAt), micros(m.UpdatedAt))
+			if err := mustAffect(res, err, "membership", m.ID); err != nil {
+				return err
+			}
+			feed(m)
+		}
+		return nil
+	}
+	const chunk, none = 1000, math.MinInt64 // none stands for NULL in the arrays
+	for len(ms) > 0 {
+		n := min(chunk, len(ms))
+		ids, ends, dends, updated := make([]string, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		for i, m := range ms[:n] {
+			ids[i], ends[i], dends[i], updated[i] = m.ID, none, none, micros(m.UpdatedAt)
+			if m.EndsAt != nil {
+				ends[i] = micros(*m.EndsAt)
+			}
+			if m.DelegatesEndAt != nil {
+				dends[i] = micros(*m.DelegatesEndAt)
+			}
+		}
+		res, err := s.exec(ctx, "update membership ends", `UPDATE memberships AS m SET ends_at = NULLIF(v.e, $6), delegates_end_at = NULLIF(v.d, $6), updated_at = v.u
+			FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS v(id, e, d, u)
+			WHERE m.account_id = $1 AND m.id = v.id`, accountID, ids, ends, dends, updated, int64(none))
+		if err != nil {
+			return err
+		}
+		if got, err := res.RowsAffected(); err != nil {
+			return err
+		} else if got != int64(n) {
+			return steward.NotFound("membership", ms[0].ID)
+		}
+		for _, m := range ms[:n] {
+			feed(m)
+		}
+		ms = ms[n:]
+	}
+	return nil
+}
+
+// bulkFeed is how many memberships written at once make the change feed
+// name the account's memberships as a whole (steward.ChangeMembers).
+const bulkFeed = 64
+
+// feedMembers records that many of the account's memberships changed.
+func (s *Store) feedMembers(accountID string) {
+	if s.fed != nil {
+		*s.fed = append(*s.fed, steward.Change{AccountID: accountID, Entity: steward.ChangeMembers, EntityID: accountID})
+	}
 }
 
 // DeleteMembership deletes a membership of the account.

@@ -68,6 +68,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 		return s.wrap(err, "delete user")
 	}
 	s.feed(home, id)
-	_, err = s.exec(ctx, "delete user tokens", `DELETE FROM tokens WHERE user_id = $1`, id)
+	if _, err = s.exec(ctx, "delete user tokens", `DELETE FROM tokens WHERE user_id = $1`, id); err != nil {
+		return err
+	}
+	_, err = s.DeleteUserSessions(ctx, id) // SPEC §4: its sessions stop working
 	return err
 }
