@@ -79,6 +79,7 @@ func BenchPolicyChange(b *testing.B, st steward.Store, n int) {
 type outsiders struct {
 	client  *steward.Account
 	owner   *steward.User
+	partner string
 	users   []string
 	created time.Time
 }
@@ -87,6 +88,7 @@ func newOutsiders(tb testing.TB, w *World, n int) *outsiders {
 	o := &outsiders{created: w.Now}
 	o.client, o.owner = w.Account(steward.AccountStandard)
 	partner, _ := w.Account(steward.AccountPartner)
+	o.partner = partner.ID
 	home, _ := w.Account(steward.AccountStandard)
 	staff := w.Role(o.client.ID, "Staff", "crm.contacts.view", "reports.view")
 	created := o.created
@@ -145,9 +147,16 @@ func testRGuard4Many(t *testing.T, open Opener) {
 			w.checkBoth(t, ix, u, o.client.ID, "reports.view", w.Now) {
 			t.Fatalf("user %s after the tightening: not clipped to %s or still holding reports.view", u, end)
 		}
-		if m := w.Member(o.client.ID, u); m.EndsAt == nil || !m.EndsAt.Equal(end) {
+		m := w.Member(o.client.ID, u)
+		if m.Kind == steward.KindPartner {
+			continue // R-LIFE-1: it ends with its relationship, checked below
+		}
+		if m.EndsAt == nil || !m.EndsAt.Equal(end) {
 			t.Fatalf("user %s ends_at = %v, want %s", u, m.EndsAt, end)
 		}
+	}
+	if r, err := w.Store.FindRelationship(ctx, o.partner, o.client.ID); err != nil || r.EndsAt == nil || !r.EndsAt.Equal(end) {
+		t.Fatalf("relationship after the tightening: %v, %v; want it ending %s", r, err, end)
 	}
 	// Loosening gives reports.view back, everywhere at once.
 	w.policy(t, o.owner.ID, o.client.ID, steward.PolicyUpdate{NeverDelegable: setPolicy([]string{})})
