@@ -52,6 +52,27 @@ func (p *page) MayBeEligible() bool {
 	return p.Current != nil && p.Current.Membership != nil && p.Current.Membership.Kind != steward.KindDelegate
 }
 
+// roleNames names the account's roles by id, for lists that show a role;
+// a role not found (removed since) is shown by its id.
+type roleNames map[string]string
+
+func (s *Server) roleNames(ss *session, accountID string) roleNames {
+	out := roleNames{}
+	rs, _ := s.roleOptions(ss, accountID)
+	for _, r := range rs {
+		out[r.ID] = r.Name
+	}
+	return out
+}
+
+// Of names the role id.
+func (n roleNames) Of(id string) string {
+	if name, ok := n[id]; ok {
+		return name
+	}
+	return id
+}
+
 // eligibilityForm is the "Make eligible" form as it was sent.
 type eligibilityForm struct {
 	UserID, Role, MaxMinutes string
@@ -74,6 +95,7 @@ type eligibilitiesData struct {
 	Preview   []changeView
 	Previewed bool
 	Names     *memberNames
+	RoleNames roleNames
 	Me        string
 }
 
@@ -109,7 +131,10 @@ func (s *Server) showEligibilities(w http.ResponseWriter, r *http.Request, ss *s
 		s.errorPage(w, r, ss.page, err)
 		return
 	}
-	d.Names, d.Me = s.names(ss, acc), ss.page.User.ID
+	d.Names, d.Me, d.RoleNames = s.names(ss, acc), ss.page.User.ID, roleNames{}
+	for _, r := range d.Roles {
+		d.RoleNames[r.ID] = r.Name
+	}
 	ss.page.Title = "Elevation"
 	ss.page.Data = d
 	s.show(w, r, status, "eligibilities", ss.page)
@@ -164,7 +189,7 @@ func (s *Server) createEligibility(w http.ResponseWriter, r *http.Request, ss *s
 		return
 	}
 	s.redirect(w, r, accountPath(st, "/eligibilities"), fmt.Sprintf("%s is now eligible for %s, up to %d minutes at a time%s. The member was mailed.",
-		s.names(ss, st.Account.ID).Of(e.UserID), e.Role, e.MaxMinutes, map[bool]string{true: ", with approval", false: ""}[e.ApprovalRequired]))
+		s.names(ss, st.Account.ID).Of(e.UserID), s.roleNames(ss, st.Account.ID).Of(e.Role), e.MaxMinutes, map[bool]string{true: ", with approval", false: ""}[e.ApprovalRequired]))
 }
 
 func (s *Server) confirmDeleteEligibility(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
@@ -175,7 +200,7 @@ func (s *Server) confirmDeleteEligibility(w http.ResponseWriter, r *http.Request
 	}
 	ss.page.Title = "Remove the eligibility?"
 	ss.page.Data = confirmData{
-		Message: s.names(ss, st.Account.ID).Of(e.UserID) + " can no longer activate the role " + e.Role +
+		Message: s.names(ss, st.Account.ID).Of(e.UserID) + " can no longer activate the role " + s.roleNames(ss, st.Account.ID).Of(e.Role) +
 			". Its pending and active elevations end now; the member is mailed.",
 		Action: pathTo(st, "eligibilities", e.ID, "delete"), Button: "Remove eligibility", Back: accountPath(st, "/eligibilities"),
 	}
@@ -207,6 +232,7 @@ type myElevationData struct {
 	Pager         pager
 	Form          activateForm
 	Names         *memberNames
+	RoleNames     roleNames
 }
 
 func (s *Server) myElevationPage(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
@@ -215,7 +241,7 @@ func (s *Server) myElevationPage(w http.ResponseWriter, r *http.Request, ss *ses
 
 func (s *Server) showMyElevation(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing, status int, form activateForm) {
 	acc, me := st.Account.ID, ss.page.User.ID
-	d := myElevationData{Form: form, Names: s.names(ss, acc)}
+	d := myElevationData{Form: form, Names: s.names(ss, acc), RoleNames: s.roleNames(ss, acc)}
 	var err error
 	if d.Eligibilities, _, err = s.svc.FindEligibilities(ss.ctx, steward.EligibilityFilter{AccountID: acc, UserID: me, Page: steward.Page{Limit: steward.MaxPageLimit}}); err != nil {
 		s.hidden(w, r, ss, err)
@@ -244,9 +270,10 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request, ss *session, s
 	} else {
 		var e *steward.Elevation
 		if e, _, err = s.svc.RequestElevation(ss.ctx, st.Account.ID, steward.NewElevation{Role: f.Role, Minutes: n, Reason: f.Reason}); err == nil {
-			msg := "Your request to hold " + e.Role + " waits for another admin's approval; the approvers were mailed."
+			role := s.roleNames(ss, st.Account.ID).Of(e.Role)
+			msg := "Your request to hold " + role + " waits for another admin's approval; the approvers were mailed."
 			if e.Status == steward.ElevationActive {
-				msg = "You hold the role " + e.Role + " until " + formatDate(e.EndsAt) + "."
+				msg = "You hold the role " + role + " until " + formatDate(e.EndsAt) + "."
 			}
 			s.redirect(w, r, accountPath(st, "/elevation"), msg)
 			return
@@ -259,6 +286,7 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request, ss *session, s
 type elevationApprovalData struct {
 	Elevation *steward.Elevation
 	Names     *memberNames
+	RoleNames roleNames
 	// Changes is the approval's preview: what the membership would gain.
 	Changes []changeView
 	// Refused says the approval's dry run was refused: no button.
@@ -279,7 +307,7 @@ func (s *Server) showElevationApproval(w http.ResponseWriter, r *http.Request, s
 		s.hidden(w, r, ss, err)
 		return
 	}
-	d := elevationApprovalData{Elevation: e, Names: s.names(ss, st.Account.ID)}
+	d := elevationApprovalData{Elevation: e, Names: s.names(ss, st.Account.ID), RoleNames: s.roleNames(ss, st.Account.ID)}
 	changes, err := dryRun(ss.ctx, func(ctx context.Context) error {
 		_, _, err := s.svc.ApproveElevation(ctx, st.Account.ID, id)
 		return err
@@ -312,7 +340,7 @@ func (s *Server) approveElevation(w http.ResponseWriter, r *http.Request, ss *se
 		return
 	}
 	s.redirect(w, r, accountPath(st, "/eligibilities"), fmt.Sprintf("The elevation was approved: %s holds %s until %s.",
-		s.names(ss, st.Account.ID).Of(e.UserID), e.Role, formatDate(e.EndsAt)))
+		s.names(ss, st.Account.ID).Of(e.UserID), s.roleNames(ss, st.Account.ID).Of(e.Role), formatDate(e.EndsAt)))
 }
 
 func (s *Server) confirmEndElevation(w http.ResponseWriter, r *http.Request, ss *session, st *steward.Standing) {
@@ -322,13 +350,14 @@ func (s *Server) confirmEndElevation(w http.ResponseWriter, r *http.Request, ss 
 		return
 	}
 	back := s.elevationBack(ss, st, e)
-	what := "The role " + e.Role + " stops holding now; checks from now on deny what it added."
+	role := s.roleNames(ss, st.Account.ID).Of(e.Role)
+	what := "The role " + role + " stops holding now; checks from now on deny what it added."
 	if e.Status == steward.ElevationPending {
-		what = "The request to hold " + e.Role + " is withdrawn."
+		what = "The request to hold " + role + " is withdrawn."
 	}
 	ss.page.Title = "End the elevation now?"
 	ss.page.Data = confirmData{
-		Message: s.names(ss, st.Account.ID).Of(e.UserID) + ", " + e.Role + ": " + what + " The member and the approvers are mailed.",
+		Message: s.names(ss, st.Account.ID).Of(e.UserID) + ", " + role + ": " + what + " The member and the approvers are mailed.",
 		Action:  pathTo(st, "elevations", e.ID, "end"), Button: "End elevation now", Back: back,
 	}
 	s.show(w, r, http.StatusOK, "confirm", ss.page)
@@ -345,7 +374,7 @@ func (s *Server) endElevation(w http.ResponseWriter, r *http.Request, ss *sessio
 		s.showMyElevation(w, r, ss, st, statusOf(err), activateForm{})
 		return
 	}
-	s.redirect(w, r, s.elevationBack(ss, st, e), "The elevation ended: "+e.Role+" no longer holds.")
+	s.redirect(w, r, s.elevationBack(ss, st, e), "The elevation ended: "+s.roleNames(ss, st.Account.ID).Of(e.Role)+" no longer holds.")
 }
 
 // elevationBack is the page an elevation's actions return to: the
