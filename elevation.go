@@ -105,6 +105,9 @@ type EligibilityFilter struct {
 	UserID       string
 	MembershipID string
 	GrantedBy    string
+	// All asks for every member's, and is refused (EFORBIDDEN) to one who
+	// sees only its own: a page of the account's admins is theirs alone.
+	All bool
 	Page
 }
 
@@ -118,6 +121,8 @@ type ElevationFilter struct {
 	// their times.
 	Open   bool
 	Status ElevationStatus
+	// All asks for every member's, as EligibilityFilter.All.
+	All bool
 	Page
 }
 

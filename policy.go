@@ -228,6 +228,12 @@ type AccessRequest struct {
 type AccessRequestFilter struct {
 	AccountID string
 	Status    AccessRequestStatus
+	// Mine keeps the actor's own requests (those for it or filed by it);
+	// a requester lists them without the list permissions (R-REQUEST-1).
+	// The service sets Party from it.
+	Mine bool
+	// Party keeps the requests for this user or filed by it.
+	Party string
 	Page
 }
 

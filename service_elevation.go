@@ -189,13 +189,54 @@ func (s *Service) FindEligibilities(ctx context.Context, f EligibilityFilter) ([
 		return nil, "", err
 	}
 	if !by.mayManageElevations() {
-		if by.user == nil || (f.UserID != "" && f.UserID != by.user.ID) {
+		if f.All || by.user == nil || (f.UserID != "" && f.UserID != by.user.ID) {
 			return nil, "", by.require(PermUsersManage)
 		}
 		f.UserID = by.user.ID
 	}
 	f.Page = f.Page.Normalize()
 	return s.Store.FindEligibilities(ctx, f)
+}
+
+// FindEligibility returns one eligibility to a holder of
+// account.users.manage and to its member; to anyone else it is unknown.
+func (s *Service) FindEligibility(ctx context.Context, accountID, id string) (*Eligibility, error) {
+	by, err := s.accessTo(ctx, s.Store, accountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkText("eligibility", id); err != nil {
+		return nil, err
+	}
+	e, err := s.Store.FindEligibility(ctx, accountID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !by.mayManageElevations() && (by.user == nil || by.user.ID != e.UserID) {
+		return nil, NotFound("eligibility", id) // another member's: as unknown
+	}
+	return e, nil
+}
+
+// FindElevation returns one elevation, as it stands now, to a holder of
+// account.users.manage and to its member; to anyone else it is unknown.
+func (s *Service) FindElevation(ctx context.Context, accountID, id string) (*Elevation, error) {
+	by, err := s.accessTo(ctx, s.Store, accountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkText("elevation", id); err != nil {
+		return nil, err
+	}
+	e, err := s.Store.FindElevation(ctx, accountID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !by.mayManageElevations() && (by.user == nil || by.user.ID != e.UserID) {
+		return nil, NotFound("elevation", id) // another member's: as unknown
+	}
+	s.presentElevation(e, s.now())
+	return e, nil
 }
 
 // DeleteEligibility removes an eligibility; its pending and active
@@ -653,7 +694,7 @@ func (s *Service) FindElevations(ctx context.Context, f ElevationFilter) ([]*Ele
 		return nil, "", Invalid("invalid_status", "Unknown status.", FieldError{"status", "must be pending, active or ended"})
 	}
 	if !by.mayManageElevations() {
-		if by.user == nil || (f.UserID != "" && f.UserID != by.user.ID) {
+		if f.All || by.user == nil || (f.UserID != "" && f.UserID != by.user.ID) {
 			return nil, "", by.require(PermUsersManage)
 		}
 		f.UserID = by.user.ID

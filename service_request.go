@@ -319,14 +319,26 @@ func (a *access) mayListRequests() bool {
 }
 
 // FindAccessRequests lists the account's requests, optionally of one status,
-// to holders of account.users.manage or account.partners.manage.
+// to holders of account.users.manage or account.partners.manage; with Mine
+// (or Party set to the actor), the actor's own to any member of the account.
 func (s *Service) FindAccessRequests(ctx context.Context, f AccessRequestFilter) ([]*AccessRequest, string, error) {
 	by, err := s.accessTo(ctx, s.Store, f.AccountID)
 	if err != nil {
 		return nil, "", err
 	}
-	if !by.mayListRequests() {
+	if f.Mine {
+		if by.user == nil { // an operator or a token of no user files no request
+			return []*AccessRequest{}, "", nil
+		}
+		f.Party = by.user.ID
+	}
+	// R-REQUEST-1: the requester follows its own requests; the account's
+	// other requests are listed only to those who approve them.
+	if !by.mayListRequests() && (by.user == nil || f.Party != by.user.ID) {
 		return nil, "", by.require(PermUsersManage)
+	}
+	if err := checkText("user_id", f.Party); err != nil {
+		return nil, "", err
 	}
 	switch f.Status {
 	case "", RequestPending, RequestApproved, RequestDeclined, RequestExpired:

@@ -73,17 +73,18 @@ func (s *Server) guardRoutes() {
 			return s.svc.RequestAccess(ctx, in.Account, in.Body)
 		}))
 	huma.Register(s.api, op(http.MethodGet, requests, "list-access-requests", reqTag,
-		"List the account's access requests (holders of account.users.manage or account.partners.manage)", http.StatusOK),
+		"List the account's access requests (holders of account.users.manage or account.partners.manage), or with mine=true the caller's own (any member, R-REQUEST-1)", http.StatusOK),
 		list(func(ctx context.Context, in *struct {
 			AccountPath
 			PageQuery
 			Status string `query:"status" enum:"pending,approved,declined,expired" doc:"Only requests of this status."`
+			Mine   bool   `query:"mine" doc:"Only the caller's own requests: those for it or filed by it. Needs no list permission."`
 		}) ([]*steward.AccessRequest, string, error) {
 			page, err := in.page()
 			if err != nil {
 				return nil, "", err
 			}
-			return s.svc.FindAccessRequests(ctx, steward.AccessRequestFilter{AccountID: in.Account, Status: steward.AccessRequestStatus(in.Status), Page: page})
+			return s.svc.FindAccessRequests(ctx, steward.AccessRequestFilter{AccountID: in.Account, Status: steward.AccessRequestStatus(in.Status), Mine: in.Mine, Page: page})
 		}))
 	huma.Register(s.api, op(http.MethodGet, requests+"/{request}", "get-access-request", reqTag, "Get an access request", http.StatusOK),
 		read(func(ctx context.Context, in *RequestPath) (*steward.AccessRequest, error) {

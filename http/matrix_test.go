@@ -62,7 +62,7 @@ var matrixQueryKinds = map[string]string{
 
 // matrixQueryOther are the query parameters that take no id; the matrix
 // leaves them out, but for those it sends with a plausible value.
-var matrixQueryOther = []string{"limit", "cursor", "permission", "at", "status", "kind", "since", "until", "format", "q", "access_type", "action", "dry_run"}
+var matrixQueryOther = []string{"limit", "cursor", "permission", "at", "status", "kind", "since", "until", "format", "q", "access_type", "action", "dry_run", "mine"}
 
 // matrixQueryValues are the plausible values of query parameters the matrix sends.
 var matrixQueryValues = map[string]string{"permission": "crm.contacts.view"}

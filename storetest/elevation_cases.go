@@ -19,6 +19,7 @@ func init() {
 		suiteCase{"R-ELEVATE-2_EndEarlyAndRemovals", testRElevate2End},
 		suiteCase{"R-ELEVATE-2_PendingExpiresAfter7Days", testRElevate2Expiry},
 		suiteCase{"R-ELEVATE-2_R-GRANT-5_NothingOutlivesTheElevation", testRElevate2Grant5},
+		suiteCase{"R-ELEVATE-1_EveryMembersListIsTheAdmins", testRElevate1All},
 	)
 }
 
@@ -475,4 +476,55 @@ func testRElevate2Grant5(t *testing.T, open Opener) {
 	if e.Allowed(added.UserID, e.acc.ID, "crm.deals.view", el.EndsAt.Add(time.Second)) {
 		t.Error("what an elevated member gave outlives the elevation")
 	}
+}
+
+// testRElevate1All: the account's whole lists of eligibilities and
+// elevations (All) are for holders of account.users.manage; a member asking
+// for them is refused, while its own stay readable, and another member's
+// single eligibility or elevation is as unknown to it.
+func testRElevate1All(t *testing.T, open Opener) {
+	e := newElevWorld(t, open)
+	el := e.eligible(t, e.owner.ID, e.member.ID, e.billing.ID, 60, true)
+	ev := e.activate(t, e.member.ID, e.billing.ID, 30)
+	for name, fn := range map[string]func(as string) error{
+		"Eligibilities": func(as string) error {
+			_, _, err := e.Svc.FindEligibilities(e.As(as), steward.EligibilityFilter{AccountID: e.acc.ID, All: true})
+			return err
+		},
+		"Elevations": func(as string) error {
+			_, _, err := e.Svc.FindElevations(e.As(as), steward.ElevationFilter{AccountID: e.acc.ID, All: true})
+			return err
+		},
+	} {
+		t.Run("Err"+name+"AllToAMember", func(t *testing.T) {
+			WantCode(t, fn(e.member.ID), steward.EFORBIDDEN, "permission_required")
+		})
+		t.Run(name+"AllToTheManager", func(t *testing.T) {
+			if err := fn(e.manager.ID); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if els, _, err := e.Svc.FindEligibilities(e.As(e.member.ID), steward.EligibilityFilter{AccountID: e.acc.ID}); err != nil || len(els) != 1 || els[0].ID != el.ID {
+		t.Errorf("the member's own eligibilities: %v, %v", els, err)
+	}
+	if got, err := e.Svc.FindEligibility(e.As(e.member.ID), e.acc.ID, el.ID); err != nil || got.ID != el.ID {
+		t.Errorf("the member's own eligibility: %v", err)
+	}
+	if got, err := e.Svc.FindElevation(e.As(e.manager.ID), e.acc.ID, ev.ID); err != nil || got.Status != steward.ElevationPending {
+		t.Errorf("the manager reads the elevation: %+v, %v", got, err)
+	}
+	t.Run("ErrAnotherMembersIsUnknown", func(t *testing.T) {
+		_, err := e.Svc.FindEligibility(e.As(e.other.ID), e.acc.ID, el.ID)
+		_, uerr := e.Svc.FindEligibility(e.As(e.other.ID), e.acc.ID, "elg_00000000000000000000000000")
+		WantCode(t, err, steward.ENOTFOUND, "")
+		WantCode(t, uerr, steward.ENOTFOUND, "")
+		_, err = e.Svc.FindElevation(e.As(e.other.ID), e.acc.ID, ev.ID)
+		_, uerr = e.Svc.FindElevation(e.As(e.other.ID), e.acc.ID, "elv_00000000000000000000000000")
+		WantCode(t, err, steward.ENOTFOUND, "")
+		WantCode(t, uerr, steward.ENOTFOUND, "")
+		if steward.ErrorMessage(err) == "" || steward.ErrorCode(err) != steward.ErrorCode(uerr) {
+			t.Errorf("another member's elevation (%v) and an unknown one (%v) differ", err, uerr)
+		}
+	})
 }

@@ -18,6 +18,7 @@ var guardCases = []suiteCase{
 	{"R-GUARD-4_TighteningAppliesAtOnce", testRGuard4},
 	{"R-GUARD-4_TighteningManyOutsidersAtOnce", testRGuard4Many},
 	{"R-REQUEST-1_AskForWhatIsLacking", testRRequest1},
+	{"R-REQUEST-1_RequesterListsItsOwnRequests", testRRequest1Mine},
 	{"R-REQUEST-2_ApprovalAddsTheDifference", testRRequest2},
 	{"R-GRANT-5_RequestGrantsEndWithTheirApprover", testRGrant5RequestGrants},
 	{"R-REVOKE-1_OneHomeAccount", testRRevoke1},
@@ -323,6 +324,97 @@ func testRRequest1(t *testing.T, open Opener) {
 		t.Fatalf("partner admin for its employee: %v", err)
 	}
 	w.refused(t, steward.ENOTFOUND, "", func() error { return ask(admin.ID, x.ext.ID, "crm.deals.edit") }, x.client.ID)
+}
+
+// testRRequest1Mine: a requester without the list permissions follows its
+// own requests (Mine, or Party set to itself), paged; the account's other
+// requests stay hidden, and asking for another user's answers the same
+// refusal whether that user exists or not.
+func testRRequest1Mine(t *testing.T, open Opener) {
+	x := newExtWorld(t, open)
+	w := x.World
+	x.external(x.ext, x.editors.ID, steward.NewInvitations{})
+	x.external(x.colleague, x.editors.ID, steward.NewInvitations{})
+	ask := func(as *steward.User, perm string) *steward.AccessRequest {
+		t.Helper()
+		r, _, err := w.Svc.RequestAccess(w.As(as.ID), x.client.ID, steward.NewAccessRequest{UserID: as.ID, Permissions: []string{perm}, Reason: "Quarterly reporting"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	mine := []string{ask(x.ext, "crm.deals.edit").ID}
+	other := ask(x.colleague, "crm.deals.edit")
+	pending := ask(x.ext, "tickets.edit")
+	mine = append(mine, pending.ID)
+	if _, _, err := w.Svc.DeclineAccessRequest(w.As(x.owner.ID), x.client.ID, mine[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	// Page by page, one at a time: exactly its own, in id order, whatever their status.
+	slices.Sort(mine)
+	var got []string
+	for page := (steward.Page{Limit: 1}); ; {
+		rs, next, err := w.Svc.FindAccessRequests(w.As(x.ext.ID), steward.AccessRequestFilter{AccountID: x.client.ID, Mine: true, Page: page})
+		if err != nil {
+			t.Fatalf("Mine: %v", err)
+		}
+		for _, r := range rs {
+			got = append(got, r.ID)
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	if !slices.Equal(got, mine) {
+		t.Errorf("its own requests = %v, want %v (not %s)", got, mine, other.ID)
+	}
+	rs, _, err := w.Svc.FindAccessRequests(w.As(x.ext.ID), steward.AccessRequestFilter{AccountID: x.client.ID, Party: x.ext.ID, Status: steward.RequestPending})
+	if err != nil || len(rs) != 1 || rs[0].ID != pending.ID {
+		t.Errorf("Party itself, pending: %v, %v", rs, err)
+	}
+	for name, f := range map[string]steward.AccessRequestFilter{
+		"ErrAll":          {AccountID: x.client.ID},
+		"ErrOtherUser":    {AccountID: x.client.ID, Party: x.colleague.ID},
+		"ErrUnknownUser":  {AccountID: x.client.ID, Party: "usr_00000000000000000000000000"},
+		"ErrStrangerUser": {AccountID: x.client.ID, Party: x.stranger.ID},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := w.Svc.FindAccessRequests(w.As(x.ext.ID), f)
+			WantCode(t, err, steward.EFORBIDDEN, "permission_required")
+		})
+	}
+	// A member of another account sees nothing of this one.
+	t.Run("ErrOutsider", func(t *testing.T) {
+		_, _, err := w.Svc.FindAccessRequests(w.As(x.stranger.ID), steward.AccessRequestFilter{AccountID: x.client.ID, Mine: true})
+		if k := steward.ErrorKind(err); k != steward.ENOTFOUND && k != steward.EFORBIDDEN {
+			t.Errorf("an outsider listing its own requests in another account: %v", err)
+		}
+	})
+	// The approver lists every request, and its own (none) with Mine.
+	if rs, _, err := w.Svc.FindAccessRequests(w.As(x.owner.ID), steward.AccessRequestFilter{AccountID: x.client.ID}); err != nil || len(rs) != 3 {
+		t.Errorf("the approver's list: %d, %v", len(rs), err)
+	}
+	if rs, _, err := w.Svc.FindAccessRequests(w.As(x.owner.ID), steward.AccessRequestFilter{AccountID: x.client.ID, Mine: true}); err != nil || len(rs) != 0 {
+		t.Errorf("the approver's own: %d, %v", len(rs), err)
+	}
+	// A partner admin's request for its employee is the admin's and the employee's.
+	pw := &partnerWorld{World: w, C: x.client, COwner: x.owner}
+	pw.P, pw.POwner = w.Account(steward.AccountPartner)
+	admin := w.PartnerAdmin(pw.P.ID, pw.C.ID, pw.COwner.ID)
+	staff := w.Role(pw.C.ID, "Staff", "tickets.view")
+	emp := w.Employees(pw.P.ID, pw.C.ID, admin.ID, staff.ID, 1)[0]
+	forEmp, _, err := w.Svc.RequestAccess(w.As(admin.ID), pw.C.ID, steward.NewAccessRequest{UserID: emp.ID, Permissions: []string{"tickets.edit"}, Reason: "Support rota"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*steward.User{admin, emp} {
+		rs, _, err := w.Svc.FindAccessRequests(w.As(u.ID), steward.AccessRequestFilter{AccountID: x.client.ID, Mine: true})
+		if err != nil || len(rs) != 1 || rs[0].ID != forEmp.ID {
+			t.Errorf("%s's own requests: %v, %v", u.ID, rs, err)
+		}
+	}
 }
 
 func testRRequest2(t *testing.T, open Opener) {

@@ -21,6 +21,7 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 	s.reviewRoutes(mux)
 	s.revocationRoutes(mux)
 	s.webhookRoutes(mux)
+	s.elevationRoutes(mux)
 }
 
 // HoldsAny reports whether the signed-in user holds any of perms in the

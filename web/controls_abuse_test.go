@@ -33,16 +33,23 @@ func TestConsoleControlsHidden(t *testing.T) {
 		e.must(err)
 		items, _, err := e.svc.FindReviewItems(e.as(e.ada), e.acme.ID, review.ID, steward.Page{})
 		e.must(err)
+		elig, _, err := e.svc.CreateEligibility(e.as(e.ada), e.acme.ID, steward.NewEligibility{UserID: e.carol.ID, Role: e.analyst, MaxMinutes: 60, ApprovalRequired: true})
+		e.must(err)
+		elv, _, err := e.svc.RequestElevation(e.as(e.carol), e.acme.ID, steward.NewElevation{Role: e.analyst, Minutes: 30, Reason: "month end"})
+		e.must(err)
 
 		acme := "/accounts/" + e.acme.ID
 		bob := e.client()
 		e.login(bob, "bob@acme.example", demoPassword)
 		_, overview := e.get(bob, acme)
-		for _, nav := range []string{">Access reviews<", ">Webhooks<", ">Revocation<", ">Policy<", ">Access requests<"} {
+		for _, nav := range []string{">Access reviews<", ">Webhooks<", ">Revocation<", ">Policy<", ">Access requests<", ">Elevation<"} {
 			if strings.Contains(overview, nav) {
 				t.Errorf("the navigation offers %s to a member without its permission", nav)
 			}
 		}
+		// Ada, signed in once (sign-ins are throttled per address).
+		ada := e.client()
+		e.login(ada, "ada@acme.example", demoPassword)
 		for _, p := range []struct{ name, path, unknown string }{
 			{"reviews", acme + "/reviews", ""},
 			{"review", acme + "/reviews/" + review.ID, acme + "/reviews/rev_00000000000000000000000000"},
@@ -54,6 +61,10 @@ func TestConsoleControlsHidden(t *testing.T) {
 			{"access requests", acme + "/access-requests", ""},
 			{"access request", acme + "/access-requests/" + req.ID, acme + "/access-requests/req_00000000000000000000000000"},
 			{"approve", acme + "/access-requests/" + req.ID + "/approve", acme + "/access-requests/req_00000000000000000000000000/approve"},
+			{"elevation", acme + "/eligibilities", ""},
+			{"eligibility remove", acme + "/eligibilities/" + elig.ID + "/delete", acme + "/eligibilities/elg_00000000000000000000000000/delete"},
+			{"elevation approve", acme + "/elevations/" + elv.ID + "/approve", acme + "/elevations/elv_00000000000000000000000000/approve"},
+			{"elevation end", acme + "/elevations/" + elv.ID + "/end", acme + "/elevations/elv_00000000000000000000000000/end"},
 			{"revocations", acme + "/revocations", ""},
 			{"revocation confirm", acme + "/revocations/confirm?home_account_id=" + e.agency.ID, acme + "/revocations/confirm?home_account_id=acc_00000000000000000000000000"},
 			{"revoke user", acme + "/users/" + e.ada.ID + "/revoke", acme + "/users/usr_00000000000000000000000000/revoke"},
@@ -71,8 +82,6 @@ func TestConsoleControlsHidden(t *testing.T) {
 			}
 			// Ada holds the permission: an unknown id is the same 404 to her.
 			if p.unknown != "" && !strings.Contains(p.name, "revocation") {
-				ada := e.client()
-				e.login(ada, "ada@acme.example", demoPassword)
 				if ures, ubody := e.get(ada, p.unknown); ures.StatusCode != http.StatusNotFound || !strings.Contains(ubody, "There is no page at this address.") {
 					t.Errorf("%s: an unknown id: status %d", p.name, ures.StatusCode)
 				}
@@ -96,6 +105,11 @@ func TestConsoleControlsHidden(t *testing.T) {
 			{"edit webhook", acme + "/webhooks/" + hook.ID, url.Values{"url": {"https://hooks.test/x"}, "event_types": {"*"}}},
 			{"disable webhook", acme + "/webhooks/" + hook.ID + "/status", nil},
 			{"delete webhook", acme + "/webhooks/" + hook.ID + "/delete", nil},
+			{"make eligible", acme + "/eligibilities", url.Values{"user_id": {e.bob.ID}, "role": {e.analyst}, "max_minutes": {"60"}, "action": {"save"}}},
+			{"preview eligibility", acme + "/eligibilities", url.Values{"user_id": {e.bob.ID}, "role": {e.analyst}, "max_minutes": {"60"}, "action": {"preview"}}},
+			{"remove eligibility", acme + "/eligibilities/" + elig.ID + "/delete", nil},
+			{"approve elevation", acme + "/elevations/" + elv.ID + "/approve", nil},
+			{"end elevation", acme + "/elevations/" + elv.ID + "/end", nil},
 		} {
 			if res, _ := e.post(bob, p.path, p.form); res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusNotFound {
 				t.Errorf("%s posted without the permission: status %d, want 403 or 404", p.name, res.StatusCode)
@@ -115,6 +129,12 @@ func TestConsoleControlsHidden(t *testing.T) {
 		}
 		if hs, _, err := e.svc.FindWebhooks(e.as(e.ada), e.acme.ID, steward.Page{}); err != nil || len(hs) != 1 || hs[0].Status != steward.WebhookActive || hs[0].URL != "https://hooks.test/in" {
 			t.Errorf("webhooks changed: %d, %v", len(hs), err)
+		}
+		if els, _, err := e.svc.FindEligibilities(e.as(e.ada), steward.EligibilityFilter{AccountID: e.acme.ID}); err != nil || len(els) != 1 || els[0].ID != elig.ID {
+			t.Errorf("eligibilities changed: %d, %v", len(els), err)
+		}
+		if es, _, err := e.svc.FindElevations(e.as(e.ada), steward.ElevationFilter{AccountID: e.acme.ID}); err != nil || len(es) != 1 || es[0].Status != steward.ElevationPending {
+			t.Errorf("the elevation changed: %+v, %v", es, err)
 		}
 		if !e.check(e.pat.ID, e.acme.ID, "crm.contacts.view").Allowed || !e.check(e.ada.ID, e.acme.ID, "crm.contacts.view").Allowed {
 			t.Error("a refused revocation took access")
@@ -148,6 +168,47 @@ func TestConsolePolicyLastSuperAdminNamed(t *testing.T) {
 		}
 		if !e.check(e.pat.ID, e.acme.ID, "account.super_admins.manage").Allowed {
 			t.Error("the last super admin lost its role")
+		}
+	})
+}
+
+// TestConsoleMyRequests: an external user without the list permissions sees
+// its own access requests under My requests (R-REQUEST-1), whatever their
+// status, and none of another requester's.
+func TestConsoleMyRequests(t *testing.T) {
+	backends(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.managed()
+		e.external()
+		ask := func(u *steward.User, perm, reason string) *steward.AccessRequest {
+			r, _, err := e.svc.RequestAccess(e.as(u), e.acme.ID, steward.NewAccessRequest{UserID: u.ID, Permissions: []string{perm}, Reason: reason})
+			e.must(err)
+			return r
+		}
+		declined := ask(e.carol, "crm.contacts.edit", "contacts")
+		_, _, err := e.svc.DeclineAccessRequest(e.as(e.ada), e.acme.ID, declined.ID)
+		e.must(err)
+		pending := ask(e.carol, "crm.contacts.view", "reports")
+		other, _, err := e.svc.RequestAccess(e.as(e.pat), e.acme.ID, steward.NewAccessRequest{UserID: e.sam.ID, Permissions: []string{"reports.edit"}, Reason: "rota"})
+		e.must(err)
+
+		carol := e.client()
+		e.login(carol, "carol@carol.example", demoPassword)
+		res, body := e.get(carol, "/accounts/"+e.acme.ID+"/access-requests")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+		mine := body[strings.Index(body, "My requests"):]
+		for _, r := range []*steward.AccessRequest{declined, pending} {
+			if !strings.Contains(mine, "/access-requests/"+r.ID) {
+				t.Errorf("My requests lacks %s (%s)", r.ID, r.Status)
+			}
+		}
+		if strings.Contains(body, other.ID) {
+			t.Error("My requests shows another requester's request")
+		}
+		if !strings.Contains(mine, "Declined") || !strings.Contains(mine, "Pending") {
+			t.Error("My requests does not show each request's status")
 		}
 	})
 }

@@ -28,8 +28,8 @@ type requestsData struct {
 	MayList bool
 	Pending []*steward.AccessRequest
 	Pager   pager
-	// Mine are the requests on the page of MinePager that the user filed
-	// or that are for the user.
+	// Mine are the user's own requests (filed by it or for it), a page
+	// of them at MinePager.
 	Mine      []*steward.AccessRequest
 	MinePager pager
 	// Ask: the request form, for outsiders.
@@ -59,20 +59,6 @@ func (s *Server) showRequests(w http.ResponseWriter, r *http.Request, ss *sessio
 	case err == nil:
 		d.MayList = true
 		d.Pending, d.Pager = pending, pager{Base: accountPath(st, "/access-requests"), After: page.After, Next: next}
-		if d.Ask {
-			minePage := steward.Page{After: q.Get("mine_after"), Limit: pageSize}
-			all, mnext, err := s.svc.FindAccessRequests(ss.ctx, steward.AccessRequestFilter{AccountID: st.Account.ID, Page: minePage})
-			if err != nil {
-				s.errorPage(w, r, ss.page, err)
-				return
-			}
-			for _, req := range all {
-				if req.UserID == ss.page.User.ID || req.RequestedBy == ss.page.User.ID {
-					d.Mine = append(d.Mine, req)
-				}
-			}
-			d.MinePager = pager{Base: accountPath(st, "/access-requests"), After: minePage.After, Next: mnext}
-		}
 	case steward.ErrorKind(err) == steward.EFORBIDDEN:
 		if !d.Ask {
 			s.hidden(w, r, ss, err)
@@ -81,6 +67,17 @@ func (s *Server) showRequests(w http.ResponseWriter, r *http.Request, ss *sessio
 	default:
 		s.errorPage(w, r, ss.page, err)
 		return
+	}
+	if d.Ask {
+		// R-REQUEST-1: the requester's own requests, which it lists
+		// without the account's list permissions.
+		minePage := steward.Page{After: q.Get("mine_after"), Limit: pageSize}
+		mine, mnext, err := s.svc.FindAccessRequests(ss.ctx, steward.AccessRequestFilter{AccountID: st.Account.ID, Mine: true, Page: minePage})
+		if err != nil {
+			s.errorPage(w, r, ss.page, err)
+			return
+		}
+		d.Mine, d.MinePager = mine, pager{Base: accountPath(st, "/access-requests"), After: minePage.After, Next: mnext}
 	}
 	if d.Ask {
 		d.Groups = s.askableGroups(st)

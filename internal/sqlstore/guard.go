@@ -104,6 +104,9 @@ func (s *Store) FindAccessRequests(ctx context.Context, f steward.AccessRequestF
 	if f.Status != "" {
 		w.add(`status = ?`, string(f.Status))
 	}
+	if f.Party != "" {
+		w.add(`(user_id = ? OR requested_by = ?)`, f.Party)
+	}
 	if f.After != "" {
 		w.add(`id > ?`, f.After)
 	}
