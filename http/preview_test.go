@@ -123,8 +123,10 @@ func TestRPREVIEW1_PolicyAndApprovalDryRun(t *testing.T) {
 			t.Fatalf("policy preview = %+v, want the partner admin and its employee", p)
 		}
 		for _, c := range p.Changes {
-			if !slices.Equal(c.Lost, []string{"reports.view"}) || c.End == nil || c.End.From != nil || c.End.To == nil {
-				t.Fatalf("policy preview = %+v, want each losing reports.view and given an end", p)
+			// R-LIFE-1: partner memberships end with their relationship, whose
+			// end the tightening moves; their own end stays as it is.
+			if !slices.Equal(c.Lost, []string{"reports.view"}) || c.End != nil {
+				t.Fatalf("policy preview = %+v, want each losing reports.view, its own end unchanged", p)
 			}
 		}
 		if e.Revision(t) != rev || e.AuditCount(t, client) != events {
