@@ -138,11 +138,31 @@ func (s *Service) UpdatePartner(ctx context.Context, clientID, partnerID string,
 		if r.At(t.now).Status != RelationshipActive {
 			return Errorf(ECONFLICT, "relationship_not_active", "Only an active relationship's end date can be changed; approve a new access link instead.")
 		}
+		// R-LIFE-1: the relationship's end is the client's choice; the
+		// partner's own people in the client never lengthen it (as R-EXT-8
+		// keeps an external user off its own options).
+		if m := by.membership(); m != nil && m.Kind == KindPartner && m.PartnerID == partnerID {
+			return Errorf(EFORBIDDEN, "own_access", "A relationship's end date is set by the client's administrators, never by the partner's own people.")
+		}
 		before := *r
 		var end *time.Time
 		if upd.EndsAt.Set && !upd.EndsAt.Null {
 			v := upd.EndsAt.Value
 			end = &v
+		}
+		// R-GRANT-5: an actor whose own access ends cannot make the
+		// relationship last longer than that, nor renew it.
+		if mine, err := t.grantEnd(by); err != nil {
+			return err
+		} else if mine != nil {
+			if upd.EndsAt.Set && later(r.EndsAt, end) && (end == nil || end.After(*mine)) {
+				return Invalid("ends_after_granter", "Nothing you give can last longer than your own access.",
+					FieldError{"ends_at", "must not be later than the end of your own access, " + mine.Format(time.RFC3339)})
+			}
+			if upd.AutoExtend != nil && *upd.AutoExtend && !r.AutoExtend {
+				return Invalid("ends_after_granter", "Nothing you give can last longer than your own access.",
+					FieldError{"auto_extend", "your own access ends on " + mine.Format(time.RFC3339)})
+			}
 		}
 		if err := t.setRelationshipEnd(by, r, upd.EndsAt.Set, end, upd.AutoExtend); err != nil {
 			return err

@@ -323,12 +323,24 @@ func testRLife1Patch(t *testing.T, open Opener) {
 		if _, _, err := w.Svc.ChangeMemberRole(w.As(w.COwner.ID), w.C.ID, w.admin.ID, steward.RoleSuperAdmin); err != nil {
 			t.Fatal(err)
 		}
+		manager := w.User(w.C.ID, w.Role(w.C.ID, "Partner managers", steward.PermPartnersManage).ID)
 		if _, _, err := w.Svc.ChangeMemberRole(w.As(w.admin.ID), w.C.ID, w.COwner.ID, steward.RoleMember); err != nil {
 			t.Fatal(err)
 		}
 		w.refused(t, steward.ECONFLICT, "last_super_admin", func() error {
-			return patch(w.admin.ID, w.P.ID, steward.RelationshipUpdate{EndsAt: set(in)})
+			return patch(manager.ID, w.P.ID, steward.RelationshipUpdate{EndsAt: set(in)})
 		}, w.C.ID)
+	})
+	t.Run("ErrPartnersOwnPeople", func(t *testing.T) {
+		// R-LIFE-1: the end date is the client's choice. The partner's own
+		// member, though it holds account.partners.manage in the client,
+		// neither lengthens nor renews the relationship it acts through.
+		if !w.Allowed(w.admin.ID, w.C.ID, steward.PermPartnersManage, w.Now) {
+			t.Fatal("the partner's super admin in C lacks account.partners.manage")
+		}
+		for _, upd := range []steward.RelationshipUpdate{{EndsAt: clear}, {EndsAt: set(w.Now.Add(days(900)))}, {AutoExtend: boolPtr(true)}} {
+			w.refused(t, steward.EFORBIDDEN, "own_access", func() error { return patch(w.admin.ID, w.P.ID, upd) }, w.C.ID, w.P.ID)
+		}
 	})
 }
 
