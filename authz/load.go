@@ -198,13 +198,22 @@ func (ix *Index) catchUp(ctx context.Context) error {
 		if err := ix.apply(ctx, changes); err != nil {
 			return err
 		}
-		ix.setApplied(changes[len(changes)-1].Revision)
+		last := changes[len(changes)-1].Revision
+		ix.setApplied(last)
+		if last < from+batchRevs {
+			// Revisions commit in order and without gaps: the read saw
+			// none after last, so there is nothing more to ask for.
+			return nil
+		}
 	}
 }
 
 // apply reloads what a batch of changes touched, copying each affected shard once.
 func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	b := &batch{ix: ix, users: map[uint32]map[string]*user{}, accounts: map[uint32]map[string]*account{}, rels: map[uint32]map[relKey]*relationship{}}
+	if err := b.prefetchMembers(ctx, changes); err != nil {
+		return err
+	}
 	seen := map[string]bool{}          // users reloaded whole
 	seenMember := map[[2]string]bool{} // memberships reloaded
 	var changed []string               // users, for the watchers
@@ -293,6 +302,64 @@ type batch struct {
 	users    map[uint32]map[string]*user
 	accounts map[uint32]map[string]*account
 	rels     map[uint32]map[relKey]*relationship
+	// read holds the memberships prefetchMembers read, by account and
+	// user (nil: the user has none there).
+	read map[[2]string]*steward.Membership
+}
+
+// manyMembers is a source that reads many users' memberships of one
+// account in one statement.
+type manyMembers interface {
+	FindMembershipsOfUsers(ctx context.Context, accountID string, userIDs []string) ([]*steward.Membership, error)
+}
+
+// prefetchMembers reads in one statement per account the memberships that
+// the changes touched where an account has several (a partner adding its
+// employees to a client, say), instead of one statement each.
+func (b *batch) prefetchMembers(ctx context.Context, changes []steward.Change) error {
+	src, ok := b.ix.src.(manyMembers)
+	if !ok {
+		return nil
+	}
+	byAccount := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for _, c := range changes {
+		if k := [2]string{c.AccountID, c.EntityID}; c.Entity == steward.ChangeMember && !seen[k] {
+			seen[k] = true
+			byAccount[c.AccountID] = append(byAccount[c.AccountID], c.EntityID)
+		}
+	}
+	for accountID, users := range byAccount {
+		if len(users) < 2 {
+			continue
+		}
+		ms, err := src.FindMembershipsOfUsers(ctx, accountID, users)
+		if err != nil {
+			return err
+		}
+		if b.read == nil {
+			b.read = map[[2]string]*steward.Membership{}
+		}
+		for _, u := range users {
+			b.read[[2]string{accountID, u}] = nil
+		}
+		for _, m := range ms {
+			b.read[[2]string{accountID, m.UserID}] = m
+		}
+	}
+	return nil
+}
+
+// findMembership returns the user's membership of the account, from what
+// prefetchMembers read when it did.
+func (b *batch) findMembership(ctx context.Context, accountID, userID string) (*steward.Membership, error) {
+	if m, ok := b.read[[2]string{accountID, userID}]; ok {
+		if m == nil {
+			return nil, steward.NotFound("membership", userID)
+		}
+		return m, nil
+	}
+	return b.ix.src.FindMembership(ctx, accountID, userID)
 }
 
 func (b *batch) userShard(id string) map[string]*user {
@@ -412,7 +479,7 @@ func (b *batch) reloadMember(ctx context.Context, accountID, userID string) erro
 	if old == nil {
 		return b.reloadUser(ctx, userID)
 	}
-	m, err := ix.src.FindMembership(ctx, accountID, userID)
+	m, err := b.findMembership(ctx, accountID, userID)
 	if err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
 		return err
 	}
