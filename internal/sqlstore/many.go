@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 
 	"github.com/steward-iam/steward"
 )
@@ -83,4 +84,63 @@ func (s *Store) flushLater(ctx context.Context) error {
 		return s.wrap(s.q.classify(err), "held-back statements")
 	}
 	return nil
+}
+
+// qualified returns a list of columns, each prefixed with table.
+func qualified(table, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = table + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+var userWithMembershipsSQL = `SELECT ` + qualified("m", membershipColumns) + `, ` + qualified("u", userColumns) + `
+	FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.user_id = $1 AND u.status <> $2 ORDER BY m.account_id`
+
+// withUser scans a membership row followed by the columns of its user.
+type withUser struct {
+	row interface{ Scan(...any) error }
+	u   *steward.User
+}
+
+func (w withUser) Scan(dest ...any) error {
+	var status string
+	var created, updated int64
+	u := w.u
+	if err := w.row.Scan(append(dest, &u.ID, &u.Email, &u.Name, &u.HomeAccountID, &status, &u.PasswordHash, &created, &updated)...); err != nil {
+		return err
+	}
+	u.Status, u.CreatedAt, u.UpdatedAt = steward.UserStatus(status), fromMicros(created), fromMicros(updated)
+	return nil
+}
+
+// FindUserWithMemberships returns a user that is not deleted and its
+// memberships in account order (FindUserByID and FindUserMemberships): one
+// statement for a user who has memberships, two for one who has none.
+func (s *Store) FindUserWithMemberships(ctx context.Context, id string) (*steward.User, []*steward.Membership, error) {
+	rows, err := s.q.QueryContext(ctx, userWithMembershipsSQL, id, string(steward.UserDeleted))
+	if err != nil {
+		return nil, nil, s.wrap(err, "find user with memberships")
+	}
+	defer rows.Close()
+	u := &steward.User{}
+	ms := []*steward.Membership{}
+	for rows.Next() {
+		m, err := scanMembership(withUser{rows, u})
+		if err != nil {
+			return nil, nil, err
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if len(ms) > 0 {
+		return u, ms, nil
+	}
+	if u, err = s.FindUserByID(ctx, id); err != nil {
+		return nil, nil, err
+	}
+	return u, ms, nil
 }

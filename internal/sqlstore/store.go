@@ -100,6 +100,9 @@ type Store struct {
 	conn  *sql.Conn
 	done  *bool
 	later *[]Stmt
+	// locked holds, inside a transaction, the accounts LockAccount locked,
+	// as they were read then.
+	locked *map[string]*steward.Account
 }
 
 var _ steward.Store = (*Store)(nil)
@@ -219,7 +222,8 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 func (s *Store) txStore(inner sqlQuerier, conn *sql.Conn) *Store {
 	q := querier{q: inner, timeout: s.timeout, unavailable: s.dialect.Unavailable}
 	t := &Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, timeout: s.timeout, stmts: s.stmts,
-		fed: new([]steward.Change), heads: new(map[string]*auditHead), events: new([]*steward.Event), conn: conn, done: new(bool)}
+		fed: new([]steward.Change), heads: new(map[string]*auditHead), events: new([]*steward.Event), conn: conn, done: new(bool),
+		locked: new(map[string]*steward.Account)}
 	if conn != nil {
 		t.later = new([]Stmt)
 	}
@@ -230,6 +234,9 @@ func (s *Store) txStore(inner sqlQuerier, conn *sql.Conn) *Store {
 		}
 		if err := flusher.flushLater(ctx); err != nil {
 			return err
+		}
+		if *t.locked != nil && strings.Contains(query, "UPDATE accounts") {
+			*t.locked = nil // what LockAccount read is no longer the row
 		}
 		// Only the audit tables' statements can see the events (nothing
 		// refers to them); the others leave them for the commit's round trip.
