@@ -106,7 +106,7 @@ func (ix *Index) load(ctx context.Context) error {
 	}
 	for _, i := range delegates {
 		if pu, ok := external[ix.parentIDs.get(all[i].parentRef)]; ok {
-			all[i].parentUser = pu
+			all[i].link = pu // a delegate's
 		}
 	}
 	byNum := make([]*user, ix.userNames.len())
@@ -350,6 +350,25 @@ func (b *batch) prefetchMembers(ctx context.Context, changes []steward.Change) e
 	return nil
 }
 
+// userWithMemberships is a source that reads a user and its memberships
+// in one statement.
+type userWithMemberships interface {
+	FindUserWithMemberships(ctx context.Context, id string) (*steward.User, []*steward.Membership, error)
+}
+
+// readUser returns a user and its memberships in account order.
+func (b *batch) readUser(ctx context.Context, id string) (*steward.User, []*steward.Membership, error) {
+	if src, ok := b.ix.src.(userWithMemberships); ok {
+		return src.FindUserWithMemberships(ctx, id)
+	}
+	u, err := b.ix.src.FindUserByID(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := b.ix.src.FindUserMemberships(ctx, id)
+	return u, ms, err
+}
+
 // findMembership returns the user's membership of the account, from what
 // prefetchMembers read when it did.
 func (b *batch) findMembership(ctx context.Context, accountID, userID string) (*steward.Membership, error) {
@@ -417,7 +436,7 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 	ix := b.ix
 	shard := b.userShard(id)
 	old := shard[id]
-	su, err := ix.src.FindUserByID(ctx, id)
+	su, ms, err := b.readUser(ctx, id)
 	if steward.ErrorKind(err) == steward.ENOTFOUND {
 		delete(shard, id)
 		for _, m := range old.memberships() {
@@ -426,10 +445,6 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 		}
 		return nil
 	} else if err != nil {
-		return err
-	}
-	ms, err := ix.src.FindUserMemberships(ctx, id)
-	if err != nil {
 		return err
 	}
 	u := &user{active: su.Status == steward.UserActive, ms: make([]membership, 0, len(ms))}
