@@ -104,3 +104,35 @@ func cmpString(a, b string) int {
 	}
 	return 0
 }
+
+// testHeldBackFailure checks a statement whose answer the store may hold
+// back until the transaction's next statement: its failure still fails
+// that statement and the transaction, with its own error, and the store
+// goes on serving writes afterwards.
+func testHeldBackFailure(t *testing.T, open Opener) {
+	w := NewWorld(t, open(t))
+	a, owner := w.Account(steward.AccountStandard)
+	dup := func() *steward.Membership {
+		return &steward.Membership{ID: steward.NewID(steward.PrefixMembership, w.Now), AccountID: a.ID, UserID: owner.ID,
+			Kind: steward.KindInternal, Status: steward.StatusActive, Role: steward.RoleMember, Permissions: []string{}, CreatedAt: w.Now, UpdatedAt: w.Now}
+	}
+	heldBack, read := false, error(nil)
+	err := w.Store.InTx(ctx, func(tx steward.Store) error {
+		if err := tx.CreateMembership(ctx, dup()); err != nil {
+			return err // answered at once
+		}
+		heldBack = true
+		_, read = tx.FindAccountByID(ctx, a.ID)
+		return read
+	})
+	WantCode(t, err, steward.ECONFLICT, "")
+	if heldBack {
+		WantCode(t, read, steward.ECONFLICT, "")
+	}
+	for range 8 { // more than the pool's connections: none was left in a transaction
+		u := w.User(a.ID, steward.RoleMember)
+		if _, err := w.Store.FindMembership(ctx, a.ID, u.ID); err != nil {
+			t.Fatalf("a write after the failed one: %v", err)
+		}
+	}
+}
