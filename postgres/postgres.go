@@ -110,15 +110,25 @@ var errRolledBack = errors.New("the transaction was rolled back")
 // send sends stmts, and with commit COMMIT after them, in one round trip
 // (a pipeline of the extended protocol, one Sync at its end: a failed
 // statement skips the rest, COMMIT included). It returns the revision the
-// statement marked Revision returned.
+// statement marked Revision returned, and scans the row of a statement
+// with Row (sql.ErrNoRows when there is none).
 func send(ctx context.Context, conn *sql.Conn, stmts []sqlstore.Stmt, commit bool) (rev int64, err error) {
 	err = conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
 		b := &pgx.Batch{}
 		for _, st := range stmts {
 			q := b.Queue(st.Query, st.Args...)
-			if st.Revision {
+			switch {
+			case st.Revision:
 				q.QueryRow(func(row pgx.Row) error { return row.Scan(&rev) })
+			case st.Row != nil:
+				q.QueryRow(func(row pgx.Row) error {
+					err := row.Scan(st.Row...)
+					if errors.Is(err, pgx.ErrNoRows) {
+						return sql.ErrNoRows
+					}
+					return err
+				})
 			}
 		}
 		if commit {

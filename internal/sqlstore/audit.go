@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 
@@ -35,7 +36,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 	h := (*s.heads)[e.AccountID]
 	if h == nil {
 		h = &auditHead{}
-		err := s.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE account_id = $1`+s.dialect.ForUpdate, e.AccountID).Scan(&h.seq, &h.hash)
+		err := s.readHead(ctx, e.AccountID, h)
 		if err == sql.ErrNoRows {
 			return steward.NotFound("account", e.AccountID)
 		} else if err != nil {
@@ -54,6 +55,31 @@ func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 	e.Seal(prev)
 	*s.events = append(*s.events, e)
 	h.seq, h.hash, h.dirty = e.Seq, e.Hash, true
+	return nil
+}
+
+// readHead reads and locks the chain head of an account. Statements held
+// back (execLater, flushEvents) go in the same round trip where the
+// dialect allows it.
+func (s *Store) readHead(ctx context.Context, accountID string, h *auditHead) error {
+	query := `SELECT seq, hash FROM audit_heads WHERE account_id = $1` + s.dialect.ForUpdate
+	if s.conn == nil || s.later == nil || *s.done || len(*s.later) == 0 {
+		return s.q.QueryRowContext(ctx, query, accountID).Scan(&h.seq, &h.hash)
+	}
+	stmts := *s.later
+	*s.later = nil
+	if st, ok := s.eventsStmt(); ok {
+		stmts = append(stmts, Stmt{Query: st.query, Args: st.args})
+	}
+	stmts = append(stmts, Stmt{Query: query, Args: []any{accountID}, Row: []any{&h.seq, &h.hash}})
+	ctx, cancel := s.q.bound(ctx)
+	defer cancel()
+	if _, err := s.dialect.Send(ctx, s.conn, stmts, false); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return sql.ErrNoRows
+		}
+		return s.wrap(s.q.classify(err), "read audit head")
+	}
 	return nil
 }
 

@@ -59,8 +59,8 @@ type Dialect struct {
 	// Send, when set, makes write transactions run on a connection of
 	// their own, opened with BEGIN, and lets them send several statements
 	// in one round trip: it sends stmts and, with commit, COMMIT after them,
-	// and returns the revision the statement marked Revision returned. A
-	// transaction the server rolled back is an error. The
+	// and returns the revision the statement marked Revision returned,
+	// scanning the row of a statement with Row. A transaction the server rolled back is an error. The
 	// revision row is then held for the last statements and the commit
 	// only, with no round trip to this process in between.
 	Send func(ctx context.Context, conn *sql.Conn, stmts []Stmt, commit bool) (int64, error)
@@ -72,6 +72,8 @@ type Stmt struct {
 	Args  []any
 	// Revision marks the statement that returns the revision (one row, one column).
 	Revision bool
+	// Row, when set, receives the statement's one row (sql.ErrNoRows: none).
+	Row []any
 }
 
 // Store implements steward.Store. The zero value is not usable; use New.
