@@ -169,6 +169,11 @@ func (s *Service) write(ctx context.Context, fn func(t *txn) error) (int64, erro
 			return err
 		}
 		var err error
+		if c, ok := tx.(lastAppender); ok && key == nil {
+			// Nothing follows: the store may commit with the changes.
+			rev, err = c.AppendChangesAndCommit(ctx, t.changes)
+			return err
+		}
 		if rev, err = tx.AppendChanges(ctx, t.changes); err != nil {
 			return err
 		}
@@ -200,6 +205,13 @@ func (t *txn) accounts() []string {
 		}
 	}
 	return ids
+}
+
+// lastAppender is a transaction's store that can append the changes as
+// the transaction's last statement and commit with them (one round trip
+// less, and the revision taken for less time); no statement may follow.
+type lastAppender interface {
+	AppendChangesAndCommit(ctx context.Context, changes []Change) (int64, error)
 }
 
 // record adds an audit event to the write. by describes the actor's standing in

@@ -221,24 +221,31 @@ func (s *Service) hashPassword(password, fieldPrefix string) (string, error) {
 // when the account itself is being created. passwordHash comes from
 // hashPassword, run before the transaction.
 func (t *txn) createUser(by *access, in NewUser, passwordHash, fieldPrefix string) (*User, error) {
+	u, _, err := t.createUserMember(by, in, passwordHash, fieldPrefix)
+	return u, err
+}
+
+// createUserMember is createUser that also returns the user's membership
+// of its home account, as stored.
+func (t *txn) createUserMember(by *access, in NewUser, passwordHash, fieldPrefix string) (*User, *Membership, error) {
 	u := &User{ID: NewID(PrefixUser, t.now), Email: in.Email, Name: in.Name, HomeAccountID: in.HomeAccountID, Status: UserActive, CreatedAt: t.now, UpdatedAt: t.now}
 	if err := u.Validate(); err != nil {
 		for i := range err.(*Error).Fields {
 			err.(*Error).Fields[i].Field = fieldPrefix + err.(*Error).Fields[i].Field
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	u.PasswordHash = passwordHash
 	if by != nil && by.user != nil {
 		if err := t.domainFree(u, fieldPrefix); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := t.CreateUser(t.ctx, u); err != nil {
 		if ErrorKind(err) == ECONFLICT {
-			return nil, &Error{Kind: ECONFLICT, Code: "email_taken", Message: "A user with this email already exists.", Fields: []FieldError{{fieldPrefix + "email", "is taken"}}}
+			return nil, nil, &Error{Kind: ECONFLICT, Code: "email_taken", Message: "A user with this email already exists.", Fields: []FieldError{{fieldPrefix + "email", "is taken"}}}
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	role := in.Role
 	if role == "" {
@@ -252,18 +259,18 @@ func (t *txn) createUser(by *access, in NewUser, passwordHash, fieldPrefix strin
 		if e, ok := err.(*Error); ok && len(e.Fields) > 0 {
 			e.Fields[0].Field = fieldPrefix + "role"
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	m := &Membership{
 		ID: NewID(PrefixMembership, t.now), AccountID: u.HomeAccountID, UserID: u.ID, Kind: KindInternal, Status: StatusActive,
 		Role: r.ID, Permissions: ApplySet(nil, r.Permissions, by.held), GrantedBy: by.granter(), CreatedAt: t.now, UpdatedAt: t.now,
 	}
 	if err := t.CreateMembership(t.ctx, m); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t.record(u.HomeAccountID, by, "user.created", "user", u.ID, map[string]any{"email": u.Email, "name": u.Name})
 	t.record(u.HomeAccountID, by, "member.added", "membership", m.ID, map[string]any{"user_id": u.ID, "role": m.Role, "permissions": m.Permissions, "granted_by": m.GrantedBy})
-	return u, nil
+	return u, m, nil
 }
 
 // domainFree refuses a new user whose email is in a domain that an account

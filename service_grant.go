@@ -134,6 +134,32 @@ func (t *txn) CreateMembership(ctx context.Context, m *Membership) error {
 	return nil
 }
 
+// createMemberships is CreateMembership for many memberships at once: the
+// end of each granter's access (R-GRANT-5) is read once per account.
+func (t *txn) createMemberships(ms []*Membership) error {
+	type key struct{ account, granter string }
+	ends := map[key]*time.Time{}
+	for _, m := range ms {
+		if m.Kind != KindDelegate {
+			k := key{m.AccountID, m.GrantedBy}
+			end, ok := ends[k]
+			if !ok {
+				var err error
+				if end, err = t.granterEnd(m.AccountID, m.GrantedBy); err != nil {
+					return err
+				}
+				ends[k] = end
+			}
+			m.EndsAt = earliest(m.EndsAt, end)
+		}
+		if err := t.Store.CreateMembership(t.ctx, m); err != nil {
+			return err
+		}
+		t.noteCreated(m) // R-PREVIEW-1
+	}
+	return nil
+}
+
 // mayWiden refuses an actor whose access ends widening (more permissions,
 // reactivation) a membership whose access lasts longer than the actor's
 // (R-GRANT-5). The actor may narrow it.

@@ -130,14 +130,11 @@ func (s *Service) AddMember(ctx context.Context, accountID string, in NewMember)
 		if in.Role == "" {
 			return Invalid("invalid_member", "The member is not valid.", FieldError{"role", "is required"})
 		}
-		u, err := t.createUser(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: in.Role, Password: in.Password}, hash, "")
+		_, created, err := t.createUserMember(by, NewUser{Email: in.Email, Name: in.Name, HomeAccountID: accountID, Role: in.Role, Password: in.Password}, hash, "")
 		if err != nil {
 			return err
 		}
-		if m, err = t.FindMembership(t.ctx, accountID, u.ID); err != nil {
-			return err
-		}
-		m = t.s.present(t.ctx, t, m)
+		m = t.s.present(t.ctx, t, created)
 		t.answer(m)
 		return nil
 	})
@@ -183,11 +180,17 @@ func (s *Service) FindMembers(ctx context.Context, f MembershipFilter) ([]*Membe
 // present returns m with its effective permissions: everything for a super
 // admin, a delegate's capped by its parent's (R-EXT-9).
 func (s *Service) present(ctx context.Context, st Store, m *Membership) *Membership {
+	never, _ := s.neverDelegable(ctx, st, m.AccountID, m.Kind)
+	return s.presentWith(ctx, st, m, never)
+}
+
+// presentWith is present with the never-delegable permissions of m's
+// account for m's kind already read.
+func (s *Service) presentWith(ctx context.Context, st Store, m *Membership, never []string) *Membership {
 	out := *m
 	// R-GUARD-3: an outsider's never-delegable permissions are not its to
 	// use; R-REQUEST-2: grants that hold now are.
 	now := s.now()
-	never, _ := s.neverDelegable(ctx, st, m.AccountID, m.Kind)
 	out.Permissions = slices.Clone(m.OwnAt(s.Catalogue, never, now))
 	for p := m; p.Kind == KindDelegate; {
 		parent, err := st.FindMembershipByID(ctx, p.AccountID, p.ParentID)

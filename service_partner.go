@@ -188,6 +188,63 @@ func (t *txn) employee(partnerID, userID, field string) (*User, *FieldError, err
 	return u, nil, nil
 }
 
+// employeeOf is employee for a user already read (nil: none with that id).
+func employeeOf(partnerID string, u *User, userID, field string) (*User, *FieldError) {
+	if u == nil || u.HomeAccountID != partnerID {
+		return nil, notAnEmployee(field, userID)
+	}
+	if u.Status != UserActive {
+		return nil, &FieldError{field, quote(userID) + " is deactivated in the partner account"}
+	}
+	return u, nil
+}
+
+// manyReader is a store that reads many users, or many users' memberships
+// of an account, in one statement.
+type manyReader interface {
+	FindUsersByIDs(ctx context.Context, ids []string) ([]*User, error)
+	FindMembershipsOfUsers(ctx context.Context, accountID string, userIDs []string) ([]*Membership, error)
+}
+
+// usersAndMembers reads the users of ids (those that exist) and tells which
+// of them are members of the account: two statements where the store can
+// read many at once, two a user otherwise.
+func (t *txn) usersAndMembers(accountID string, ids []string) (map[string]*User, map[string]bool, error) {
+	users, members := map[string]*User{}, map[string]bool{}
+	if mr, ok := t.Store.(manyReader); ok {
+		us, err := mr.FindUsersByIDs(t.ctx, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, u := range us {
+			users[u.ID] = u
+		}
+		ms, err := mr.FindMembershipsOfUsers(t.ctx, accountID, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range ms {
+			members[m.UserID] = true
+		}
+		return users, members, nil
+	}
+	for _, id := range ids {
+		u, err := t.FindUserByID(t.ctx, id)
+		if ErrorKind(err) == ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, nil, err
+		}
+		users[id] = u
+		if _, err := t.FindMembership(t.ctx, accountID, id); err == nil {
+			members[id] = true
+		} else if ErrorKind(err) != ENOTFOUND {
+			return nil, nil, err
+		}
+	}
+	return users, members, nil
+}
+
 // selectionIDs validates a list of ids: 1 to maxSelection, no duplicates.
 func selectionIDs(field string, list []string) ([]string, error) {
 	if len(list) == 0 || len(list) > maxSelection {
@@ -746,21 +803,20 @@ func (s *Service) AddEmployees(ctx context.Context, partnerID, clientID string, 
 		}
 		var bad []FieldError
 		var users []*User
+		found, members, err := t.usersAndMembers(clientID, userIDs)
+		if err != nil {
+			return err
+		}
 		for i, id := range userIDs {
 			field := fmt.Sprintf("user_ids[%d]", i)
-			u, fe, err := t.employee(partnerID, id, field)
-			if err != nil {
-				return err
-			}
+			u, fe := employeeOf(partnerID, found[id], id, field)
 			if fe != nil {
 				bad = append(bad, *fe)
 				continue
 			}
-			if _, err := t.FindMembership(t.ctx, clientID, id); err == nil {
+			if members[id] {
 				bad = append(bad, FieldError{field, quote(id) + " is already a member of the client"})
 				continue
-			} else if ErrorKind(err) != ENOTFOUND {
-				return err
 			}
 			users = append(users, u)
 		}
@@ -775,13 +831,21 @@ func (s *Service) AddEmployees(ctx context.Context, partnerID, clientID string, 
 		if err != nil {
 			return err
 		}
-		for _, u := range users {
-			m := &Membership{ID: NewID(PrefixMembership, t.now), AccountID: clientID, UserID: u.ID, Kind: KindPartner, Status: StatusActive,
+		ms := make([]*Membership, len(users))
+		for i, u := range users {
+			ms[i] = &Membership{ID: NewID(PrefixMembership, t.now), AccountID: clientID, UserID: u.ID, Kind: KindPartner, Status: StatusActive,
 				Role: r.ID, Permissions: ApplySet(nil, r.Permissions, by.held), GrantedBy: by.granter(), PartnerID: partnerID, ManagedBy: partnerID,
 				CreatedAt: t.now, UpdatedAt: t.now}
-			if err := t.CreateMembership(t.ctx, m); err != nil {
-				return err
-			}
+		}
+		if err := t.createMemberships(ms); err != nil {
+			return err
+		}
+		never, err := t.s.neverDelegable(t.ctx, t, clientID, KindPartner)
+		if err != nil {
+			return err
+		}
+		for i, u := range users {
+			m := ms[i]
 			t.record(clientID, by, "partner_member.added", "membership", m.ID, map[string]any{"user_id": u.ID, "partner_id": partnerID,
 				"role": r.ID, "permissions": m.Permissions, "not_granted": Minus(r.Permissions, by.held), "granted_by": m.GrantedBy})
 			text := fmt.Sprintf("%s added you to the account %s as %s, as an employee of %s.\nYou hold: %s.\n",
@@ -789,7 +853,7 @@ func (s *Service) AddEmployees(ctx context.Context, partnerID, clientID string, 
 			if err := t.mail(&Message{To: u.Email, Subject: "You now have access to " + client.Name, Text: text, AccountID: clientID, Kind: "partner_member.added"}); err != nil {
 				return err
 			}
-			out = append(out, t.s.present(t.ctx, t, m))
+			out = append(out, t.s.presentWith(t.ctx, t, m, never))
 		}
 		t.answer(out)
 		return nil

@@ -73,7 +73,7 @@ func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
 			return deny(steward.ReasonMembershipExpired)
 		}
 		if cur.kind == kindPartner { // the relationship P→C is active
-			r := ix.rel(cur.partner, account)
+			r := ix.rel(cur.partner(), account)
 			if r == nil || r.status != steward.RelationshipActive {
 				return deny(steward.ReasonRelationshipInactive)
 			}
@@ -121,10 +121,10 @@ func (ix *Index) decideIn(u *user, account uint32, bit int, at int64) Decision {
 // the parent membership is gone (another membership of the same user in
 // the account is not the parent).
 func (ix *Index) parentOf(m *membership) (*user, *membership) {
-	if m.parentUser == noUser {
+	if m.parentUser() == noUser {
 		return nil, nil
 	}
-	pu := ix.user(ix.userNames.get(m.parentUser))
+	pu := ix.user(ix.userNames.get(m.parentUser()))
 	parent := pu.find(m.account)
 	if parent == nil || parent.id != ix.parentIDs.get(m.parentRef) {
 		return nil, nil
@@ -202,18 +202,18 @@ func (ix *Index) explainInto(d Decision, userID string, at time.Time, links *[]s
 		r.Chain = append(r.Chain, steward.ChainLink{Type: "membership", ID: id, AccountID: account, UserID: cu,
 			Kind: string(kinds[cur.kind]), Status: string(statuses[cur.status]), EndsAt: timeOf(cur.endsAt)})
 		if cur.kind == kindPartner {
-			if rel := ix.rel(cur.partner, cur.account); rel != nil {
+			if rel := ix.rel(cur.partner(), cur.account); rel != nil {
 				status := rel.status
 				if status != steward.RelationshipEnded && rel.endsAt != nil && !at.Before(*rel.endsAt) {
 					status = steward.RelationshipEnded
 				}
-				r.Chain = append(r.Chain, steward.ChainLink{Type: "relationship", ID: rel.id, AccountID: ix.accountNames.get(cur.partner), Status: string(status), EndsAt: rel.endsAt})
+				r.Chain = append(r.Chain, steward.ChainLink{Type: "relationship", ID: rel.id, AccountID: ix.accountNames.get(cur.partner()), Status: string(status), EndsAt: rel.endsAt})
 			}
 		}
 		if cur.kind != kindDelegate {
 			break
 		}
-		parentUser := cur.parentUser
+		parentUser := cur.parentUser()
 		if _, cur = ix.parentOf(cur); cur != nil {
 			cu = ix.userNames.get(parentUser)
 		}

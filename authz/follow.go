@@ -57,7 +57,7 @@ func (ix *Index) OnCommit(rev int64) {
 	// of the follower may hold while the database hangs: the catch-up runs
 	// aside, and gives up on its own once it has the lock and ctx is over.
 	done := make(chan error, 1)
-	go func() { done <- ix.CatchUp(ctx) }()
+	go func() { done <- ix.catchUpTo(ctx, rev) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -71,6 +71,19 @@ func (ix *Index) OnCommit(rev int64) {
 		// watchers forget everything rather than keep what it revoked.
 		ix.notify(nil, true)
 	}
+}
+
+// catchUpTo catches up unless, once it holds the index's lock, rev is
+// applied already: concurrent writes of this node queue for the lock, and
+// the catch-up of one usually applies the others' revisions too, so they
+// need not each read the feed again.
+func (ix *Index) catchUpTo(ctx context.Context, rev int64) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.applied.Load() >= rev {
+		return nil
+	}
+	return ix.catchUp(ctx)
 }
 
 // Watch registers fn to be told, after the index has applied changes, the

@@ -77,14 +77,17 @@ type Index struct {
 	// flagged flagGrants, by the slot in their parentRef (R-REQUEST-2;
 	// only partner and external memberships have grants, never delegates).
 	grantLists table[[]timedGrant]
+	// permSets holds the distinct permission sets; a membership names its
+	// own by slot (4 bytes instead of a pointer's 8).
+	permSets table[*permSet]
 
 	mu sync.Mutex // serialises writers
 	// never holds each account's never-delegable permissions by account
 	// number (R-GUARD-3), folded into outsiders' entries when they are
 	// made. Writers only.
 	never   map[uint32][]string
-	sets    map[string]*permSet
-	small   map[[4]uint64]*permSet
+	sets    map[string]uint32 // slots in permSets
+	small   map[[4]uint64]uint32
 	roleNum map[string]uint32
 	oddNum  map[string]uint32
 	waiters chan struct{} // closed when applied moves
@@ -125,22 +128,37 @@ type user struct {
 	ms     []membership
 }
 
-// membership is one membership, 64 bytes: ids are numbers into the index's
-// tables, the membership's own id is its 16 bytes (see packID), and the
-// delegate's parent is a user number plus a parentIDs slot.
+// membership is one membership, 56 bytes: ids are numbers into the index's
+// tables, the membership's own id is its 16 bytes (see packID), its
+// permissions a slot in permSets, and the delegate's parent is a user
+// number plus a parentIDs slot.
 type membership struct {
 	id             [16]byte
 	endsAt         int64 // microseconds; noEnd when none
 	delegatesEndAt int64
-	perms          *permSet
+	perms          uint32 // slot in permSets
 	account        uint32
-	partner        uint32 // account number of the partner; partner memberships only
-	role           uint32
-	parentUser     uint32 // delegates only
-	parentRef      uint32 // delegates only: slot in parentIDs
-	kind           uint8
-	status         uint8
-	flags          uint8
+	// link is the account number of the partner for a partner membership
+	// (see partner), the parent's user number for a delegate (see
+	// parentUser); a membership is never both.
+	link      uint32
+	role      uint32
+	parentRef uint32 // delegates only: slot in parentIDs
+	kind      uint8
+	status    uint8
+	flags     uint8
+}
+
+// partner is the account number of a partner membership's partner.
+func (m *membership) partner() uint32 { return m.link }
+
+// parentUser is the user number of a delegate's parent; noUser for other
+// memberships, or when the parent's user is unknown.
+func (m *membership) parentUser() uint32 {
+	if m.kind != kindDelegate {
+		return noUser
+	}
+	return m.link
 }
 
 const (
@@ -281,7 +299,8 @@ func New(src Source, cat *steward.Catalogue, logger *slog.Logger) *Index {
 
 // reset empties the index's tables before a load. Writers only.
 func (ix *Index) reset() {
-	ix.sets, ix.small = map[string]*permSet{}, map[[4]uint64]*permSet{}
+	ix.sets, ix.small = map[string]uint32{}, map[[4]uint64]uint32{}
+	ix.permSets.list.Store(&[]*permSet{})
 	ix.roleNum, ix.oddNum = map[string]uint32{}, map[string]uint32{}
 	ix.userNames.list.Store(&[]string{})
 	ix.accountNames.list.Store(&[]string{})
@@ -371,7 +390,11 @@ func micros(t *time.Time) int64 {
 
 // permSetOf returns the shared bit set of a permission list; memberships
 // with the same permissions share one. Writers only.
-func (ix *Index) permSetOf(keys []string) *permSet {
+func (ix *Index) permSetOf(keys []string) *permSet { return ix.permSets.get(ix.permRef(keys)) }
+
+// permRef returns the slot in permSets of a permission list's shared bit
+// set. Writers only.
+func (ix *Index) permRef(keys []string) uint32 {
 	if ix.words <= 4 { // up to 256 permissions: the bits themselves are the key
 		var key [4]uint64
 		for _, k := range keys {
@@ -379,13 +402,14 @@ func (ix *Index) permSetOf(keys []string) *permSet {
 				key[b>>6] |= 1 << (b & 63)
 			}
 		}
-		if p, ok := ix.small[key]; ok {
-			return p
+		if r, ok := ix.small[key]; ok {
+			return r
 		}
 		p := &permSet{w: append([]uint64(nil), key[:ix.words]...)}
 		p.keys = ix.keysOf(p.w)
-		ix.small[key] = p
-		return p
+		r := ix.permSets.add(p)
+		ix.small[key] = r
+		return r
 	}
 	w := make([]uint64, ix.words)
 	for _, k := range keys {
@@ -394,12 +418,12 @@ func (ix *Index) permSetOf(keys []string) *permSet {
 		}
 	}
 	key := fmt.Sprint(w)
-	if p, ok := ix.sets[key]; ok {
-		return p
+	if r, ok := ix.sets[key]; ok {
+		return r
 	}
-	p := &permSet{w: w, keys: ix.keysOf(w)}
-	ix.sets[key] = p
-	return p
+	r := ix.permSets.add(&permSet{w: w, keys: ix.keysOf(w)})
+	ix.sets[key] = r
+	return r
 }
 
 // idEncoding is the alphabet of steward.NewID.
@@ -458,6 +482,10 @@ func (ix *Index) roleOf(role string) uint32 {
 // entry packs a membership. Its account and partner must be numbered; the
 // parent's user is the delegate's parent user number, if known.
 func (ix *Index) entry(m *steward.Membership, account, partner uint32, parentUser uint32) membership {
+	link := partner
+	if m.Kind == steward.KindDelegate {
+		link = parentUser
+	}
 	never := ix.never[account]
 	if !steward.Outsider(m.Kind) {
 		never = nil
@@ -479,9 +507,9 @@ func (ix *Index) entry(m *steward.Membership, account, partner uint32, parentUse
 		}
 	}
 	e := membership{
-		id: ix.packID(m.ID), account: account, partner: partner, role: ix.roleOf(m.Role),
-		kind: kindOf(m.Kind), status: statusOf(m.Status), perms: ix.permSetOf(steward.Minus(own, never)),
-		endsAt: micros(m.EndsAt), delegatesEndAt: micros(m.DelegatesEndAt), parentUser: parentUser,
+		id: ix.packID(m.ID), account: account, link: link, role: ix.roleOf(m.Role),
+		kind: kindOf(m.Kind), status: statusOf(m.Status), perms: ix.permRef(steward.Minus(own, never)),
+		endsAt: micros(m.EndsAt), delegatesEndAt: micros(m.DelegatesEndAt),
 	}
 	if m.Role == steward.RoleSuperAdmin {
 		e.flags |= flagSuper
@@ -506,7 +534,7 @@ func (ix *Index) entry(m *steward.Membership, account, partner uint32, parentUse
 // that hold then, the never-delegable already taken out (R-GUARD-3,
 // R-REQUEST-2, R-ELEVATE-2). It does not allocate.
 func (ix *Index) holds(m *membership, bit int, at int64) bool {
-	if m.allBits() || m.perms.has(bit) {
+	if m.allBits() || ix.permSets.get(m.perms).has(bit) {
 		return true
 	}
 	if m.flags&flagGrants != 0 {
@@ -525,10 +553,11 @@ func (ix *Index) ownWords(m *membership, at int64, buf []uint64) []uint64 {
 	if m.allBits() {
 		return ix.allWords
 	}
+	own := ix.permSets.get(m.perms).w
 	if m.flags&flagGrants == 0 {
-		return m.perms.w
+		return own
 	}
-	copy(buf, m.perms.w)
+	copy(buf, own)
 	for _, g := range ix.grantLists.get(m.parentRef) {
 		if g.holdsAt(at) {
 			for i := range buf {
@@ -546,7 +575,7 @@ const noUser = math.MaxUint32
 // from at at, for the reason of a check (R-ELEVATE-2, R-CHECK-2): nil when
 // m holds the bit otherwise. Of several, the first, as the store has them.
 func (ix *Index) elevationOf(m *membership, bit int, at int64) *timedGrant {
-	if bit < 0 || m.flags&flagGrants == 0 || m.allBits() || m.perms.has(bit) {
+	if bit < 0 || m.flags&flagGrants == 0 || m.allBits() || ix.permSets.get(m.perms).has(bit) {
 		return nil
 	}
 	gs := ix.grantLists.get(m.parentRef)

@@ -112,7 +112,7 @@ func (ix *Index) effective(m *membership, at int64) ([]string, bool) {
 	case m.kind == kindInternal && m.allBits():
 		return ix.cat.All(), false
 	case m.kind == kindInternal && m.flags&flagGrants == 0:
-		return m.perms.keys, false
+		return ix.permSets.get(m.perms).keys, false
 	}
 	// R-PARTNER-1: partner.* is held only through an internal membership.
 	w := slices.Clone(own(m))

@@ -106,7 +106,7 @@ func (ix *Index) load(ctx context.Context) error {
 	}
 	for _, i := range delegates {
 		if pu, ok := external[ix.parentIDs.get(all[i].parentRef)]; ok {
-			all[i].parentUser = pu
+			all[i].link = pu // a delegate's
 		}
 	}
 	byNum := make([]*user, ix.userNames.len())
@@ -198,13 +198,22 @@ func (ix *Index) catchUp(ctx context.Context) error {
 		if err := ix.apply(ctx, changes); err != nil {
 			return err
 		}
-		ix.setApplied(changes[len(changes)-1].Revision)
+		last := changes[len(changes)-1].Revision
+		ix.setApplied(last)
+		if last < from+batchRevs {
+			// Revisions commit in order and without gaps: the read saw
+			// none after last, so there is nothing more to ask for.
+			return nil
+		}
 	}
 }
 
 // apply reloads what a batch of changes touched, copying each affected shard once.
 func (ix *Index) apply(ctx context.Context, changes []steward.Change) error {
 	b := &batch{ix: ix, users: map[uint32]map[string]*user{}, accounts: map[uint32]map[string]*account{}, rels: map[uint32]map[relKey]*relationship{}}
+	if err := b.prefetchMembers(ctx, changes); err != nil {
+		return err
+	}
 	seen := map[string]bool{}          // users reloaded whole
 	seenMember := map[[2]string]bool{} // memberships reloaded
 	var changed []string               // users, for the watchers
@@ -297,6 +306,83 @@ type batch struct {
 	users    map[uint32]map[string]*user
 	accounts map[uint32]map[string]*account
 	rels     map[uint32]map[relKey]*relationship
+	// read holds the memberships prefetchMembers read, by account and
+	// user (nil: the user has none there).
+	read map[[2]string]*steward.Membership
+}
+
+// manyMembers is a source that reads many users' memberships of one
+// account in one statement.
+type manyMembers interface {
+	FindMembershipsOfUsers(ctx context.Context, accountID string, userIDs []string) ([]*steward.Membership, error)
+}
+
+// prefetchMembers reads in one statement per account the memberships that
+// the changes touched where an account has several (a partner adding its
+// employees to a client, say), instead of one statement each.
+func (b *batch) prefetchMembers(ctx context.Context, changes []steward.Change) error {
+	src, ok := b.ix.src.(manyMembers)
+	if !ok {
+		return nil
+	}
+	byAccount := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for _, c := range changes {
+		if k := [2]string{c.AccountID, c.EntityID}; c.Entity == steward.ChangeMember && !seen[k] {
+			seen[k] = true
+			byAccount[c.AccountID] = append(byAccount[c.AccountID], c.EntityID)
+		}
+	}
+	for accountID, users := range byAccount {
+		if len(users) < 2 {
+			continue
+		}
+		ms, err := src.FindMembershipsOfUsers(ctx, accountID, users)
+		if err != nil {
+			return err
+		}
+		if b.read == nil {
+			b.read = map[[2]string]*steward.Membership{}
+		}
+		for _, u := range users {
+			b.read[[2]string{accountID, u}] = nil
+		}
+		for _, m := range ms {
+			b.read[[2]string{accountID, m.UserID}] = m
+		}
+	}
+	return nil
+}
+
+// userWithMemberships is a source that reads a user and its memberships
+// in one statement.
+type userWithMemberships interface {
+	FindUserWithMemberships(ctx context.Context, id string) (*steward.User, []*steward.Membership, error)
+}
+
+// readUser returns a user and its memberships in account order.
+func (b *batch) readUser(ctx context.Context, id string) (*steward.User, []*steward.Membership, error) {
+	if src, ok := b.ix.src.(userWithMemberships); ok {
+		return src.FindUserWithMemberships(ctx, id)
+	}
+	u, err := b.ix.src.FindUserByID(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := b.ix.src.FindUserMemberships(ctx, id)
+	return u, ms, err
+}
+
+// findMembership returns the user's membership of the account, from what
+// prefetchMembers read when it did.
+func (b *batch) findMembership(ctx context.Context, accountID, userID string) (*steward.Membership, error) {
+	if m, ok := b.read[[2]string{accountID, userID}]; ok {
+		if m == nil {
+			return nil, steward.NotFound("membership", userID)
+		}
+		return m, nil
+	}
+	return b.ix.src.FindMembership(ctx, accountID, userID)
 }
 
 func (b *batch) userShard(id string) map[string]*user {
@@ -354,7 +440,7 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 	ix := b.ix
 	shard := b.userShard(id)
 	old := shard[id]
-	su, err := ix.src.FindUserByID(ctx, id)
+	su, ms, err := b.readUser(ctx, id)
 	if steward.ErrorKind(err) == steward.ENOTFOUND {
 		delete(shard, id)
 		for _, m := range old.memberships() {
@@ -363,10 +449,6 @@ func (b *batch) reloadUser(ctx context.Context, id string) error {
 		}
 		return nil
 	} else if err != nil {
-		return err
-	}
-	ms, err := ix.src.FindUserMemberships(ctx, id)
-	if err != nil {
 		return err
 	}
 	u := &user{active: su.Status == steward.UserActive, ms: make([]membership, 0, len(ms))}
@@ -484,7 +566,7 @@ func (b *batch) reloadMember(ctx context.Context, accountID, userID string) erro
 	if b.userShard(userID)[userID] == nil {
 		return b.reloadUser(ctx, userID)
 	}
-	m, err := b.ix.src.FindMembership(ctx, accountID, userID)
+	m, err := b.findMembership(ctx, accountID, userID)
 	if err != nil && steward.ErrorKind(err) != steward.ENOTFOUND {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -90,8 +91,57 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 				SELECT r.value, x.n - 1, x.account_id, x.entity, x.entity_id, $4 FROM r,
 				unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(account_id, entity, entity_id, n))
 			SELECT r.value FROM r, LATERAL (SELECT pg_notify('` + ChangesChannel + `', r.value::text)) AS notified`,
+		// One statement for a transaction's audit events and chain heads.
+		InsertEvents: `WITH h AS (UPDATE audit_heads AS h SET seq = x.seq, hash = x.hash
+				FROM unnest($15::text[], $16::bigint[], $17::text[]) AS x(account_id, seq, hash) WHERE h.account_id = x.account_id)
+			INSERT INTO audit_events (id, account_id, seq, time, actor, action, target_type, target_id, details, prev_hash, hash,
+				actor_user_id, actor_home_account_id, actor_partner_id)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`,
+		Send: send,
 	}, o.timeout)
 	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db, timeout: o.timeout}, nil
+}
+
+// errRolledBack is a COMMIT the server answered with ROLLBACK: the
+// transaction had failed.
+var errRolledBack = errors.New("the transaction was rolled back")
+
+// send sends stmts, and with commit COMMIT after them, in one round trip
+// (a pipeline of the extended protocol, one Sync at its end: a failed
+// statement skips the rest, COMMIT included). It returns the revision the
+// statement marked Revision returned, and scans the row of a statement
+// with Row (sql.ErrNoRows when there is none).
+func send(ctx context.Context, conn *sql.Conn, stmts []sqlstore.Stmt, commit bool) (rev int64, err error) {
+	err = conn.Raw(func(dc any) error {
+		c := dc.(*stdlib.Conn).Conn()
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			q := b.Queue(st.Query, st.Args...)
+			switch {
+			case st.Revision:
+				q.QueryRow(func(row pgx.Row) error { return row.Scan(&rev) })
+			case st.Row != nil:
+				q.QueryRow(func(row pgx.Row) error {
+					err := row.Scan(st.Row...)
+					if errors.Is(err, pgx.ErrNoRows) {
+						return sql.ErrNoRows
+					}
+					return err
+				})
+			}
+		}
+		if commit {
+			b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
+				if ct.String() != "COMMIT" {
+					return errRolledBack
+				}
+				return nil
+			})
+		}
+		return c.SendBatch(ctx, b).Close()
+	})
+	return rev, err
 }
 
 // configure makes the pool notice a dead or hung server within the timeout:

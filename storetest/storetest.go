@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"R-CHECK-1_InternalMemberships", testRCheck1Internal},
 		{"R-CHECK-2_Explains", testRCheck2},
 		{"DelegationExpiry", testDelegationExpiry},
+		{"ManyAtOnceReads", testManyAtOnce},
+		{"HeldBackFailure", testHeldBackFailure},
 	}
 	tests = append(tests, outboxCases...)
 	tests = append(tests, idemCases...)

@@ -23,6 +23,13 @@ func (s *Store) CreateAccount(ctx context.Context, a *steward.Account) error {
 
 // FindAccountByID returns an account or ENOTFOUND.
 func (s *Store) FindAccountByID(ctx context.Context, id string) (*steward.Account, error) {
+	if s.locked != nil {
+		if a, ok := (*s.locked)[id]; ok {
+			c := *a
+			c.VerifiedDomains = slices.Clone(a.VerifiedDomains)
+			return &c, nil
+		}
+	}
 	a, err := scanAccount(s.q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
 	if err != nil {
 		if err == sql.ErrNoRows {
@@ -43,13 +50,30 @@ func (s *Store) UpdateAccount(ctx context.Context, a *steward.Account) error {
 }
 
 // LockAccount locks the account's row for the rest of the transaction.
+//
+// The row it locked answers FindAccountByID for the rest of the
+// transaction, until a statement updates an account (see txStore): the
+// write that locks an account usually reads it next.
 func (s *Store) LockAccount(ctx context.Context, id string) error {
-	var got string
-	err := s.q.QueryRowContext(ctx, `SELECT id FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id).Scan(&got)
+	if s.locked == nil {
+		var got string
+		err := s.q.QueryRowContext(ctx, `SELECT id FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id).Scan(&got)
+		if err == sql.ErrNoRows {
+			return steward.NotFound("account", id)
+		}
+		return s.wrap(err, "lock account")
+	}
+	a, err := scanAccount(s.q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
 	if err == sql.ErrNoRows {
 		return steward.NotFound("account", id)
+	} else if err != nil {
+		return s.wrap(err, "lock account")
 	}
-	return s.wrap(err, "lock account")
+	if *s.locked == nil {
+		*s.locked = map[string]*steward.Account{}
+	}
+	(*s.locked)[id] = a
+	return nil
 }
 
 // FindAccountsByVerifiedDomain returns the ids of the accounts that verified

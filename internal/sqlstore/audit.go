@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 
@@ -24,7 +25,10 @@ type auditHead struct {
 // account queue and the chain has no forks. The transaction keeps the head
 // it locked and writes it back once, before its changes (flushAuditHeads),
 // so that a request recording many events in one account reads and writes
-// the head once.
+// the head once. The sealed event is held back and inserted with the
+// others the transaction recorded before its next statement of the audit
+// tables or its commit (flushEvents): one statement for all of them where
+// the dialect has one, sent with the commit where the dialect allows it.
 func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 	if !s.inTx {
 		return s.InTx(ctx, func(tx steward.Store) error { return tx.AppendEvent(ctx, e) })
@@ -32,7 +36,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 	h := (*s.heads)[e.AccountID]
 	if h == nil {
 		h = &auditHead{}
-		err := s.q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE account_id = $1`+s.dialect.ForUpdate, e.AccountID).Scan(&h.seq, &h.hash)
+		err := s.readHead(ctx, e.AccountID, h)
 		if err == sql.ErrNoRows {
 			return steward.NotFound("account", e.AccountID)
 		} else if err != nil {
@@ -49,30 +53,128 @@ func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 	}
 	e.Seq = seq + 1
 	e.Seal(prev)
-	if _, err := s.exec(ctx, "insert event", `INSERT INTO audit_events (`+eventColumns+`, actor_user_id, actor_home_account_id, actor_partner_id)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
-		e.ID, e.AccountID, e.Seq, micros(e.Time), jsonText(e.Actor), e.Action, e.TargetType, e.TargetID, string(e.Details), e.PrevHash, e.Hash,
-		e.Actor.UserID, e.Actor.HomeAccountID, e.Actor.PartnerID); err != nil {
-		return err
-	}
+	*s.events = append(*s.events, e)
 	h.seq, h.hash, h.dirty = e.Seq, e.Hash, true
 	return nil
 }
 
-// flushAuditHeads writes back the chain heads the transaction advanced, in
-// account order.
-func (s *Store) flushAuditHeads(ctx context.Context) error {
-	if s.heads == nil || len(*s.heads) == 0 {
+// readHead reads and locks the chain head of an account. Statements held
+// back (execLater, flushEvents) go in the same round trip where the
+// dialect allows it.
+func (s *Store) readHead(ctx context.Context, accountID string, h *auditHead) error {
+	query := `SELECT seq, hash FROM audit_heads WHERE account_id = $1` + s.dialect.ForUpdate
+	if s.conn == nil || s.later == nil || *s.done || len(*s.later) == 0 {
+		return s.q.QueryRowContext(ctx, query, accountID).Scan(&h.seq, &h.hash)
+	}
+	stmts := *s.later
+	*s.later = nil
+	if st, ok := s.eventsStmt(); ok {
+		stmts = append(stmts, Stmt{Query: st.query, Args: st.args})
+	}
+	stmts = append(stmts, Stmt{Query: query, Args: []any{accountID}, Row: []any{&h.seq, &h.hash}})
+	ctx, cancel := s.q.bound(ctx)
+	defer cancel()
+	if _, err := s.dialect.Send(ctx, s.conn, stmts, false); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return sql.ErrNoRows
+		}
+		return s.wrap(s.q.classify(err), "read audit head")
+	}
+	return nil
+}
+
+const insertEventSQL = `INSERT INTO audit_events (` + eventColumns + `, actor_user_id, actor_home_account_id, actor_partner_id)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`
+
+// stmt is one statement and its arguments.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// eventsStmt returns the dialect's one statement that inserts the held-back
+// events and writes back the advanced chain heads, and marks those heads
+// written; ok is false when there is nothing to send or the dialect has no
+// such statement.
+func (s *Store) eventsStmt() (st stmt, ok bool) {
+	evs := *s.events
+	if len(evs) == 0 || s.dialect.InsertEvents == "" {
+		return stmt{}, false
+	}
+	*s.events = nil
+	// id, account_id, seq, time, actor, action, target_type, target_id,
+	// details, prev_hash, hash, actor_user_id, actor_home_account_id,
+	// actor_partner_id: one array each.
+	var text [12][]string
+	for j := range text {
+		text[j] = make([]string, len(evs))
+	}
+	seqs, times := make([]int64, len(evs)), make([]int64, len(evs))
+	for i, e := range evs {
+		seqs[i], times[i] = e.Seq, micros(e.Time)
+		for j, v := range [12]string{e.ID, e.AccountID, jsonText(e.Actor), e.Action, e.TargetType, e.TargetID, string(e.Details),
+			e.PrevHash, e.Hash, e.Actor.UserID, e.Actor.HomeAccountID, e.Actor.PartnerID} {
+			text[j][i] = v
+		}
+	}
+	var ids, hashes []string
+	var hseqs []int64
+	for _, id := range s.dirtyHeads() {
+		h := (*s.heads)[id]
+		ids, hseqs, hashes = append(ids, id), append(hseqs, h.seq), append(hashes, h.hash)
+		h.dirty = false
+	}
+	return stmt{s.dialect.InsertEvents, []any{text[0], text[1], seqs, times, text[2], text[3], text[4], text[5], text[6], text[7], text[8],
+		text[9], text[10], text[11], ids, hseqs, hashes}}, true
+}
+
+// flushEvents inserts the events the transaction holds back; it runs
+// before each of the transaction's statements of the audit tables
+// (querier.pre) and before its changes, so that nothing reads the log
+// without them.
+func (s *Store) flushEvents(ctx context.Context) error {
+	if s.events == nil || len(*s.events) == 0 {
 		return nil
 	}
-	ids := make([]string, 0, len(*s.heads))
+	if st, ok := s.eventsStmt(); ok {
+		_, err := s.exec(ctx, "insert events", st.query, st.args...)
+		return err
+	}
+	evs := *s.events
+	*s.events = nil
+	for _, e := range evs {
+		if _, err := s.exec(ctx, "insert event", insertEventSQL,
+			e.ID, e.AccountID, e.Seq, micros(e.Time), jsonText(e.Actor), e.Action, e.TargetType, e.TargetID, string(e.Details), e.PrevHash, e.Hash,
+			e.Actor.UserID, e.Actor.HomeAccountID, e.Actor.PartnerID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirtyHeads returns the accounts whose chain heads the transaction
+// advanced and has not written back, in order.
+func (s *Store) dirtyHeads() []string {
+	if s.heads == nil {
+		return nil
+	}
+	var ids []string
 	for id, h := range *s.heads {
 		if h.dirty {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
-	for _, id := range ids {
+	return ids
+}
+
+// flushAuditHeads inserts the held-back events and writes back the chain
+// heads the transaction advanced, in account order.
+func (s *Store) flushAuditHeads(ctx context.Context) error {
+	if err := s.flushEvents(ctx); err != nil {
+		return err
+	}
+	for _, id := range s.dirtyHeads() {
 		h := (*s.heads)[id]
 		if _, err := s.exec(ctx, "advance audit head", `UPDATE audit_heads SET seq = $2, hash = $3 WHERE account_id = $1`, id, h.seq, h.hash); err != nil {
 			return err

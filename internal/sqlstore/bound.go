@@ -47,6 +47,10 @@ type querier struct {
 	q           sqlQuerier
 	timeout     time.Duration
 	unavailable func(error) bool
+	// pre, when set, runs before each statement: a transaction sends the
+	// audit events it holds back (see Store.flushEvents) before a statement
+	// that might read them.
+	pre func(ctx context.Context, query string) error
 }
 
 // unbounded returns the querier without a timeout, for the scans that load
@@ -93,6 +97,11 @@ func isUnavailable(err error, dialect func(error) bool) bool {
 }
 
 func (q querier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.pre != nil {
+		if err := q.pre(ctx, query); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := q.bound(ctx)
 	defer cancel()
 	res, err := q.q.ExecContext(ctx, query, args...)
@@ -101,6 +110,11 @@ func (q querier) ExecContext(ctx context.Context, query string, args ...any) (sq
 
 // QueryContext runs a query; the rows keep the time bound until they are closed.
 func (q querier) QueryContext(ctx context.Context, query string, args ...any) (*rows, error) {
+	if q.pre != nil {
+		if err := q.pre(ctx, query); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := q.bound(ctx)
 	r, err := q.q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -112,6 +126,11 @@ func (q querier) QueryContext(ctx context.Context, query string, args ...any) (*
 
 // QueryRowContext runs a query of one row; the row keeps the time bound until it is scanned.
 func (q querier) QueryRowContext(ctx context.Context, query string, args ...any) *row {
+	if q.pre != nil {
+		if err := q.pre(ctx, query); err != nil {
+			return &row{err: err, cancel: func() {}, q: q}
+		}
+	}
 	ctx, cancel := q.bound(ctx)
 	return &row{row: q.q.QueryRowContext(ctx, query, args...), cancel: cancel, q: q}
 }
@@ -139,6 +158,7 @@ func (r *rows) Close() error {
 // row is the result of QueryRowContext.
 type row struct {
 	row    *sql.Row
+	err    error // the pre hook's, which kept the query from running
 	cancel context.CancelFunc
 	q      querier
 }
@@ -146,6 +166,9 @@ type row struct {
 // Scan copies the row and ends its time bound; it returns sql.ErrNoRows as it is.
 func (r *row) Scan(dest ...any) error {
 	defer r.cancel()
+	if r.err != nil {
+		return r.err
+	}
 	return r.q.classify(r.row.Scan(dest...))
 }
 

@@ -23,24 +23,10 @@ func (s *Store) AppendChanges(ctx context.Context, changes []steward.Change) (in
 	if err := s.flushAuditHeads(ctx); err != nil { // before the revision is taken
 		return 0, err
 	}
-	if s.fed != nil {
-		changes = append(changes, dedupe(*s.fed, changes)...)
-		*s.fed = nil
-	}
-	if len(changes) == 0 { // every revision has a row, so followers can see it
-		changes = []steward.Change{{Entity: "none"}}
-	}
-	now := time.Now()
-	if len(changes) > 0 && !changes[0].Time.IsZero() {
-		now = changes[0].Time
-	}
+	changes, now := s.allChanges(changes)
 	if q := s.dialect.AppendChanges; q != "" {
-		accounts, entities, ids := make([]string, len(changes)), make([]string, len(changes)), make([]string, len(changes))
-		for i, c := range changes {
-			accounts[i], entities[i], ids[i] = c.AccountID, c.Entity, c.EntityID
-		}
 		var rev int64
-		if err := s.q.QueryRowContext(ctx, q, accounts, entities, ids, micros(now)).Scan(&rev); err != nil {
+		if err := s.q.QueryRowContext(ctx, q, changeArgs(changes, now)...).Scan(&rev); err != nil {
 			return 0, s.wrap(err, "append changes")
 		}
 		return rev, nil
@@ -61,6 +47,46 @@ func (s *Store) AppendChanges(ctx context.Context, changes []steward.Change) (in
 		}
 	}
 	return rev, nil
+}
+
+// AppendChangesAndCommit is AppendChanges as the transaction's last
+// statement: no statement may follow it. Where the dialect allows it
+// (Dialect.Send), it commits the transaction in the same round trip as
+// the audit events still held back and the changes, so that the revision
+// row is held for no round trip to this process; otherwise the
+// transaction commits when its function returns, as after AppendChanges.
+func (s *Store) AppendChangesAndCommit(ctx context.Context, changes []steward.Change) (int64, error) {
+	if !s.inTx || s.conn == nil || s.dialect.AppendChanges == "" {
+		return s.AppendChanges(ctx, changes)
+	}
+	changes, now := s.allChanges(changes)
+	return s.commit(ctx, nil, []Stmt{{Query: s.dialect.AppendChanges, Args: changeArgs(changes, now), Revision: true}})
+}
+
+// allChanges adds the rows the transaction fed (see feed) to changes, and
+// returns them with their time.
+func (s *Store) allChanges(changes []steward.Change) ([]steward.Change, time.Time) {
+	if s.fed != nil {
+		changes = append(changes, dedupe(*s.fed, changes)...)
+		*s.fed = nil
+	}
+	if len(changes) == 0 { // every revision has a row, so followers can see it
+		changes = []steward.Change{{Entity: "none"}}
+	}
+	now := time.Now()
+	if !changes[0].Time.IsZero() {
+		now = changes[0].Time
+	}
+	return changes, now
+}
+
+// changeArgs are the arguments of Dialect.AppendChanges.
+func changeArgs(changes []steward.Change, now time.Time) []any {
+	accounts, entities, ids := make([]string, len(changes)), make([]string, len(changes)), make([]string, len(changes))
+	for i, c := range changes {
+		accounts[i], entities[i], ids[i] = c.AccountID, c.Entity, c.EntityID
+	}
+	return []any{accounts, entities, ids, micros(now)}
 }
 
 // ChangesSince returns the changes of revisions rev+1 … rev+n, in order.

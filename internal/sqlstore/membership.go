@@ -16,7 +16,7 @@ const membershipColumns = `id, account_id, user_id, kind, status, role, permissi
 
 // CreateMembership inserts a membership; a second one for the same user and account is ECONFLICT.
 func (s *Store) CreateMembership(ctx context.Context, m *steward.Membership) error {
-	_, err := s.exec(ctx, "insert membership", `INSERT INTO memberships (`+membershipColumns+`)
+	err := s.execLater(ctx, "insert membership", `INSERT INTO memberships (`+membershipColumns+`)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`, membershipArgs(m)...)
 	s.feedMember(m.AccountID, m.UserID)
 	return err

@@ -12,7 +12,7 @@ const messageColumns = `id, recipient, subject, body, account_id, kind, created_
 
 // EnqueueMessage stores a message for sending.
 func (s *Store) EnqueueMessage(ctx context.Context, m *steward.Message) error {
-	_, err := s.exec(ctx, "enqueue message", `INSERT INTO outbox (`+messageColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+	err := s.execLater(ctx, "enqueue message", `INSERT INTO outbox (`+messageColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
 		m.ID, m.To, m.Subject, m.Text, m.AccountID, m.Kind, micros(m.CreatedAt), m.Attempts, micros(m.NextAttemptAt), microsPtr(m.SentAt), m.LastError)
 	return err
 }

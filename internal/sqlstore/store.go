@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +49,31 @@ type Dialect struct {
 	// the time; it returns the revision. It replaces the statement-per-row
 	// path, so that the revision row stays locked only for the commit.
 	AppendChanges string
+	// InsertEvents, when set, is one statement that inserts a transaction's
+	// audit events and writes back its chain heads: $1 … $14 are the arrays
+	// of the events' columns (id, account_id, seq, time, actor, action,
+	// target_type, target_id, details, prev_hash, hash, actor_user_id,
+	// actor_home_account_id, actor_partner_id), $15, $16, $17 those of the
+	// heads (account_id, seq, hash).
+	InsertEvents string
+	// Send, when set, makes write transactions run on a connection of
+	// their own, opened with BEGIN, and lets them send several statements
+	// in one round trip: it sends stmts and, with commit, COMMIT after them,
+	// and returns the revision the statement marked Revision returned,
+	// scanning the row of a statement with Row. A transaction the server rolled back is an error. The
+	// revision row is then held for the last statements and the commit
+	// only, with no round trip to this process in between.
+	Send func(ctx context.Context, conn *sql.Conn, stmts []Stmt, commit bool) (int64, error)
+}
+
+// Stmt is one statement and its arguments, for Dialect.Send.
+type Stmt struct {
+	Query string
+	Args  []any
+	// Revision marks the statement that returns the revision (one row, one column).
+	Revision bool
+	// Row, when set, receives the statement's one row (sql.ErrNoRows: none).
+	Row []any
 }
 
 // Store implements steward.Store. The zero value is not usable; use New.
@@ -67,6 +93,18 @@ type Store struct {
 	fed *[]steward.Change
 	// heads holds, inside a transaction, the audit chain heads it locked.
 	heads *map[string]*auditHead
+	// events holds, inside a transaction, the sealed audit events not yet
+	// inserted (see flushEvents).
+	events *[]*steward.Event
+	// conn is, with Dialect.Send, the transaction's connection; done
+	// reports that the transaction was committed (AppendChangesAndCommit);
+	// later holds the statements of execLater.
+	conn  *sql.Conn
+	done  *bool
+	later *[]Stmt
+	// locked holds, inside a transaction, the accounts LockAccount locked,
+	// as they were read then.
+	locked *map[string]*steward.Account
 }
 
 var _ steward.Store = (*Store)(nil)
@@ -142,6 +180,9 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 	defer cancel(nil)
 	timer := newTxTimer(cancel, s.timeout)
 	defer timer.disarm()
+	if s.dialect.Send != nil {
+		return s.runConnTx(ctx, timer, fn)
+	}
 	timer.arm()
 	tx, err := s.db.BeginTx(ctx, nil)
 	timer.disarm()
@@ -157,16 +198,15 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 			tx.Rollback()
 		}
 	}()
-	heads := new(map[string]*auditHead)
 	var inner sqlQuerier = tx
 	if s.stmts != nil {
 		inner = &cachedTx{c: s.stmts, tx: tx}
 	}
-	q := querier{q: inner, timeout: s.timeout, unavailable: s.dialect.Unavailable}
-	if err := fn(&Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, timeout: s.timeout, stmts: s.stmts, fed: new([]steward.Change), heads: heads}); err != nil {
+	t := s.txStore(inner, nil)
+	if err := fn(t); err != nil {
 		return err
 	}
-	if err := (&Store{q: q, dialect: s.dialect, heads: heads}).flushAuditHeads(ctx); err != nil {
+	if err := t.flushAuditHeads(ctx); err != nil {
 		return err
 	}
 	timer.arm()
@@ -176,6 +216,113 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 		return s.wrap(timedOut(ctx, err), "commit")
 	}
 	return nil
+}
+
+// txStore returns the store a transaction's fn gets: its statements go
+// through inner, those of the audit tables preceded by the insert of the
+// audit events held back.
+func (s *Store) txStore(inner sqlQuerier, conn *sql.Conn) *Store {
+	q := querier{q: inner, timeout: s.timeout, unavailable: s.dialect.Unavailable}
+	t := &Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, timeout: s.timeout, stmts: s.stmts,
+		fed: new([]steward.Change), heads: new(map[string]*auditHead), events: new([]*steward.Event), conn: conn, done: new(bool),
+		locked: new(map[string]*steward.Account)}
+	if conn != nil {
+		t.later = new([]Stmt)
+	}
+	flusher := *t // runs without the hook
+	t.q.pre = func(ctx context.Context, query string) error {
+		if *t.done {
+			return &steward.Error{Kind: steward.EINTERNAL, Message: "a statement after the transaction's commit"}
+		}
+		if err := flusher.flushLater(ctx); err != nil {
+			return err
+		}
+		if *t.locked != nil && strings.Contains(query, "UPDATE accounts") {
+			*t.locked = nil // what LockAccount read is no longer the row
+		}
+		// Only the audit tables' statements can see the events (nothing
+		// refers to them); the others leave them for the commit's round trip.
+		if strings.Contains(query, "audit_") {
+			return flusher.flushEvents(ctx)
+		}
+		return nil
+	}
+	return t
+}
+
+// runConnTx runs fn in a transaction on a connection of its own, for
+// Dialect.Send: BEGIN and ROLLBACK are statements, and COMMIT is sent with
+// the transaction's last statements.
+func (s *Store) runConnTx(ctx context.Context, timer *txTimer, fn func(tx steward.Store) error) (err error) {
+	timer.arm()
+	conn, err := s.db.Conn(ctx)
+	if err == nil {
+		if _, err = conn.ExecContext(ctx, "BEGIN"); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn }) // drop it
+			conn.Close()
+		}
+	}
+	timer.disarm()
+	if err != nil {
+		return fmt.Errorf("begin: %w", timedOut(ctx, err))
+	}
+	t := s.txStore(conn, conn)
+	defer func() {
+		p := recover()
+		if (err != nil || p != nil) && !*t.done {
+			// Whatever failed, the connection goes back to the pool
+			// outside a transaction or not at all.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(s.timeout, 5*time.Second))
+			if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil {
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			cancel()
+		}
+		conn.Close()
+		if p != nil {
+			panic(p)
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if *t.done {
+		return nil
+	}
+	_, err = t.commit(ctx, timer, nil)
+	return err
+}
+
+// commit ends a transaction of Dialect.Send: the held-back statements,
+// events and chain heads, then stmts, then COMMIT, in one round trip. It
+// returns the revision the last of stmts returned.
+func (s *Store) commit(ctx context.Context, timer *txTimer, stmts []Stmt) (int64, error) {
+	all := *s.later
+	*s.later = nil
+	if st, ok := s.eventsStmt(); ok {
+		all = append(all, Stmt{Query: st.query, Args: st.args})
+	}
+	for _, id := range s.dirtyHeads() { // only without Dialect.InsertEvents
+		h := (*s.heads)[id]
+		all = append(all, Stmt{Query: `UPDATE audit_heads SET seq = $2, hash = $3 WHERE account_id = $1`, Args: []any{id, h.seq, h.hash}})
+		h.dirty = false
+	}
+	all = append(all, stmts...)
+	*s.done = true
+	if timer == nil {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		timer = newTxTimer(cancel, s.timeout)
+	}
+	timer.arm()
+	rev, err := s.dialect.Send(ctx, s.conn, all, true)
+	timer.disarm()
+	if err != nil {
+		*s.done = false // not committed: roll back
+		return 0, s.wrap(timedOut(ctx, err), "commit")
+	}
+	return rev, nil
 }
 
 // feed records that the row of a user (its status) changed.
