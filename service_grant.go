@@ -116,36 +116,27 @@ func (t *txn) granterEndBeside(accountID, granter, beside string) (*time.Time, e
 // through here, so none can forget it. A delegate is left as it is: it has no
 // end of its own and ends with its parent, which the check follows.
 func (t *txn) CreateMembership(ctx context.Context, m *Membership) error {
-	if m.Kind != KindDelegate {
-		beside := ""
-		if m.Kind == KindPartner {
-			beside = m.PartnerID
-		}
-		end, err := t.granterEndBeside(m.AccountID, m.GrantedBy, beside)
-		if err != nil {
-			return err
-		}
-		m.EndsAt = earliest(m.EndsAt, end)
-	}
-	if err := t.Store.CreateMembership(ctx, m); err != nil {
-		return err
-	}
-	t.noteCreated(m) // R-PREVIEW-1
-	return nil
+	return t.createMemberships([]*Membership{m})
 }
 
 // createMemberships is CreateMembership for many memberships at once: the
 // end of each granter's access (R-GRANT-5) is read once per account.
 func (t *txn) createMemberships(ms []*Membership) error {
-	type key struct{ account, granter string }
+	type key struct{ account, granter, beside string }
 	ends := map[key]*time.Time{}
 	for _, m := range ms {
 		if m.Kind != KindDelegate {
-			k := key{m.AccountID, m.GrantedBy}
+			// A partner's employee hangs on its own relationship at check
+			// time, and is extended with it (R-LIFE-1): its granter's end is
+			// taken without that relationship's.
+			k := key{m.AccountID, m.GrantedBy, ""}
+			if m.Kind == KindPartner {
+				k.beside = m.PartnerID
+			}
 			end, ok := ends[k]
 			if !ok {
 				var err error
-				if end, err = t.granterEnd(m.AccountID, m.GrantedBy); err != nil {
+				if end, err = t.granterEndBeside(m.AccountID, m.GrantedBy, k.beside); err != nil {
 					return err
 				}
 				ends[k] = end
