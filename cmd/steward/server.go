@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,6 +259,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := index.Load(ctx); err != nil {
 		return fmt.Errorf("load the check index: %w", err)
 	}
+	// Loading reads the whole world through buffers the index does not
+	// keep: hand that memory back to the system now rather than leave the
+	// node's RSS at its peak until the scavenger gets to it.
+	debug.FreeOSMemory()
 	m.ready.Store(true)
 
 	m.goBackground(func() { index.Follow(bgctx, kick, indexPoll) })
