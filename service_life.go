@@ -94,14 +94,22 @@ func (t *txn) setRelationshipEnd(by *access, r *Relationship, setEnd bool, end *
 // grants) to its new end (R-GRANT-5). The partner memberships of the same
 // relationship are left alone: they hang on it at check time, so they end
 // with it and are extended with it.
+//
+// Only the members who gave something in the client are clipped: asking for
+// each of a large partner's employees would cost queries per membership.
 func (t *txn) relationshipEndMovedEarlier(by *access, r *Relationship, end time.Time) error {
-	ms, err := t.allMemberships(MembershipFilter{AccountID: r.ClientID, Kind: KindPartner})
+	ms, err := t.allMemberships(MembershipFilter{AccountID: r.ClientID})
 	if err != nil {
 		return err
 	}
+	pending, err := t.pendingInvitations(r.ClientID)
+	if err != nil {
+		return err
+	}
+	gave := givers(ms, pending)
 	seen := map[string]bool{samePartnerKey(r.PartnerID): true}
 	for _, m := range ms {
-		if m.PartnerID != r.PartnerID {
+		if m.Kind != KindPartner || m.PartnerID != r.PartnerID || !gave[m.UserID] {
 			continue
 		}
 		if err := t.clipGrants(by, r.ClientID, m.UserID, end, seen); err != nil {

@@ -142,19 +142,7 @@ func (t *txn) tighten(by *access, accountID string, old, p *AccountPolicy, out *
 	if err != nil {
 		return err
 	}
-	gave := map[string]bool{} // users who granted something in the account
-	for _, m := range all {
-		gave[m.GrantedBy] = true
-		for _, g := range m.Grants {
-			gave[g.GrantedBy] = true
-		}
-		if m.ParentID != "" {
-			gave["parent:"+m.ParentID] = true
-		}
-	}
-	for _, inv := range pending {
-		gave[inv.InvitedBy] = true
-	}
+	gave := givers(all, pending)
 	var delegates []*Membership
 	for _, m := range all {
 		if m.Kind == KindDelegate {
@@ -343,6 +331,27 @@ func (t *txn) clipRelationships(by *access, clientID string, days int, out *Poli
 		}
 		page.After = next
 	}
+}
+
+// givers returns who granted something among an account's memberships and
+// pending invitations: the users who granted a membership, a grant or an
+// invitation, and, as "parent:<membership id>", the memberships with
+// delegates. R-GRANT-5 clipping needs to look only at them.
+func givers(all []*Membership, pending []*Invitation) map[string]bool {
+	gave := map[string]bool{}
+	for _, m := range all {
+		gave[m.GrantedBy] = true
+		for _, g := range m.Grants {
+			gave[g.GrantedBy] = true
+		}
+		if m.ParentID != "" {
+			gave["parent:"+m.ParentID] = true
+		}
+	}
+	for _, inv := range pending {
+		gave[inv.InvitedBy] = true
+	}
+	return gave
 }
 
 // pendingInvitations returns the account's pending invitations.
