@@ -178,6 +178,13 @@ func (t *txn) userLabel(id string) string {
 // account.partners.manage, checked per membership).
 func (a *access) mayManageElevations() bool { return a.holds(PermUsersManage) }
 
+// seesElevationsOf reports whether the actor may see a member's
+// eligibilities and elevations: an admin who manages them, or the member
+// itself. To anyone else they look unknown.
+func (a *access) seesElevationsOf(userID string) bool {
+	return a.mayManageElevations() || (a.user != nil && a.user.ID == userID)
+}
+
 // FindEligibilities lists the account's eligibilities: all of them to a
 // holder of account.users.manage, a member's own to the member.
 func (s *Service) FindEligibilities(ctx context.Context, f EligibilityFilter) ([]*Eligibility, string, error) {
@@ -212,7 +219,7 @@ func (s *Service) FindEligibility(ctx context.Context, accountID, id string) (*E
 	if err != nil {
 		return nil, err
 	}
-	if !by.mayManageElevations() && (by.user == nil || by.user.ID != e.UserID) {
+	if !by.seesElevationsOf(e.UserID) {
 		return nil, NotFound("eligibility", id) // another member's: as unknown
 	}
 	return e, nil
@@ -232,7 +239,7 @@ func (s *Service) FindElevation(ctx context.Context, accountID, id string) (*Ele
 	if err != nil {
 		return nil, err
 	}
-	if !by.mayManageElevations() && (by.user == nil || by.user.ID != e.UserID) {
+	if !by.seesElevationsOf(e.UserID) {
 		return nil, NotFound("elevation", id) // another member's: as unknown
 	}
 	s.presentElevation(e, s.now())
@@ -260,7 +267,7 @@ func (s *Service) DeleteEligibility(ctx context.Context, accountID, id string) (
 		} else if ErrorKind(err) != ENOTFOUND {
 			return err
 		}
-		if !by.mayManageElevations() && (by.user == nil || by.user.ID != e.UserID) {
+		if !by.seesElevationsOf(e.UserID) {
 			return NotFound("eligibility", id) // another member's: as unknown
 		}
 		if err := by.require(elevationManagers(kind)...); err != nil {
@@ -590,7 +597,7 @@ func (t *txn) elevationFor(by *access, accountID, id string) (*Elevation, *Membe
 	if err != nil {
 		return nil, nil, err
 	}
-	if !by.mayManageElevations() && (by.user == nil || by.user.ID != e.UserID) {
+	if !by.seesElevationsOf(e.UserID) {
 		return nil, nil, NotFound("elevation", id)
 	}
 	m, err := t.FindMembershipByID(t.ctx, accountID, e.MembershipID)
