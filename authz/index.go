@@ -17,8 +17,15 @@ import (
 
 // Source is what the index reads from the store.
 type Source interface {
-	ScanUsers(ctx context.Context, fn func(*steward.User) error) error
-	ScanMemberships(ctx context.Context, fn func(*steward.Membership) error) error
+	// ScanUserStatuses calls fn with every user's id and status but the
+	// deleted ones'.
+	ScanUserStatuses(ctx context.Context, fn func(id string, status steward.UserStatus) error) error
+	// ScanMemberships calls fn with every membership. A store may leave
+	// out what the index does not read (GrantedBy, ManagedBy, AutoExtend,
+	// TermStartedAt, CreatedAt, UpdatedAt) and may reuse m after fn
+	// returns.
+	ScanMemberships(ctx context.Context, fn func(m *steward.Membership) error) error
+	// ScanAccountIDs calls fn with every account id, in id order.
 	ScanAccountIDs(ctx context.Context, fn func(string) error) error
 	ScanRelationships(ctx context.Context, fn func(*steward.Relationship) error) error
 	FindRelationship(ctx context.Context, partnerID, clientID string) (*steward.Relationship, error)
@@ -439,9 +446,12 @@ const oddMark = 0xffffffff
 func (ix *Index) packID(id string) [16]byte {
 	var b [16]byte
 	if rest, ok := strings.CutPrefix(id, steward.PrefixMembership); ok && len(rest) == 26 {
-		if n, err := idEncoding.Decode(b[:], []byte(rest)); err == nil && n == 16 && binary.BigEndian.Uint32(b[:4]) != oddMark &&
-			idEncoding.EncodeToString(b[:]) == rest {
-			return b
+		var text, again [26]byte // on the stack: packing allocates nothing
+		copy(text[:], rest)
+		if n, err := idEncoding.Decode(b[:], text[:]); err == nil && n == 16 && binary.BigEndian.Uint32(b[:4]) != oddMark {
+			if idEncoding.Encode(again[:], b[:]); again == text {
+				return b
+			}
 		}
 	}
 	n, ok := ix.oddNum[id]

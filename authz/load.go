@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -63,8 +64,8 @@ func (ix *Index) load(ctx context.Context) error {
 		return fmt.Errorf("load policies: %w", err)
 	}
 	nUsers := 0
-	if err := ix.src.ScanUsers(ctx, func(u *steward.User) error {
-		users[shardOf(u.ID)][u.ID] = &user{num: ix.numberUser(u.ID), active: u.Status == steward.UserActive}
+	if err := ix.src.ScanUserStatuses(ctx, func(id string, status steward.UserStatus) error {
+		users[shardOf(id)][id] = &user{num: ix.numberUser(id), active: status == steward.UserActive}
 		nUsers++
 		return nil
 	}); err != nil {
@@ -75,8 +76,8 @@ func (ix *Index) load(ctx context.Context) error {
 	// allocation per user. A delegate's parent (an external membership) may
 	// come later, so delegates are tied to their parents' users at the end.
 	var (
-		all       []membership
-		owners    []uint32
+		all       chunked[membership]
+		owners    chunked[uint32]
 		delegates []int
 		external  = map[[16]byte]uint32{} // external membership → its user
 	)
@@ -94,19 +95,17 @@ func (ix *Index) load(ctx context.Context) error {
 		case steward.KindExternal:
 			external[e.id] = u.num
 		case steward.KindDelegate:
-			delegates = append(delegates, len(all))
+			delegates = append(delegates, all.n)
 		}
-		a := accounts[shardOf(m.AccountID)][m.AccountID]
-		a.members = append(a.members, u.num)
-		all = append(all, e)
-		owners = append(owners, u.num)
+		all.add(e)
+		owners.add(u.num)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("load memberships: %w", err)
 	}
 	for _, i := range delegates {
-		if pu, ok := external[ix.parentIDs.get(all[i].parentRef)]; ok {
-			all[i].link = pu // a delegate's
+		if pu, ok := external[ix.parentIDs.get(all.at(i).parentRef)]; ok {
+			all.at(i).link = pu // a delegate's
 		}
 	}
 	byNum := make([]*user, ix.userNames.len())
@@ -116,31 +115,62 @@ func (ix *Index) load(ctx context.Context) error {
 		}
 	}
 	next := make([]uint32, len(byNum)+1) // where each user's memberships start
-	for _, n := range owners {
-		next[n+1]++
+	for i := range owners.n {
+		next[*owners.at(i)+1]++
 	}
 	for n := 1; n < len(next); n++ {
 		next[n] += next[n-1]
 	}
-	flat := make([]membership, len(all))
+	flat := make([]membership, all.n)
 	for n, u := range byNum {
 		if u != nil && next[n+1] > next[n] {
 			u.ms = flat[next[n]:next[n+1]:next[n+1]]
 		}
 	}
-	for i, n := range owners {
-		flat[next[n]] = all[i]
+	for i := range owners.n {
+		n := *owners.at(i)
+		flat[next[n]] = *all.at(i)
 		next[n]++
 	}
-	all, owners = nil, nil
-	names := *ix.userNames.list.Load()
+	all, owners = chunked[membership]{}, chunked[uint32]{}
+	// Each account's members, in user number order, then by user id.
+	byAccount := make([]*account, ix.accountNames.len())
 	for i := range nShards {
-		for _, u := range users[i] {
+		for _, a := range accounts[i] {
+			byAccount[a.num] = a
+		}
+	}
+	counts := make([]int, len(byAccount))
+	for _, m := range flat {
+		counts[m.account]++
+	}
+	for n, a := range byAccount {
+		if a != nil && counts[n] > 0 {
+			a.members = make([]uint32, 0, counts[n])
+		}
+	}
+	// Accounts numbered in id order (a first load: ScanAccountIDs gives
+	// them in order) sort by number, without reading their ids.
+	accountNames := *ix.accountNames.list.Load()
+	byNumber := slices.IsSorted(accountNames)
+	for n, u := range byNum {
+		if u == nil {
+			continue
+		}
+		if byNumber {
+			slices.SortFunc(u.ms, func(a, b membership) int { return cmp.Compare(a.account, b.account) })
+		} else {
 			ix.sortByAccount(u.ms)
 		}
+		for _, m := range u.ms {
+			a := byAccount[m.account]
+			a.members = append(a.members, uint32(n))
+		}
+	}
+	names := *ix.userNames.list.Load()
+	for i := range nShards {
 		for _, a := range accounts[i] {
 			slices.SortFunc(a.members, func(x, y uint32) int { return strings.Compare(names[x], names[y]) })
-			a.members = slices.Clip(a.members)
 		}
 		ix.users[i].Store(&userShard{users: users[i]})
 		ix.accounts[i].Store(&accountShard{accounts: accounts[i]})
@@ -153,6 +183,25 @@ func (ix *Index) load(ctx context.Context) error {
 		slog.Int64("revision", rev), slog.Duration("took", time.Since(start)))
 	return ix.catchUp(ctx)
 }
+
+// chunked is a list that grows in chunks: growing copies nothing, which
+// matters for millions of memberships.
+type chunked[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+const chunkBits = 16
+
+func (c *chunked[T]) add(v T) {
+	if c.n&(1<<chunkBits-1) == 0 {
+		c.chunks = append(c.chunks, make([]T, 1<<chunkBits))
+	}
+	c.chunks[c.n>>chunkBits][c.n&(1<<chunkBits-1)] = v
+	c.n++
+}
+
+func (c *chunked[T]) at(i int) *T { return &c.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
 
 // numberAccount returns the account's number, giving it one if it has
 // none. Writers only.

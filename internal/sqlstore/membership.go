@@ -243,22 +243,20 @@ func scanMembership(row interface{ Scan(...any) error }) (*steward.Membership, e
 	return &m, err
 }
 
-// ScanUsers calls fn with every user, for loading the check index.
-func (s *Store) ScanUsers(ctx context.Context, fn func(*steward.User) error) error {
-	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE status <> $1`, string(steward.UserDeleted))
+// ScanUserStatuses calls fn with every user's id and status but the
+// deleted ones', for loading the check index.
+func (s *Store) ScanUserStatuses(ctx context.Context, fn func(id string, status steward.UserStatus) error) error {
+	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT id, status FROM users WHERE status <> $1`, string(steward.UserDeleted))
 	if err != nil {
 		return s.wrap(err, "scan users")
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var u steward.User
-		var status string
-		var created, updated int64
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.HomeAccountID, &status, &u.PasswordHash, &created, &updated); err != nil {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
 			return err
 		}
-		u.Status, u.CreatedAt, u.UpdatedAt = steward.UserStatus(status), fromMicros(created), fromMicros(updated)
-		if err := fn(&u); err != nil {
+		if err := fn(id, steward.UserStatus(status)); err != nil {
 			return err
 		}
 	}
@@ -285,9 +283,9 @@ func (s *Store) ScanMemberships(ctx context.Context, fn func(*steward.Membership
 	return rows.Err()
 }
 
-// ScanAccountIDs calls fn with every account id.
+// ScanAccountIDs calls fn with every account id, in id order.
 func (s *Store) ScanAccountIDs(ctx context.Context, fn func(string) error) error {
-	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT id FROM accounts`)
+	rows, err := s.q.unbounded().QueryContext(ctx, `SELECT id FROM accounts ORDER BY id`)
 	if err != nil {
 		return s.wrap(err, "scan accounts")
 	}

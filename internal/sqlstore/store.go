@@ -341,6 +341,12 @@ func (s *Store) feedMember(accountID, userID string) {
 }
 
 // wrap translates a driver error at the store's edge.
+// Wrap classifies an error of a statement the caller ran on the store's
+// database itself, as the store's own errors are: not found, unavailable
+// (503, retryable), a translated constraint, or an internal error naming
+// what failed.
+func (s *Store) Wrap(err error, what string) error { return s.wrap(err, what) }
+
 func (s *Store) wrap(err error, what string) error {
 	if err == nil {
 		return nil
