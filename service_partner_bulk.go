@@ -200,6 +200,12 @@ func (s *Service) AddEmployeesToClients(ctx context.Context, partnerID string, c
 		if err := t.createMemberships(ms); err != nil {
 			return err
 		}
+		for i, j := 0, 0; i < len(out.Clients); i++ {
+			if n := out.Clients[i].Added; n > 0 {
+				out.Clients[i].EndsAt = ms[j].EndsAt // one end per client: the actor's there
+				j += n
+			}
+		}
 		if err := t.recordAssignment(partnerID, out, users, ms, admins, roles); err != nil {
 			return err
 		}
