@@ -175,7 +175,7 @@ func (s *Service) AddEmployeesToClients(ctx context.Context, partnerID string, c
 		for i, clientID := range clientIDs {
 			by, r := admins[clientID], roles[clientID]
 			ca := ClientAssignment{ClientID: clientID, MembershipIDs: []string{}, AlreadyMember: []string{},
-				Permissions: ApplySet(nil, r.Permissions, by.held), NotGranted: sortedSet(Minus(r.Permissions, by.held))}
+				Permissions: sortedSet(ApplySet(nil, r.Permissions, by.held)), NotGranted: sortedSet(Minus(r.Permissions, by.held))}
 			for _, u := range users {
 				if members[[2]string{clientID, u.ID}] {
 					ca.AlreadyMember = append(ca.AlreadyMember, u.ID)
