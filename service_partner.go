@@ -140,6 +140,12 @@ func (t *txn) partnerAdminIn(partnerID, clientID string) (*access, *Relationship
 	if _, _, err := t.s.partnerAccess(t.ctx, t, partnerID); err != nil {
 		return nil, nil, err
 	}
+	return t.partnerAdminAt(partnerID, clientID)
+}
+
+// partnerAdminAt is partnerAdminIn for an actor already resolved in P
+// (partnerAccess): a request acting on many clients resolves it once.
+func (t *txn) partnerAdminAt(partnerID, clientID string) (*access, *Relationship, error) {
 	if err := t.LockAccount(t.ctx, clientID); err != nil {
 		if ErrorKind(err) == ENOTFOUND {
 			return nil, nil, noRelationship(clientID)

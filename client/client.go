@@ -267,6 +267,29 @@ func (c *Client) ConsoleLink(ctx context.Context, userID, returnTo string) (*ste
 	return &out, nil
 }
 
+// Assignment is the body of AddEmployeesToClients.
+type Assignment struct {
+	ClientIDs []string `json:"client_ids"`
+	UserIDs   []string `json:"user_ids"`
+	Role      string   `json:"role"`
+}
+
+// AddEmployeesToClients adds employees of a partner to many of its clients
+// with one role, in one transaction (POST
+// /v1/partners/{partner}/employees/assignments, R-PARTNER-4): all are added
+// or none, and a user who is a member of a client already is left as it
+// is there. At most 500 clients, 1,000 users and 10,000 memberships a
+// request. It is sent with an Idempotency-Key (see Write), and answers,
+// per client, the new membership ids and the revision it committed.
+func (c *Client) AddEmployeesToClients(ctx context.Context, partnerID string, a Assignment) (*steward.Assignment, int64, error) {
+	var out steward.Assignment
+	rev, err := c.Write(ctx, http.MethodPost, "/v1/partners/"+url.PathEscape(partnerID)+"/employees/assignments", a, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
 // Do sends a request to the API: in, when not nil, as its JSON body; the
 // JSON answer is decoded into out, when not nil. An error answer is an
 // *Error. Answers 503 are retried after their Retry-After, a write's only

@@ -322,3 +322,69 @@ func TestConsoleLink(t *testing.T) {
 		t.Errorf("bad return_to: %v, want a 422 naming return_to", err)
 	}
 }
+
+// TestAddEmployeesToClients: a partner's employees are added to two of its
+// clients in one request; a client that is not the partner's is an *Error
+// naming it, and nothing is added.
+func TestAddEmployeesToClients(t *testing.T) {
+	url, stop := startSteward()
+	defer stop()
+	c, err := client.New(url, operatorToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tokenOf := func(userID string) *client.Client {
+		var nt steward.NewToken
+		if _, err := c.Write(ctx, http.MethodPost, "/v1/tokens", steward.TokenRequest{UserID: userID}, &nt); err != nil {
+			t.Fatal(err)
+		}
+		uc, err := client.New(url, nt.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uc
+	}
+	var partner account
+	if _, err := c.Write(ctx, http.MethodPost, "/v1/accounts", map[string]any{
+		"name": "Agency", "kind": "partner", "owner": map[string]any{"email": "pat@agency.example", "name": "Pat"},
+	}, &partner); err != nil {
+		t.Fatal(err)
+	}
+	pc := tokenOf(partner.Owner.ID)
+	var clients []string
+	for i, name := range []string{"Acme", "Globex"} {
+		acc := createAccount(c, name, fmt.Sprintf("owner%d@%s.example", i, strings.ToLower(name)))
+		var link steward.NewAccessLink
+		if _, err := pc.Write(ctx, http.MethodPost, "/v1/partners/"+partner.ID+"/access-links", map[string]any{}, &link); err != nil {
+			t.Fatal(err)
+		}
+		token := link.URL[strings.LastIndex(link.URL, "/")+1:]
+		if _, err := tokenOf(acc.Owner.ID).Write(ctx, http.MethodPost, "/v1/access-links/"+token+"/approve", map[string]any{"account_id": acc.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, acc.ID)
+	}
+	var emp steward.Membership
+	if _, err := c.Write(ctx, http.MethodPost, "/v1/accounts/"+partner.ID+"/members", map[string]any{"email": "sam@agency.example", "name": "Sam", "role": "member"}, &emp); err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, err = pc.AddEmployeesToClients(ctx, partner.ID, client.Assignment{ClientIDs: []string{clients[0], "acc_unknown"}, UserIDs: []string{emp.UserID}, Role: "member"})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusNotFound || len(e.Errors) != 1 || e.Errors[0].Field != "client_ids[1]" {
+		t.Fatalf("a client that is not the partner's: %v, want a 404 naming client_ids[1]", err)
+	}
+	a, rev, err := pc.AddEmployeesToClients(ctx, partner.ID, client.Assignment{ClientIDs: clients, UserIDs: []string{emp.UserID}, Role: "member"})
+	if err != nil || rev == 0 {
+		t.Fatalf("AddEmployeesToClients: %v (revision %d)", err, rev)
+	}
+	if a.Added != 2 || len(a.Clients) != 2 || a.Clients[1].ClientID != clients[1] || len(a.Clients[1].MembershipIDs) != 1 {
+		t.Errorf("answer = %+v, want the employee added to both clients", a)
+	}
+	res, err := c.Check(ctx, steward.CheckRequest{UserID: emp.UserID, AccountID: clients[1], Permission: "crm.contacts.view"})
+	// The check that follows reads the write: the new membership answers it.
+	if err != nil || res.Reason.MembershipID != a.Clients[1].MembershipIDs[0] || res.Reason.Kind != steward.KindPartner {
+		t.Errorf("check after the write: %+v, %v", res, err)
+	}
+}

@@ -74,7 +74,7 @@ var matrixHeaders = []string{"Steward-Act-As", "Idempotency-Key"}
 // matrixBodyKinds are the body fields that take ids; the list ones take a list.
 var matrixBodyKinds = map[string]string{
 	"user_id": kindUser, "owner_user_id": kindUser, "account_id": kindAccount, "home_account_id": kindAccount,
-	"user_ids": kindUser, "account_ids": kindAccount, "role": kindRole, "reviewer_ids": kindUser,
+	"user_ids": kindUser, "account_ids": kindAccount, "client_ids": kindAccount, "role": kindRole, "reviewer_ids": kindUser,
 }
 
 // matrixBodyMaps are the body fields that are maps from ids to ids: the

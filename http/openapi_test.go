@@ -42,6 +42,7 @@ func TestOpenAPI(t *testing.T) {
 		"/v1/accounts/{account}/roles/{role}":              {"get", "patch", "delete"},
 		"/v1/accounts/{account}/roles/{role}/members":      {"get"},
 		"/v1/check":                                        {"post"},
+		"/v1/partners/{partner}/employees/assignments":     {"post"},
 		"/v1/accounts/{account}/audit":                     {"get"},
 		"/v1/accounts/{account}/audit/verify":              {"get"},
 		"/healthz":                                         {"get"},

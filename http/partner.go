@@ -58,6 +58,13 @@ type EmployeesRequest struct {
 	Role    string   `json:"role" doc:"A role of the client: a custom role id or partner_admin, member."`
 }
 
+// AssignmentRequest is the body of POST /v1/partners/{partner}/employees/assignments.
+type AssignmentRequest struct {
+	ClientIDs []string `json:"client_ids" doc:"Clients of the partner (acc_…), 1 to 500; the caller must be a partner admin in each (R-PARTNER-4)."`
+	UserIDs   []string `json:"user_ids" doc:"Employees of the partner, active there (R-PARTNER-4), 1 to 1,000; clients × users at most 10,000."`
+	Role      string   `json:"role" doc:"A role of every client: partner_admin, member, or a custom role id (a custom role belongs to one client)."`
+}
+
 // LinkRequest is the body of POST …/employees/{user}/link.
 type LinkRequest struct {
 	AccountID string `json:"account_id" doc:"The client in which the employee is a member already (R-PARTNER-6)."`
@@ -195,6 +202,21 @@ func (s *Server) partnerRoutes() {
 				return nil, "", err
 			}
 			return s.svc.FindEmployees(ctx, in.Partner, page)
+		}))
+	assign := op(http.MethodPost, partners+"/employees/assignments", "assign-employees", tag,
+		"Add employees of the partner to many clients with a role in one transaction, as a partner admin in each (R-PARTNER-4, R-GRANT-1)", http.StatusCreated)
+	assign.Description += " All are added or none: a client where the caller is not a partner admin (403), or that is not the partner's (404), " +
+		"or a user who is not an active employee (422), refuses the whole request, and the error names client_ids[i] or user_ids[j]. " +
+		"A user who is a member of a client already is left as it is there and listed in that client's already_members. " +
+		"At most 500 clients, 1,000 users and 10,000 memberships (clients × users) a request; over it, 422 naming the field. " +
+		"Each membership gets its partner_member.added audit event in its client; each employee gets one mail listing every client it was added to. " +
+		"The answer lists, per client, the new membership ids rather than the memberships. "
+	huma.Register(s.api, s.previewable(assign),
+		write(func(ctx context.Context, in *struct {
+			PartnerPath
+			Body AssignmentRequest
+		}) (*steward.Assignment, int64, error) {
+			return s.svc.AddEmployeesToClients(ctx, in.Partner, in.Body.ClientIDs, in.Body.UserIDs, in.Body.Role)
 		}))
 	huma.Register(s.api, op(http.MethodPost, partners+"/employees/{user}/link", "link-employee", tag,
 		"Credit the partner with managing an employee's membership in a client (R-PARTNER-6)", http.StatusOK),

@@ -93,6 +93,23 @@ func testManyAtOnce(t *testing.T, open Opener) {
 			t.Errorf("FindUserWithMemberships(%s) = %v, want ENOTFOUND", id, err)
 		}
 	}
+
+	// The memberships of many users in many accounts: those of a and b
+	// (none in b), not those of c.
+	c, _ := w.Account(steward.AccountStandard)
+	inC := w.User(c.ID, steward.RoleMember)
+	if in, ok := w.Store.(interface {
+		FindMembershipsOfUsersIn(ctx context.Context, accountIDs, userIDs []string) ([]*steward.Membership, error)
+	}); ok {
+		ms, err := in.FindMembershipsOfUsersIn(ctx, []string{a.ID, b.ID, "acc_unknown"}, append(ids, inC.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(ms, byUser)
+		if !reflect.DeepEqual(ms, wantMs) {
+			t.Errorf("FindMembershipsOfUsersIn = %+v, want %+v", ms, wantMs)
+		}
+	}
 }
 
 func cmpString(a, b string) int {

@@ -76,8 +76,8 @@ func (r *Report) Print(out io.Writer) {
 		fmt.Fprintln(out)
 	}
 	if b := r.Bulk; b != nil {
-		fmt.Fprintf(out, "A partner adds %d employees to each of %d clients (%d memberships), one AddEmployees request per client, through the Service: %s in all; per request p50 %s, p99 %s.\n\n",
-			b.Employees, b.Clients, b.Memberships, us(b.Total), us(b.PerRequest.P50), us(b.PerRequest.P99))
+		fmt.Fprintf(out, "A partner adds %d employees to each of %d clients (%d memberships) in one AddEmployeesToClients request (one transaction), through the Service: %s in all.\n\n",
+			b.Employees, b.Clients, b.Memberships, us(b.Total))
 	}
 	tw = tabwriter.NewWriter(out, 0, 0, 1, ' ', tabwriter.Debug)
 	fmt.Fprintln(tw, "| latency\t n\t p50\t p99\t max\t")

@@ -786,6 +786,29 @@ func (m *model) draw() action {
 			return err
 		}
 	case 10:
+		if m.chance(4) {
+			// The same to many clients at once (R-PARTNER-4): the target
+			// and maybe another employee, to the account and maybe
+			// another client of the partner, in one transaction.
+			clients, users := []string{acc}, []string{target}
+			if cs := m.clientsOf(partner); len(cs) > 0 && m.chance(7) {
+				if c := m.pick("otherClient", cs); c != acc {
+					clients = append(clients, c)
+				}
+			}
+			if es := m.homedIn(partner); len(es) > 0 && m.chance(5) {
+				if u := m.pick("otherEmployee", es); u != target {
+					users = append(users, u)
+				}
+			}
+			role := m.pickRole(acc)
+			a.name, a.superAdminExempt = "AddEmployeesToClients", true
+			a.run = func(ctx context.Context) error {
+				_, _, err := m.svc.AddEmployeesToClients(ctx, partner, clients, users, role)
+				return err
+			}
+			break
+		}
 		a.name, a.superAdminExempt = "AddEmployees", true
 		a.run = func(ctx context.Context) error {
 			_, _, err := m.svc.AddEmployees(ctx, partner, acc, []string{target}, m.pickRole(acc))

@@ -144,3 +144,15 @@ func (s *Store) FindUserWithMemberships(ctx context.Context, id string) (*stewar
 	}
 	return u, ms, nil
 }
+
+// FindMembershipsOfUsersIn returns the memberships in any of the accounts
+// of any of the users, in no particular order: one statement for a request
+// that would otherwise read them an account at a time.
+func (s *Store) FindMembershipsOfUsersIn(ctx context.Context, accountIDs, userIDs []string) ([]*steward.Membership, error) {
+	if len(accountIDs) == 0 || len(userIDs) == 0 {
+		return []*steward.Membership{}, nil
+	}
+	acc, accArg := s.inIDs("account_id", "$1", accountIDs)
+	usr, usrArg := s.inIDs("user_id", "$2", userIDs)
+	return s.queryMemberships(ctx, `SELECT `+membershipColumns+` FROM memberships WHERE `+acc+` AND `+usr, accArg, usrArg)
+}
