@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/steward-iam/steward"
 )
 
 // Follow keeps the index current until ctx ends: it catches up whenever kick
@@ -80,10 +82,31 @@ func (ix *Index) OnCommit(rev int64) {
 func (ix *Index) catchUpTo(ctx context.Context, rev int64) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if ix.applied.Load() >= rev {
+	from := ix.applied.Load()
+	if from >= rev {
 		return nil
 	}
+	// Revisions this process committed itself need not be read back: the
+	// store remembers their feed rows. Any revision in between that it
+	// did not commit (another node's) sends the catch-up to the feed.
+	if src, ok := ix.src.(ownCommits); ok {
+		if changes, ok := src.CommittedChanges(from, rev); ok {
+			if err := ix.apply(ctx, changes); err != nil {
+				return err
+			}
+			ix.setApplied(rev)
+			return nil
+		}
+	}
 	return ix.catchUp(ctx)
+}
+
+// ownCommits is a source that remembers the change-feed rows of the
+// revisions its process committed.
+type ownCommits interface {
+	// CommittedChanges returns the rows of every revision in (from, to],
+	// in feed order; ok is false unless this process committed each.
+	CommittedChanges(from, to int64) ([]steward.Change, bool)
 }
 
 // Watch registers fn to be told, after the index has applied changes, the

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -357,6 +358,39 @@ func testConcurrentWriters(t *testing.T, open Opener) {
 		}
 		if !res.OK || res.Events < events[i]+writes {
 			t.Errorf("account %d chain = %+v, want intact with at least %d events", i, res, events[i]+writes)
+		}
+	}
+
+	// R-CHECK-3: the node's index applies its own writes from what the
+	// store remembers of them, which must be the feed's rows exactly.
+	if own, ok := w.Store.(interface {
+		CommittedChanges(from, to int64) ([]steward.Change, bool)
+	}); ok {
+		got, ok := own.CommittedChanges(start, last)
+		if !ok {
+			t.Fatalf("CommittedChanges(%d, %d) not remembered, though this process committed every revision", start, last)
+		}
+		if !reflect.DeepEqual(got, changes) {
+			t.Errorf("CommittedChanges(%d, %d) =\n%+v\nthe feed has\n%+v", start, last, got, changes)
+		}
+		// A write that fails takes no revision and is not remembered; the
+		// next one is.
+		if _, _, err := w.Svc.AddMember(w.Op, accounts[0].ID, steward.NewMember{Email: "w0-0@writers.example", Name: "Again", Role: steward.RoleMember}); steward.ErrorKind(err) != steward.ECONFLICT {
+			t.Fatalf("AddMember with a taken email: %v, want ECONFLICT", err)
+		}
+		_, rev, err := w.Svc.AddMember(w.Op, accounts[0].ID, steward.NewMember{Email: "after@writers.example", Name: "After", Role: steward.RoleMember})
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed, err := w.Store.ChangesSince(ctx, last, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := own.CommittedChanges(last, rev); !ok || rev != last+1 || !reflect.DeepEqual(got, feed) {
+			t.Errorf("after a failed write, CommittedChanges(%d, %d) = %+v, %v; the feed has %+v", last, rev, got, ok, feed)
+		}
+		if _, ok := own.CommittedChanges(last, rev+1); ok {
+			t.Errorf("CommittedChanges answers for revision %d, which nobody committed", rev+1)
 		}
 	}
 }

@@ -63,7 +63,8 @@ func (s *Store) LockAccount(ctx context.Context, id string) error {
 		}
 		return s.wrap(err, "lock account")
 	}
-	a, err := scanAccount(s.q.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
+	// Usually a write's first statement: it goes with the BEGIN.
+	a, err := scanAccount(s.queryRowSent(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`+s.dialect.ForUpdate, id))
 	if err == sql.ErrNoRows {
 		return steward.NotFound("account", id)
 	} else if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/steward-iam/steward"
 )
@@ -58,27 +59,53 @@ func (s *Store) AppendEvent(ctx context.Context, e *steward.Event) error {
 	return nil
 }
 
-// readHead reads and locks the chain head of an account. Statements held
-// back (execLater, flushEvents) go in the same round trip where the
-// dialect allows it.
+// readHead reads and locks the chain head of an account, in the round trip
+// of the statements held back where the dialect allows it.
 func (s *Store) readHead(ctx context.Context, accountID string, h *auditHead) error {
-	query := `SELECT seq, hash FROM audit_heads WHERE account_id = $1` + s.dialect.ForUpdate
-	if s.conn == nil || s.later == nil || *s.done || len(*s.later) == 0 {
-		return s.q.QueryRowContext(ctx, query, accountID).Scan(&h.seq, &h.hash)
+	err := s.queryRowSent(ctx, `SELECT seq, hash FROM audit_heads WHERE account_id = $1`+s.dialect.ForUpdate, accountID).Scan(&h.seq, &h.hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s.wrap(err, "read audit head")
 	}
+	return err
+}
+
+// queryRowSent runs a query of one row. Inside a transaction of
+// Dialect.Send with statements held back (BEGIN included, see runConnTx),
+// they and the query go in one round trip when the row is scanned.
+func (s *Store) queryRowSent(ctx context.Context, query string, args ...any) interface{ Scan(...any) error } {
+	if s.conn == nil || s.later == nil || *s.done || len(*s.later) == 0 {
+		return s.q.QueryRowContext(ctx, query, args...)
+	}
+	return sentRow{s: s, ctx: ctx, query: query, args: args}
+}
+
+// sentRow is a row of queryRowSent: Scan sends the held-back statements,
+// the held-back audit events when the query reads the audit tables, and
+// the query.
+type sentRow struct {
+	s     *Store
+	ctx   context.Context
+	query string
+	args  []any
+}
+
+func (r sentRow) Scan(dest ...any) error {
+	s := r.s
 	stmts := *s.later
 	*s.later = nil
-	if st, ok := s.eventsStmt(); ok {
-		stmts = append(stmts, Stmt{Query: st.query, Args: st.args})
+	if strings.Contains(r.query, "audit_") {
+		if st, ok := s.eventsStmt(); ok {
+			stmts = append(stmts, Stmt{Query: st.query, Args: st.args})
+		}
 	}
-	stmts = append(stmts, Stmt{Query: query, Args: []any{accountID}, Row: []any{&h.seq, &h.hash}})
-	ctx, cancel := s.q.bound(ctx)
+	stmts = append(stmts, Stmt{Query: r.query, Args: r.args, Row: dest})
+	ctx, cancel := s.q.bound(r.ctx)
 	defer cancel()
 	if _, err := s.dialect.Send(ctx, s.conn, stmts, false); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return sql.ErrNoRows
 		}
-		return s.wrap(s.q.classify(err), "read audit head")
+		return s.q.classify(err)
 	}
 	return nil
 }

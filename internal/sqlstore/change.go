@@ -29,12 +29,14 @@ func (s *Store) AppendChanges(ctx context.Context, changes []steward.Change) (in
 		if err := s.q.QueryRowContext(ctx, q, changeArgs(changes, now)...).Scan(&rev); err != nil {
 			return 0, s.wrap(err, "append changes")
 		}
+		*s.pending = &pendingChanges{rev: rev, changes: changes, at: now}
 		return rev, nil
 	}
 	var rev int64
 	if err := s.q.QueryRowContext(ctx, `UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&rev); err != nil {
 		return 0, s.wrap(err, "next revision")
 	}
+	*s.pending = &pendingChanges{rev: rev, changes: changes, at: now}
 	for i, c := range changes {
 		if _, err := s.exec(ctx, "insert change", `INSERT INTO changes (revision, n, account_id, entity, entity_id, time) VALUES ($1,$2,$3,$4,$5,$6)`,
 			rev, i, c.AccountID, c.Entity, c.EntityID, micros(now)); err != nil {
@@ -60,6 +62,7 @@ func (s *Store) AppendChangesAndCommit(ctx context.Context, changes []steward.Ch
 		return s.AppendChanges(ctx, changes)
 	}
 	changes, now := s.allChanges(changes)
+	*s.pending = &pendingChanges{changes: changes, at: now}
 	return s.commit(ctx, nil, []Stmt{{Query: s.dialect.AppendChanges, Args: changeArgs(changes, now), Revision: true}})
 }
 

@@ -105,6 +105,11 @@ type Store struct {
 	// locked holds, inside a transaction, the accounts LockAccount locked,
 	// as they were read then.
 	locked *map[string]*steward.Account
+	// committed remembers the changes of the revisions this process
+	// committed; pending holds, inside a transaction, its own until it
+	// commits.
+	committed *committed
+	pending   **pendingChanges
 }
 
 var _ steward.Store = (*Store)(nil)
@@ -112,7 +117,7 @@ var _ steward.Store = (*Store)(nil)
 // New returns a Store over db. timeout bounds every wait for the database
 // (zero: no bound); a wait that runs out answers EUNAVAILABLE.
 func New(db *sql.DB, d Dialect, timeout time.Duration) *Store {
-	s := &Store{db: db, dialect: &d, writeMu: make(chan struct{}, 1), timeout: timeout}
+	s := &Store{db: db, dialect: &d, writeMu: make(chan struct{}, 1), timeout: timeout, committed: &committed{}}
 	var inner sqlQuerier = db
 	if d.CacheStatements {
 		s.stmts = newStmtCache(db)
@@ -215,6 +220,7 @@ func (s *Store) runTx(ctx context.Context, fn func(tx steward.Store) error) (err
 	if err != nil {
 		return s.wrap(timedOut(ctx, err), "commit")
 	}
+	t.remember()
 	return nil
 }
 
@@ -225,7 +231,7 @@ func (s *Store) txStore(inner sqlQuerier, conn *sql.Conn) *Store {
 	q := querier{q: inner, timeout: s.timeout, unavailable: s.dialect.Unavailable}
 	t := &Store{db: s.db, q: q, inTx: true, dialect: s.dialect, writeMu: s.writeMu, timeout: s.timeout, stmts: s.stmts,
 		fed: new([]steward.Change), heads: new(map[string]*auditHead), events: new([]*steward.Event), conn: conn, done: new(bool),
-		locked: new(map[string]*steward.Account)}
+		locked: new(map[string]*steward.Account), committed: s.committed, pending: new(*pendingChanges)}
 	if conn != nil {
 		t.later = new([]Stmt)
 	}
@@ -251,25 +257,21 @@ func (s *Store) txStore(inner sqlQuerier, conn *sql.Conn) *Store {
 }
 
 // runConnTx runs fn in a transaction on a connection of its own, for
-// Dialect.Send: BEGIN and ROLLBACK are statements, and COMMIT is sent with
-// the transaction's last statements.
+// Dialect.Send: BEGIN is held back to go with the transaction's first
+// statement, ROLLBACK is a statement, and COMMIT is sent with the
+// transaction's last statements.
 func (s *Store) runConnTx(ctx context.Context, timer *txTimer, fn func(tx steward.Store) error) (err error) {
 	timer.arm()
 	conn, err := s.db.Conn(ctx)
-	if err == nil {
-		if _, err = conn.ExecContext(ctx, "BEGIN"); err != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn }) // drop it
-			conn.Close()
-		}
-	}
 	timer.disarm()
 	if err != nil {
 		return fmt.Errorf("begin: %w", timedOut(ctx, err))
 	}
 	t := s.txStore(conn, conn)
+	*t.later = append(*t.later, Stmt{Query: "BEGIN"})
 	defer func() {
 		p := recover()
-		if (err != nil || p != nil) && !*t.done {
+		if begun := len(*t.later) == 0 || (*t.later)[0].Query != "BEGIN"; (err != nil || p != nil) && !*t.done && begun {
 			// Whatever failed, the connection goes back to the pool
 			// outside a transaction or not at all.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(s.timeout, 5*time.Second))
@@ -322,6 +324,10 @@ func (s *Store) commit(ctx context.Context, timer *txTimer, stmts []Stmt) (int64
 		*s.done = false // not committed: roll back
 		return 0, s.wrap(timedOut(ctx, err), "commit")
 	}
+	if p := *s.pending; p != nil && p.rev == 0 {
+		p.rev = rev // the revision came with the commit
+	}
+	s.remember()
 	return rev, nil
 }
 
