@@ -98,6 +98,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 				actor_user_id, actor_home_account_id, actor_partner_id)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
 				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`,
+		InsertEventsOneHead: `WITH h AS (UPDATE audit_heads SET seq = $16, hash = $17 WHERE account_id = $15)
+			INSERT INTO audit_events (id, account_id, seq, time, actor, action, target_type, target_id, details, prev_hash, hash,
+				actor_user_id, actor_home_account_id, actor_partner_id)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+				$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])`,
 		Send: send,
 	}, o.timeout)
 	return &DB{Store: store, Migrator: migrator, Pool: pool, db: db, timeout: o.timeout}, nil

@@ -151,8 +151,11 @@ func (s *Store) eventsStmt() (st stmt, ok bool) {
 		ids, hseqs, hashes = append(ids, id), append(hseqs, h.seq), append(hashes, h.hash)
 		h.dirty = false
 	}
-	return stmt{s.dialect.InsertEvents, []any{text[0], text[1], seqs, times, text[2], text[3], text[4], text[5], text[6], text[7], text[8],
-		text[9], text[10], text[11], ids, hseqs, hashes}}, true
+	args := []any{text[0], text[1], seqs, times, text[2], text[3], text[4], text[5], text[6], text[7], text[8], text[9], text[10], text[11]}
+	if len(ids) == 1 && s.dialect.InsertEventsOneHead != "" {
+		return stmt{s.dialect.InsertEventsOneHead, append(args, ids[0], hseqs[0], hashes[0])}, true
+	}
+	return stmt{s.dialect.InsertEvents, append(args, ids, hseqs, hashes)}, true
 }
 
 // flushEvents inserts the events the transaction holds back; it runs

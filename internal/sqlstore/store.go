@@ -56,6 +56,11 @@ type Dialect struct {
 	// actor_home_account_id, actor_partner_id), $15, $16, $17 those of the
 	// heads (account_id, seq, hash).
 	InsertEvents string
+	// InsertEventsOneHead is InsertEvents for the usual transaction, whose
+	// events are in one account: $15, $16, $17 are that head's account_id,
+	// seq and hash. Its plan does not depend on the arguments, so the
+	// server plans it once per connection, not on every execution.
+	InsertEventsOneHead string
 	// Send, when set, makes write transactions run on a connection of
 	// their own, opened with BEGIN, and lets them send several statements
 	// in one round trip: it sends stmts and, with commit, COMMIT after them,
