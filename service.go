@@ -283,6 +283,13 @@ func (s *Service) dryRun(ctx context.Context, p *Preview, fn func(t *txn) error)
 		if len(t.events) == 0 {
 			return Errorf(EINTERNAL, "internal", "write without audit event")
 		}
+		// What the store held back runs now, so that what it would refuse
+		// (a taken email) fails the preview as it would fail the write.
+		if f, ok := tx.(interface{ FlushHeldBack(context.Context) error }); ok {
+			if err := f.FlushHeldBack(ctx); err != nil {
+				return err
+			}
+		}
 		changes, err := t.preview()
 		if err != nil {
 			return err

@@ -225,6 +225,14 @@ func (t *txn) createUser(by *access, in NewUser, passwordHash, fieldPrefix strin
 	return u, err
 }
 
+// heldBackUsers is a store that can hold a user's insert back until the
+// transaction's next round trip to the database.
+type heldBackUsers interface {
+	// CreateUserHeldBack is CreateUser, sent later; a unique violation
+	// (the email is taken) fails the transaction with taken.
+	CreateUserHeldBack(ctx context.Context, u *User, taken error) error
+}
+
 // createUserMember is createUser that also returns the user's membership
 // of its home account, as stored.
 func (t *txn) createUserMember(by *access, in NewUser, passwordHash, fieldPrefix string) (*User, *Membership, error) {
@@ -241,12 +249,6 @@ func (t *txn) createUserMember(by *access, in NewUser, passwordHash, fieldPrefix
 			return nil, nil, err
 		}
 	}
-	if err := t.CreateUser(t.ctx, u); err != nil {
-		if ErrorKind(err) == ECONFLICT {
-			return nil, nil, &Error{Kind: ECONFLICT, Code: "email_taken", Message: "A user with this email already exists.", Fields: []FieldError{{fieldPrefix + "email", "is taken"}}}
-		}
-		return nil, nil, err
-	}
 	role := in.Role
 	if role == "" {
 		role = RoleMember
@@ -258,6 +260,19 @@ func (t *txn) createUserMember(by *access, in NewUser, passwordHash, fieldPrefix
 	if err != nil {
 		if e, ok := err.(*Error); ok && len(e.Fields) > 0 {
 			e.Fields[0].Field = fieldPrefix + "role"
+		}
+		return nil, nil, err
+	}
+	taken := &Error{Kind: ECONFLICT, Code: "email_taken", Message: "A user with this email already exists.", Fields: []FieldError{{fieldPrefix + "email", "is taken"}}}
+	if hb, ok := t.Store.(heldBackUsers); ok {
+		// The insert goes with the transaction's next round trip; a taken
+		// email fails the transaction with taken then.
+		if err := hb.CreateUserHeldBack(t.ctx, u, taken); err != nil {
+			return nil, nil, err
+		}
+	} else if err := t.CreateUser(t.ctx, u); err != nil {
+		if ErrorKind(err) == ECONFLICT {
+			return nil, nil, taken
 		}
 		return nil, nil, err
 	}

@@ -121,19 +121,31 @@ func send(ctx context.Context, conn *sql.Conn, stmts []sqlstore.Stmt, commit boo
 	err = conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
 		b := &pgx.Batch{}
+		done := 0 // statements that succeeded: a failure is stmts[done]'s
 		for _, st := range stmts {
 			q := b.Queue(st.Query, st.Args...)
 			switch {
 			case st.Revision:
-				q.QueryRow(func(row pgx.Row) error { return row.Scan(&rev) })
+				q.QueryRow(func(row pgx.Row) error {
+					if err := row.Scan(&rev); err != nil {
+						return err
+					}
+					done++
+					return nil
+				})
 			case st.Row != nil:
 				q.QueryRow(func(row pgx.Row) error {
 					err := row.Scan(st.Row...)
 					if errors.Is(err, pgx.ErrNoRows) {
 						return sql.ErrNoRows
 					}
+					if err == nil {
+						done++
+					}
 					return err
 				})
+			default:
+				q.Exec(func(pgconn.CommandTag) error { done++; return nil })
 			}
 		}
 		if commit {
@@ -144,7 +156,12 @@ func send(ctx context.Context, conn *sql.Conn, stmts []sqlstore.Stmt, commit boo
 				return nil
 			})
 		}
-		return c.SendBatch(ctx, b).Close()
+		err := c.SendBatch(ctx, b).Close()
+		var pe *pgconn.PgError
+		if done < len(stmts) && stmts[done].Conflict != nil && errors.As(err, &pe) && pe.Code == "23505" {
+			return stmts[done].Conflict
+		}
+		return err
 	})
 	return rev, err
 }

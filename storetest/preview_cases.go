@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -357,4 +358,45 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// testTakenEmail: a new user whose email is taken is refused with
+// email_taken naming the field, in a dry run as in the write itself, and
+// nothing is written, also where the store sends the user's insert with a
+// later statement of the transaction (R-PREVIEW-1).
+func testTakenEmail(t *testing.T, open Opener) {
+	w := NewWorld(t, open(t))
+	acc, owner := w.Account(steward.AccountStandard)
+	before, err := w.Store.CurrentRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := steward.NewMember{Email: strings.ToUpper(owner.Email), Name: "Twin", Role: steward.RoleMember}
+	_, err = dryRun(w.As(owner.ID), func(ctx context.Context) error {
+		_, _, err := w.Svc.AddMember(ctx, acc.ID, member)
+		return err
+	})
+	WantCode(t, err, steward.ECONFLICT, "email_taken")
+	_, _, err = w.Svc.AddMember(w.As(owner.ID), acc.ID, member)
+	WantCode(t, err, steward.ECONFLICT, "email_taken")
+	if f := err.(*steward.Error).Fields; len(f) != 1 || f[0].Field != "email" {
+		t.Errorf("fields = %+v, want email", f)
+	}
+	in := steward.NewAccount{Name: "Twin Co", Kind: steward.AccountStandard, Owner: &steward.NewOwner{Email: owner.Email, Name: "Twin"}}
+	_, _, err = w.Svc.CreateAccount(w.Op, in)
+	WantCode(t, err, steward.ECONFLICT, "email_taken")
+	if f := err.(*steward.Error).Fields; len(f) != 1 || f[0].Field != "owner.email" {
+		t.Errorf("fields = %+v, want owner.email", f)
+	}
+	after, err := w.Store.CurrentRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("revision %d after the refused writes, want %d: something was written", after, before)
+	}
+	// The next write is not troubled by the ones that failed.
+	if _, _, err := w.Svc.AddMember(w.As(owner.ID), acc.ID, steward.NewMember{Email: "new@twin.example", Name: "New", Role: steward.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -17,6 +17,7 @@ var reviewCases = []suiteCase{
 	{"R-REVIEW-3_CloseAppliesRemovals", testRReview3},
 	{"R-REVIEW-3_SchedulerClosesAtDueDate", testRReview3Scheduler},
 	{"R-PREVIEW-1_DryRunWritesNothing", testRPreview1},
+	{"R-PREVIEW-1_TakenEmailRefusedInPreviewAndWrite", testTakenEmail},
 	{"R-PREVIEW-1_PreviewEqualsRealChange", testRPreview1Property},
 }
 

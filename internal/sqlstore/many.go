@@ -71,6 +71,10 @@ func (s *Store) execLater(ctx context.Context, what, query string, args ...any) 
 	return nil
 }
 
+// FlushHeldBack sends the statements the transaction held back, so that
+// their errors show now (a dry run that rolls back would not send them).
+func (s *Store) FlushHeldBack(ctx context.Context) error { return s.flushLater(ctx) }
+
 // flushLater sends the statements execLater held back, in one round trip.
 func (s *Store) flushLater(ctx context.Context) error {
 	if s.later == nil || len(*s.later) == 0 {

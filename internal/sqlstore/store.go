@@ -79,6 +79,9 @@ type Stmt struct {
 	Revision bool
 	// Row, when set, receives the statement's one row (sql.ErrNoRows: none).
 	Row []any
+	// Conflict, when set, is the error to answer instead of a unique
+	// violation of this statement (a held-back insert's, say).
+	Conflict error
 }
 
 // Store implements steward.Store. The zero value is not usable; use New.

@@ -13,10 +13,34 @@ const userColumns = `id, email, name, home_account_id, status, password_hash, cr
 
 // CreateUser inserts a user; a taken email (any case) is ECONFLICT.
 func (s *Store) CreateUser(ctx context.Context, u *steward.User) error {
-	_, err := s.exec(ctx, "insert user", `INSERT INTO users (`+userColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+	_, err := s.exec(ctx, "insert user", insertUserSQL,
 		u.ID, strings.ToLower(u.Email), u.Name, u.HomeAccountID, string(u.Status), u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
 	s.feed(u.HomeAccountID, u.ID)
 	return err
+}
+
+const insertUserSQL = `INSERT INTO users (` + userColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`
+
+// CreateUserHeldBack is CreateUser sent with the transaction's next round
+// trip where the dialect allows it; a unique violation (the email is
+// taken) then fails the transaction with taken.
+func (s *Store) CreateUserHeldBack(ctx context.Context, u *steward.User, taken error) error {
+	if s.conn == nil || s.later == nil {
+		if err := s.CreateUser(ctx, u); err != nil {
+			if steward.ErrorKind(err) == steward.ECONFLICT {
+				return taken
+			}
+			return err
+		}
+		return nil
+	}
+	if err := s.execLater(ctx, "insert user", insertUserSQL, u.ID, strings.ToLower(u.Email), u.Name, u.HomeAccountID, string(u.Status),
+		u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt)); err != nil {
+		return err
+	}
+	(*s.later)[len(*s.later)-1].Conflict = taken
+	s.feed(u.HomeAccountID, u.ID)
+	return nil
 }
 
 // FindUserByID returns a user or ENOTFOUND.
