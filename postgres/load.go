@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,13 +42,17 @@ const loadMembershipColumns = `id, account_id, user_id, kind, status, role, perm
 	allow_redelegation, delegates_end_at, grants`
 
 // ScanMemberships calls fn with every membership, in no particular order,
-// for loading the check index. It fills what the index reads: not
-// GrantedBy, ManagedBy, AutoExtend, TermStartedAt, CreatedAt or UpdatedAt.
-// m is valid only during the call: fn must not keep it (its strings it may).
+// for loading the check index, one call at a time. It fills what the index
+// reads: not GrantedBy, ManagedBy, AutoExtend, TermStartedAt, CreatedAt or
+// UpdatedAt. m is valid only during the call: fn must not keep it (its
+// strings it may).
 func (db *DB) ScanMemberships(ctx context.Context, fn func(m *steward.Membership) error) error {
+	var mu sync.Mutex
 	err := scanParallel(ctx, db.Pool, "memberships", `SELECT `+loadMembershipColumns+` FROM memberships WHERE %s`,
 		func() rowDecoder[steward.Membership] { return newMembershipDecoder() },
 		func(batch []steward.Membership) error {
+			mu.Lock()
+			defer mu.Unlock()
 			for i := range batch {
 				if err := fn(&batch[i]); err != nil {
 					return err
@@ -62,11 +67,14 @@ func (db *DB) ScanMemberships(ctx context.Context, fn func(m *steward.Membership
 }
 
 // ScanUserStatuses calls fn with every user's id and status but the
-// deleted ones', for loading the check index.
+// deleted ones', for loading the check index, one call at a time.
 func (db *DB) ScanUserStatuses(ctx context.Context, fn func(id string, status steward.UserStatus) error) error {
+	var mu sync.Mutex
 	err := scanParallel(ctx, db.Pool, "users", `SELECT id, status FROM users WHERE status <> '`+string(steward.UserDeleted)+`' AND %s`,
 		func() rowDecoder[userStatus] { return &userStatusDecoder{} },
 		func(batch []userStatus) error {
+			mu.Lock()
+			defer mu.Unlock()
 			for i := range batch {
 				if err := fn(batch[i].id, batch[i].status); err != nil {
 					return err
@@ -91,13 +99,12 @@ type rowDecoder[T any] interface {
 }
 
 // scanParallel runs query (a SELECT over table whose %s is where each
-// stream's range of rows goes) in
-// one stream per core, over one snapshot, and calls each with batches of
-// decoded rows from one goroutine at a time. Batches are reused: each must
-// be done with when each returns.
-func scanParallel[T any](ctx context.Context, pool *pgxpool.Pool, table, query string, decoder func() rowDecoder[T], each func([]T) error) error {
+// stream's range of rows goes) in one stream per core, over one snapshot.
+// Each stream decodes its rows in batches and calls each with them from its
+// own goroutine: each runs concurrently with itself. A batch is reused once
+// each returns.
+func scanParallel[T any](ctx context.Context, pool *pgxpool.Pool, table, query string, decoder func() rowDecoder[T], each func(batch []T) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	var blocks int64
 	lead, err := pool.Acquire(gctx)
 	if err != nil {
 		return err
@@ -109,22 +116,20 @@ func scanParallel[T any](ctx context.Context, pool *pgxpool.Pool, table, query s
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
 	var snapshot string
+	var blocks int64
 	if err := tx.QueryRow(gctx, `SELECT pg_export_snapshot(), pg_relation_size($1::regclass) / current_setting('block_size')::bigint`, table).
 		Scan(&snapshot, &blocks); err != nil {
 		return err
 	}
-	streams := max(1, min(scanStreams(), blocks/minBlocksPerStream))
-	full := make(chan []T, 2*streams) // decoded batches
-	free := make(chan []T, 2*streams) // batches to reuse
-	var readers errgroup.Group
-	for i := range streams {
+	n := max(1, min(scanStreams(), blocks/minBlocksPerStream))
+	for i := range n {
 		// Stream i reads blocks [lo, hi); the last one has no upper bound,
 		// for rows written past the end since the size was read.
-		where := fmt.Sprintf(`ctid >= '(%d,0)'::tid`, blocks*i/streams)
-		if i < streams-1 {
-			where += fmt.Sprintf(` AND ctid < '(%d,0)'::tid`, blocks*(i+1)/streams)
+		where := fmt.Sprintf(`ctid >= '(%d,0)'::tid`, blocks*i/n)
+		if i < n-1 {
+			where += fmt.Sprintf(` AND ctid < '(%d,0)'::tid`, blocks*(i+1)/n)
 		}
-		readers.Go(func() error {
+		g.Go(func() error {
 			var c *pgconn.PgConn
 			if i == 0 {
 				c = tx.Conn().PgConn()
@@ -144,67 +149,36 @@ func scanParallel[T any](ctx context.Context, pool *pgxpool.Pool, table, query s
 				}
 				c = tx.Conn().PgConn()
 			}
-			return readStream(gctx, c, fmt.Sprintf(query, where), decoder(), full, free)
+			return readStream(gctx, c, fmt.Sprintf(query, where), decoder(), each)
 		})
 	}
-	g.Go(func() error {
-		defer close(full)
-		return readers.Wait()
-	})
-	g.Go(func() error {
-		for batch := range full {
-			if err := each(batch); err != nil {
-				for range full { // let the readers finish
-				}
-				return err
-			}
-			select {
-			case free <- batch[:0]:
-			default:
-			}
-		}
-		return nil
-	})
 	return g.Wait()
 }
 
-// readStream reads query's rows in binary, decodes them and sends them on
-// full in batches, taking empty ones from free when there are.
-func readStream[T any](ctx context.Context, c *pgconn.PgConn, query string, d rowDecoder[T], full, free chan []T) error {
+// readStream reads query's rows in binary, decodes them and hands them to
+// each in batches.
+func readStream[T any](ctx context.Context, c *pgconn.PgConn, query string, d rowDecoder[T], each func([]T) error) error {
 	rr := c.ExecParams(ctx, query, nil, nil, nil, []int16{pgx.BinaryFormatCode})
-	var batch []T
+	batch := make([]T, 0, scanBatch)
 	for rr.NextRow() {
-		if batch == nil {
-			select {
-			case batch = <-free:
-			default:
-				batch = make([]T, 0, scanBatch)
-			}
-		}
 		batch = batch[:len(batch)+1]
 		if err := d.decode(rr.Values(), &batch[len(batch)-1]); err != nil {
 			rr.Close() //nolint:errcheck // the decode error is the one to report
 			return err
 		}
 		if len(batch) == scanBatch {
-			select {
-			case full <- batch:
-			case <-ctx.Done():
-				rr.Close() //nolint:errcheck // cancelled
-				return ctx.Err()
+			if err := each(batch); err != nil {
+				rr.Close() //nolint:errcheck // the callback's error is the one to report
+				return err
 			}
-			batch = nil
+			batch = batch[:0]
 		}
 	}
 	if _, err := rr.Close(); err != nil {
 		return err
 	}
 	if len(batch) > 0 {
-		select {
-		case full <- batch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return each(batch)
 	}
 	return nil
 }
