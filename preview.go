@@ -31,6 +31,18 @@ type EndChange struct {
 	To   *time.Time `json:"to" doc:"The end date after the request; null for none."`
 }
 
+// RelationshipChange is how a request moves the end date of a partner
+// relationship in a preview (R-PREVIEW-1): a tighter max_partner_days
+// brings it earlier (R-GUARD-4, R-LIFE-1). The partner memberships of the
+// relationship are not written, they end with it at check time, so
+// Changes does not list them.
+type RelationshipChange struct {
+	RelationshipID string    `json:"relationship_id" doc:"The partner relationship (rel_…)."`
+	PartnerID      string    `json:"partner_id" doc:"The partner account, whose members' access in the client ends with the relationship."`
+	ClientID       string    `json:"client_id" doc:"The client account."`
+	End            EndChange `json:"end" doc:"The relationship's end date now and after the request."`
+}
+
 // Preview is the answer of a request made with dry_run (R-PREVIEW-1): what
 // the request would change, computed by the request's own code in a
 // transaction that is rolled back, so that nothing is written (no event,
@@ -38,6 +50,9 @@ type EndChange struct {
 type Preview struct {
 	DryRun  bool               `json:"dry_run" doc:"Always true: nothing was changed."`
 	Changes []PermissionChange `json:"changes" doc:"Every membership the request would write, in the order it writes them."`
+	// Relationships are the partner relationships whose end the request
+	// moves: their partner members' access ends with them.
+	Relationships []RelationshipChange `json:"relationships,omitempty" doc:"Every partner relationship whose end date the request would move (a tighter max_partner_days, R-GUARD-4), in the order it writes them; the access of the partner's members in the client ends with it. Left out when there is none."`
 
 	done bool
 }
@@ -79,10 +94,49 @@ type dryRun struct {
 	kept    map[string][]string    // kept_not_held, where a set was applied
 	created map[string]string      // the account of each membership the write created
 	quiet   map[string]bool        // taken beforehand; listed only if the write changes it
+
+	rels      []string                 // relationship ids, in the order first written
+	relBefore map[string]*Relationship // the stored relationship before the write
 }
 
 func newDryRun() *dryRun {
-	return &dryRun{before: map[string]*Membership{}, perms: map[string][]string{}, kept: map[string][]string{}, created: map[string]string{}, quiet: map[string]bool{}}
+	return &dryRun{before: map[string]*Membership{}, perms: map[string][]string{}, kept: map[string][]string{}, created: map[string]string{}, quiet: map[string]bool{},
+		relBefore: map[string]*Relationship{}}
+}
+
+// UpdateRelationship writes r; a dry run first takes the stored
+// relationship, so that the preview shows how its end moves (R-PREVIEW-1):
+// its partner memberships hang on it at check time and are not written.
+func (t *txn) UpdateRelationship(ctx context.Context, r *Relationship) error {
+	if t.dry != nil {
+		if _, ok := t.dry.relBefore[r.ID]; !ok {
+			b, err := t.Store.FindRelationship(ctx, r.PartnerID, r.ClientID)
+			if err != nil {
+				return err
+			}
+			t.dry.rels = append(t.dry.rels, r.ID)
+			t.dry.relBefore[r.ID] = b
+		}
+	}
+	return t.Store.UpdateRelationship(ctx, r)
+}
+
+// relationshipChanges describes, once the write has run, the relationships
+// whose end date it moved, from the state taken before each first write.
+func (t *txn) relationshipChanges() ([]RelationshipChange, error) {
+	var out []RelationshipChange
+	for _, id := range t.dry.rels {
+		b := t.dry.relBefore[id]
+		r, err := t.Store.FindRelationship(t.ctx, b.PartnerID, b.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		if r.ID != id || sameTime(b.EndsAt, r.EndsAt) {
+			continue
+		}
+		out = append(out, RelationshipChange{RelationshipID: id, PartnerID: r.PartnerID, ClientID: r.ClientID, End: EndChange{From: b.EndsAt, To: r.EndsAt}})
+	}
+	return out, nil
 }
 
 // capture takes the state of the stored membership id and, since a

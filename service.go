@@ -294,7 +294,11 @@ func (s *Service) dryRun(ctx context.Context, p *Preview, fn func(t *txn) error)
 		if err != nil {
 			return err
 		}
-		p.DryRun, p.Changes, p.done = true, changes, true
+		rels, err := t.relationshipChanges()
+		if err != nil {
+			return err
+		}
+		p.DryRun, p.Changes, p.Relationships, p.done = true, changes, rels, true
 		return errDryRun
 	})
 	if err == nil {

@@ -129,6 +129,12 @@ func TestRPREVIEW1_PolicyAndApprovalDryRun(t *testing.T) {
 				t.Fatalf("policy preview = %+v, want each losing reports.view, its own end unchanged", p)
 			}
 		}
+		// R-GUARD-4, R-LIFE-1: the relationship's end is what moves; the
+		// preview lists it apart.
+		if len(p.Relationships) != 1 || p.Relationships[0].PartnerID != partner || p.Relationships[0].ClientID != client ||
+			!strings.HasPrefix(p.Relationships[0].RelationshipID, steward.PrefixRelationship) || p.Relationships[0].End.From != nil || p.Relationships[0].End.To == nil {
+			t.Fatalf("policy preview relationships = %+v, want %s→%s from no end to the new maximum", p.Relationships, partner, client)
+		}
 		if e.Revision(t) != rev || e.AuditCount(t, client) != events {
 			t.Fatal("a policy dry run wrote something")
 		}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -330,6 +331,93 @@ func testRPreview1Property(t *testing.T, open Opener) {
 			}
 			t.Logf("previews with changes, by request: %v", kinds)
 		})
+	}
+}
+
+// testRPreview1Relationships: a tighter max_partner_days moves the end of
+// a partner relationship earlier (R-GUARD-4, R-LIFE-1) without writing its
+// partner memberships, which end with it at check time. Its preview lists
+// the relationship with its end before and after, exactly as the real
+// change then clips and stores it, and writes nothing.
+func testRPreview1Relationships(t *testing.T, open Opener) {
+	w := newPartnerWorld(t, open)
+	far := w.PartnerAdmin(w.P.ID, w.C.ID, w.COwner.ID) // no end
+	q, _ := w.Account(steward.AccountPartner)
+	qAdmin := w.User(q.ID, steward.RoleMember)
+	soon := w.Now.Add(days(5))
+	if _, _, err := w.Svc.ApproveAccessLinkWith(w.As(w.COwner.ID), w.Link(q.ID, qAdmin.ID, qAdmin.ID), w.C.ID,
+		steward.ApprovalOptions{EndsAt: &soon}); err != nil {
+		t.Fatal(err)
+	}
+	w.Now = w.Now.Add(days(1))
+	rel, other := w.Relationship(w.P.ID, w.C.ID), w.Relationship(q.ID, w.C.ID)
+	limit := rel.Approved().Add(days(10))
+	upd := steward.PolicyUpdate{MaxPartnerDays: setPolicy(10)}
+
+	rev, err := w.Store.CurrentRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := w.Events(w.C.ID)
+	p, err := dryRun(w.As(w.COwner.ID), func(ctx context.Context) error {
+		_, _, err := w.Svc.UpdatePolicy(ctx, w.C.ID, upd)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Relationships) != 1 {
+		t.Fatalf("preview relationships = %+v, want only %s", p.Relationships, rel.ID)
+	}
+	c := p.Relationships[0]
+	if c.RelationshipID != rel.ID || c.PartnerID != w.P.ID || c.ClientID != w.C.ID || c.End.From != nil || c.End.To == nil || !c.End.To.Equal(limit) {
+		t.Errorf("preview relationship = %+v (to %v), want %s from no end to %v", c, c.End.To, rel.ID, limit)
+	}
+	if now, _ := w.Store.CurrentRevision(ctx); now != rev || w.Events(w.C.ID) != events {
+		t.Errorf("the dry run wrote: revision %d → %d, events %d → %d", rev, now, events, w.Events(w.C.ID))
+	}
+	if r := w.Relationship(w.P.ID, w.C.ID); r.EndsAt != nil {
+		t.Errorf("the dry run stored ends_at %v", r.EndsAt)
+	}
+	if !w.Allowed(far.ID, w.C.ID, "reports.view", limit.Add(time.Hour)) {
+		t.Error("after the dry run, the partner admin's access ends at the previewed end")
+	}
+	// The preview's JSON names the list; a preview without one leaves it out.
+	if b, err := json.Marshal(p); err != nil || !strings.Contains(string(b), `"relationships":[{"relationship_id":"`+rel.ID+`"`) {
+		t.Errorf("preview JSON = %s, %v", b, err)
+	}
+	if b, err := json.Marshal(&steward.Preview{DryRun: true, Changes: []steward.PermissionChange{}}); err != nil || strings.Contains(string(b), "relationships") {
+		t.Errorf("empty preview JSON = %s, %v", b, err)
+	}
+
+	ch := w.policy(t, w.COwner.ID, w.C.ID, upd)
+	if !slices.Equal(ch.Relationships, []string{rel.ID}) {
+		t.Errorf("relationships_clipped = %v, want [%s] as previewed", ch.Relationships, rel.ID)
+	}
+	if r := w.Relationship(w.P.ID, w.C.ID); r.EndsAt == nil || !r.EndsAt.Equal(*c.End.To) {
+		t.Errorf("stored ends_at = %v, previewed %v", r.EndsAt, c.End.To)
+	}
+	if r := w.Relationship(q.ID, w.C.ID); !sameEnd(r.EndsAt, other.EndsAt) {
+		t.Errorf("the relationship ending sooner moved: %v → %v", other.EndsAt, r.EndsAt)
+	}
+	if w.Allowed(far.ID, w.C.ID, "reports.view", limit.Add(time.Hour)) {
+		t.Error("the partner admin's access lasts past the clipped end")
+	}
+
+	// The client's own change of an end date previews the same way.
+	earlier := limit.Add(-days(2))
+	p, err = dryRun(w.As(w.COwner.ID), func(ctx context.Context) error {
+		_, _, err := w.Svc.UpdatePartner(ctx, w.C.ID, w.P.ID, steward.RelationshipUpdate{EndsAt: steward.Optional[time.Time]{Set: true, Value: earlier}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Relationships) != 1 || p.Relationships[0].RelationshipID != rel.ID || !sameEnd(p.Relationships[0].End.From, &limit) || !sameEnd(p.Relationships[0].End.To, &earlier) {
+		t.Errorf("preview of a new end = %+v, want %s from %v to %v", p.Relationships, rel.ID, limit, earlier)
+	}
+	if r := w.Relationship(w.P.ID, w.C.ID); !sameEnd(r.EndsAt, &limit) {
+		t.Errorf("the dry run stored ends_at %v", r.EndsAt)
 	}
 }
 

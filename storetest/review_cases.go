@@ -19,6 +19,7 @@ var reviewCases = []suiteCase{
 	{"R-PREVIEW-1_DryRunWritesNothing", testRPreview1},
 	{"R-PREVIEW-1_TakenEmailRefusedInPreviewAndWrite", testTakenEmail},
 	{"R-PREVIEW-1_PreviewEqualsRealChange", testRPreview1Property},
+	{"R-PREVIEW-1_PolicyPreviewListsClippedRelationships", testRPreview1Relationships},
 }
 
 // reviewWorld is a client with an external user who delegated to a

@@ -77,10 +77,20 @@ func (s *Server) hidden(w http.ResponseWriter, r *http.Request, ss *session, err
 // in a transaction it rolls back. It returns what each membership would
 // gain and lose, or the error the real write would get.
 func dryRun(ctx context.Context, write func(ctx context.Context) error) ([]steward.PermissionChange, error) {
+	p, err := dryRunPreview(ctx, write)
+	if err != nil {
+		return nil, err
+	}
+	return p.Changes, nil
+}
+
+// dryRunPreview is dryRun answering the whole preview, with the partner
+// relationships whose end the write would move.
+func dryRunPreview(ctx context.Context, write func(ctx context.Context) error) (*steward.Preview, error) {
 	p := &steward.Preview{}
 	err := write(steward.NewContextWithDryRun(ctx, p))
 	if p.Done() {
-		return p.Changes, nil
+		return p, nil
 	}
 	if err == nil {
 		err = steward.Errorf(steward.EINTERNAL, "internal", "a dry run answered no preview")

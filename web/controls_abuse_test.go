@@ -172,6 +172,40 @@ func TestConsolePolicyLastSuperAdminNamed(t *testing.T) {
 	})
 }
 
+// TestConsolePolicyPreviewListsPartnerEnds: the preview of a tighter
+// max_partner_days names the partner whose access would end sooner and
+// when (R-PREVIEW-1 with R-GUARD-4, R-LIFE-1), saves nothing, and the date
+// it shows is the one saving then stores.
+func TestConsolePolicyPreviewListsPartnerEnds(t *testing.T) {
+	backends(t, func(t *testing.T, backend string) {
+		e := newEnv(t, backend)
+		e.managed()
+		ada := e.client()
+		e.login(ada, "ada@acme.example", demoPassword)
+		res, body := e.post(ada, "/accounts/"+e.acme.ID+"/policy", url.Values{"max_partner_days": {"30"}, "action": {"preview"}})
+		const shown = "Brightside Digital's access will end on "
+		if res.StatusCode != http.StatusOK || !strings.Contains(body, "Partners whose access would end sooner") || !strings.Contains(body, shown) {
+			t.Fatalf("status %d, want the preview naming Brightside Digital:\n%s", res.StatusCode, body)
+		}
+		if pol, err := e.svc.FindPolicy(e.as(e.ada), e.acme.ID); err != nil || !pol.Empty() {
+			t.Fatalf("the preview saved the policy: %+v, %v", pol, err)
+		}
+		if !e.check(e.pat.ID, e.acme.ID, "crm.contacts.view").Allowed {
+			t.Fatal("the preview ended the partner's access")
+		}
+		ch, _, err := e.svc.UpdatePolicy(e.as(e.ada), e.acme.ID, steward.PolicyUpdate{MaxPartnerDays: steward.Optional[int]{Set: true, Value: 30}})
+		e.must(err)
+		ps, _, err := e.svc.FindPartners(e.as(e.ada), e.acme.ID, steward.Page{Limit: steward.MaxPageLimit})
+		e.must(err)
+		if len(ps) != 1 || ps[0].EndsAt == nil || len(ch.Relationships) != 1 {
+			t.Fatalf("after saving: partners %+v, relationships_clipped %v", ps, ch.Relationships)
+		}
+		if want := shown + ps[0].EndsAt.UTC().Format("2 Jan 2006 15:04 UTC") + " instead of having no end date."; !strings.Contains(body, want) {
+			t.Errorf("the preview does not say %q:\n%s", want, body)
+		}
+	})
+}
+
 // TestConsoleMyRequests: an external user without the list permissions sees
 // its own access requests under My requests (R-REQUEST-1), whatever their
 // status, and none of another requester's.

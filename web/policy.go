@@ -29,8 +29,49 @@ type policyData struct {
 	Form   policyForm
 	Groups []permissionGroup
 	// Preview is set after Preview: what saving would change.
-	Preview   []changeView
-	Previewed bool
+	Preview []changeView
+	// Relationships are the partner relationships whose end saving would
+	// move earlier (R-GUARD-4, R-LIFE-1): their partner's members lose
+	// access sooner, though no membership is written.
+	Relationships []relationshipView
+	Previewed     bool
+}
+
+// relationshipView is a partner relationship whose end a preview moves,
+// with the partner's name.
+type relationshipView struct {
+	steward.RelationshipChange
+	Partner string // the partner's name, or its id when it cannot be read
+}
+
+// relationshipViews names the partners of a preview's relationships.
+func (s *Server) relationshipViews(ss *session, accountID string, rels []steward.RelationshipChange) []relationshipView {
+	if len(rels) == 0 {
+		return nil
+	}
+	names := map[string]string{}
+	for page := (steward.Page{Limit: steward.MaxPageLimit}); ; {
+		ps, next, err := s.svc.FindPartners(ss.ctx, accountID, page)
+		if err != nil {
+			break
+		}
+		for _, p := range ps {
+			names[p.PartnerID] = p.PartnerName
+		}
+		if next == "" {
+			break
+		}
+		page.After = next
+	}
+	out := make([]relationshipView, 0, len(rels))
+	for _, r := range rels {
+		v := relationshipView{RelationshipChange: r, Partner: names[r.PartnerID]}
+		if v.Partner == "" {
+			v.Partner = r.PartnerID
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func formOfPolicy(p *steward.AccountPolicy) policyForm {
@@ -125,7 +166,7 @@ func (s *Server) updatePolicy(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	if r.PostFormValue("action") == "preview" {
-		changes, err := dryRun(ss.ctx, func(ctx context.Context) error {
+		p, err := dryRunPreview(ss.ctx, func(ctx context.Context) error {
 			_, _, err := s.svc.UpdatePolicy(ctx, st.Account.ID, upd)
 			return err
 		})
@@ -133,7 +174,8 @@ func (s *Server) updatePolicy(w http.ResponseWriter, r *http.Request, ss *sessio
 			fail(err)
 			return
 		}
-		d.Preview, d.Previewed = s.changeViews(ss, changes), true
+		d.Preview, d.Previewed = s.changeViews(ss, p.Changes), true
+		d.Relationships = s.relationshipViews(ss, st.Account.ID, p.Relationships)
 		s.showPolicy(w, r, ss, http.StatusOK, d)
 		return
 	}
@@ -171,6 +213,9 @@ func (s *Server) policySummary(ss *session, st *steward.Standing, ch *steward.Po
 	}
 	if n := len(ch.Invitations); n > 0 {
 		msg += fmt.Sprintf("; %d pending invitations now end within the maximum", n)
+	}
+	if n := len(ch.Relationships); n > 0 {
+		msg += fmt.Sprintf("; %d partner relationships now end within the maximum", n)
 	}
 	return msg + "."
 }
