@@ -26,18 +26,20 @@ func errSSOSignIn() *Error {
 // A user is bound to the provider's account that first signed in as it:
 // the (issuer, subject) pair, recorded with the sign-in (UserIdentity,
 // audited as user.identity_bound in the user's home account). A bound
-// subject signs in as its user whatever email it asserts now: the subject
-// is the provider's stable name of the account, the email is not. An
+// subject signs in as its user whatever email it asserts now, verified or
+// not: the subject is the provider's stable name of the account, the email
+// is not. An
 // unbound subject is matched by its email, which the provider must have
 // verified, case-insensitively as password sign-in matches it; if that user
 // is bound to another subject of the same issuer, the sign-in is refused
 // with the answer an unknown email gets and audited as
 // user.identity_refused, so that an address reassigned at the provider, or
-// given to a second account there, does not sign in as the user. Either
-// way the checks of password sign-in then apply: a user deactivated or
-// revoked in its home account, or whose every membership ended, is refused
-// with the answers SignIn gives, and is not bound. Removing or revoking the
-// user deletes its bindings.
+// given to a second account there, does not sign in as the user. The
+// checks of password sign-in apply to a bound subject's user, and to a
+// matched user before it is bound: a user deactivated or revoked in its home
+// account, or whose every membership ended, is refused with the answers
+// SignIn gives, and is not bound. Removing or revoking the user deletes its
+// bindings.
 func (s *Service) SignInWithIdentity(ctx context.Context, id Identity) (*User, error) {
 	if id.Issuer == "" || id.Subject == "" || checkText("issuer", id.Issuer, "subject", id.Subject) != nil {
 		return nil, errSSOSignIn()
@@ -69,9 +71,16 @@ func (s *Service) SignInWithIdentity(ctx context.Context, id Identity) (*User, e
 	if err != nil && ErrorKind(err) != ENOTFOUND {
 		return nil, err
 	}
-	if other != nil {
+	switch {
+	case other != nil && other.Subject == id.Subject:
+		// Bound to this subject since it was looked up.
+		return s.ssoSessionUser(ctx, u.ID)
+	case other != nil:
 		// Bound to another subject: refused, and audited.
-		return nil, s.bindIdentity(ctx, id, u.ID, true)
+		if err := s.bindIdentity(ctx, id, u.ID, true); err != nil {
+			return nil, err
+		}
+		return s.ssoSessionUser(ctx, u.ID) // this subject was bound meanwhile
 	}
 	// The checks of password sign-in come before the binding: only a
 	// sign-in that succeeds binds.
@@ -102,7 +111,7 @@ func (s *Service) ssoSessionUser(ctx context.Context, userID string) (*User, err
 // refuse says the caller found such a binding: the write then only
 // refuses, and a binding gone meanwhile binds nothing (the person signs in
 // again). The account's lock orders concurrent first sign-ins of one user;
-// a subject bound meanwhile to this user needs nothing more.
+// a subject bound meanwhile to this user needs nothing more (nil).
 func (s *Service) bindIdentity(ctx context.Context, id Identity, userID string, refuse bool) error {
 	refused := false
 	_, err := s.write(ctx, func(t *txn) error {
@@ -117,7 +126,7 @@ func (s *Service) bindIdentity(ctx context.Context, id Identity, userID string, 
 			return err
 		}
 		if b, err := t.FindUserIdentity(t.ctx, id.Issuer, id.Subject); err == nil {
-			if b.UserID == u.ID && !refuse {
+			if b.UserID == u.ID {
 				return errUnchanged // a concurrent sign-in bound it
 			}
 			return errSSOSignIn()

@@ -369,6 +369,36 @@ func testSSOIdentityBinding(t *testing.T, open Opener) {
 		WantCode(t, err, steward.EUNAUTHENTICATED, "sso_sign_in_failed")
 	})
 
+	t.Run("ConcurrentFirstSignInsBindOnce", func(t *testing.T) {
+		c := x.userWithPassword(x.home.ID, "concurrent.sso@example.com", "pass word")
+		before := events("user.identity_bound")
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := signIn("subject-c1", c.Email, true)
+				if err == nil && got.ID != c.ID {
+					err = errors.New("signed in as " + got.ID)
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Errorf("a concurrent first sign-in: %v, want the user", err)
+			}
+		}
+		if id := boundTo(iss, "subject-c1"); id != c.ID {
+			t.Errorf("subject-c1 is bound to %q, want %s", id, c.ID)
+		}
+		if n := events("user.identity_bound") - before; n != 1 {
+			t.Errorf("%d user.identity_bound events, want 1", n)
+		}
+	})
+
 	t.Run("RevocationClearsTheBinding", func(t *testing.T) {
 		w := x.userWithPassword(x.home.ID, "revoked.sso@example.com", "pass word")
 		if got, err := signIn("subject-w", w.Email, true); err != nil || got.ID != w.ID {
