@@ -210,8 +210,8 @@ type UserRevocation struct {
 
 // RevokeUser revokes a user everywhere (R-REVOKE-2): a super admin of the
 // user's home account, or the operator, deactivates it (which suspends its
-// partner access, R-PARTNER-12), deletes every API token and console
-// session it has, and revokes the pending invitations addressed to it or
+// partner access, R-PARTNER-12), deletes every API token, console session
+// and single sign-on binding it has, and revokes the pending invitations addressed to it or
 // sent by it, in one transaction. The authenticator reads the user and the
 // token on every request and the console the user and the session, so
 // neither works from the commit on, on any node.
@@ -279,6 +279,12 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) (*UserRevocatio
 		if out.SessionsEnded, err = t.DeleteUserSessions(t.ctx, u.ID); err != nil {
 			return err
 		}
+		// Its single sign-on bindings go too: the provider's account that
+		// signs in as it next, once it is reactivated, binds afresh.
+		unbound, err := t.DeleteUserIdentities(t.ctx, u.ID)
+		if err != nil {
+			return err
+		}
 		for _, inv := range invs {
 			cur, err := t.FindInvitationByID(t.ctx, inv.AccountID, inv.ID) // re-read under the lock
 			if err != nil {
@@ -296,11 +302,11 @@ func (s *Service) RevokeUser(ctx context.Context, userID string) (*UserRevocatio
 			}
 			out.Invitations = append(out.Invitations, cur.ID)
 		}
-		if u.Status == UserDeactivated && out.TokensRevoked == 0 && out.SessionsEnded == 0 && len(t.events) == 0 {
+		if u.Status == UserDeactivated && out.TokensRevoked == 0 && out.SessionsEnded == 0 && unbound == 0 && len(t.events) == 0 {
 			return errUnchanged // SPEC §4 "No-op writes"
 		}
 		t.record(u.HomeAccountID, by, "user.revoked", "user", u.ID, map[string]any{"email": u.Email, "tokens_revoked": out.TokensRevoked,
-			"sessions_ended": out.SessionsEnded, "invitations_revoked": out.Invitations})
+			"sessions_ended": out.SessionsEnded, "identities_unbound": unbound, "invitations_revoked": out.Invitations})
 		out.User = u
 		t.answer(out)
 		return nil

@@ -34,6 +34,7 @@ type Store interface {
 	AccessRequestStore
 	WebhookStore
 	ElevationStore
+	IdentityStore
 
 	// InTx runs fn in one transaction and commits if it returns nil. Writers
 	// are serialised per account (see LockAccount); a transaction that loses
@@ -63,7 +64,8 @@ type UserStore interface {
 	FindUserByID(ctx context.Context, id string) (*User, error)
 	FindUserByEmail(ctx context.Context, email string) (*User, error)
 	UpdateUser(ctx context.Context, u *User) error
-	// DeleteUser removes a user for good and deletes its API tokens: from
+	// DeleteUser removes a user for good and deletes its API tokens,
+	// console sessions and single sign-on bindings (UserIdentity): from
 	// then on every lookup of it answers ENOTFOUND and its email can be used
 	// again. The store may keep a tombstone row for the references of assets
 	// and audit events.

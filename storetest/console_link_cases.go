@@ -22,6 +22,7 @@ func init() {
 		suiteCase{"ConsoleLink_RefusedUsers", testConsoleLinkRefused},
 		suiteCase{"ConsoleLink_ConcurrentRedeemsOneWins", testConsoleLinkConcurrent},
 		suiteCase{"SSO_VerifiedEmailThenPasswordSignInChecks", testSignInWithIdentity},
+		suiteCase{"SSO_IdentityBindsIssuerAndSubject", testSSOIdentityBinding},
 		suiteCase{"ConsoleLink_PrunedADayAfterExpiry", testConsoleLinkPruned},
 	)
 }
@@ -255,4 +256,159 @@ func testConsoleLinkPruned(t *testing.T, open Opener) {
 	if _, err := x.Store.FindConsoleLinkByHash(ctx, steward.HashSecret(consoleLinkToken(t, young))); err != nil {
 		t.Errorf("a live link: %v, want it kept", err)
 	}
+}
+
+// testSSOIdentityBinding: the first single sign-on of a user binds the
+// provider's (issuer, subject) to it (SPEC §3 "Web console"); that subject
+// then signs in as the user whatever email it asserts, and another subject
+// asserting the user's verified email is refused and audited, binding
+// nothing. Removing or revoking the user deletes its bindings.
+func testSSOIdentityBinding(t *testing.T, open Opener) {
+	x := passwordWorld(t, open)
+	const iss = "https://idp.example.com"
+	u := x.userWithPassword(x.home.ID, "bound.user@example.com", "pass word")
+	events := func(action string) int {
+		t.Helper()
+		evs, _, err := x.Store.FindEvents(ctx, steward.AuditFilter{AccountID: x.home.ID, Action: action, Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	boundTo := func(issuer, subject string) string {
+		t.Helper()
+		b, err := x.Store.FindUserIdentity(ctx, issuer, subject)
+		if steward.ErrorKind(err) == steward.ENOTFOUND {
+			return ""
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return b.UserID
+	}
+	signIn := func(subject, email string, verified bool) (*steward.User, error) {
+		return x.Svc.SignInWithIdentity(ctx, steward.Identity{Issuer: iss, Subject: subject, Email: email, EmailVerified: verified})
+	}
+
+	t.Run("FirstSignInBinds", func(t *testing.T) {
+		got, err := signIn("subject-a", "Bound.User@example.com", true)
+		if err != nil || got.ID != u.ID {
+			t.Fatalf("first sign-in = %v, %v; want the user", got, err)
+		}
+		if id := boundTo(iss, "subject-a"); id != u.ID {
+			t.Errorf("subject-a is bound to %q, want %s", id, u.ID)
+		}
+		evs, _, err := x.Store.FindEvents(ctx, steward.AuditFilter{AccountID: x.home.ID, Action: "user.identity_bound", Limit: 10})
+		if err != nil || len(evs) != 1 || evs[0].TargetID != u.ID || evs[0].Actor.UserID != u.ID {
+			t.Errorf("user.identity_bound events = %+v, %v; want one by the user", evs, err)
+		}
+		if _, err := signIn("subject-a", u.Email, true); err != nil {
+			t.Fatal(err)
+		}
+		if n := events("user.identity_bound"); n != 1 {
+			t.Errorf("a second sign-in: %d user.identity_bound events, want still 1", n)
+		}
+	})
+
+	t.Run("SameSubjectChangedEmailSignsInTheUser", func(t *testing.T) {
+		for _, c := range []struct {
+			email    string
+			verified bool
+		}{{"renamed@example.com", true}, {"renamed@example.com", false}, {"", false}} {
+			got, err := signIn("subject-a", c.email, c.verified)
+			if err != nil || got.ID != u.ID {
+				t.Errorf("the bound subject asserting %q (verified %v) = %v, %v; want the user", c.email, c.verified, got, err)
+			}
+		}
+	})
+
+	t.Run("AnotherSubjectWithTheEmailIsRefused", func(t *testing.T) {
+		_, err := signIn("subject-b", u.Email, true)
+		WantCode(t, err, steward.EUNAUTHENTICATED, "sso_sign_in_failed")
+		_, errUnknown := signIn("subject-c", "nobody@example.com", true)
+		if err == nil || errUnknown == nil || err.Error() != errUnknown.Error() {
+			t.Errorf("answers differ: %v, %v", err, errUnknown)
+		}
+		if id := boundTo(iss, "subject-b"); id != "" {
+			t.Errorf("subject-b is bound to %s, want nothing bound", id)
+		}
+		if b, err := x.Store.FindUserIdentityOf(ctx, iss, u.ID); err != nil || b.Subject != "subject-a" {
+			t.Errorf("the user's binding = %+v, %v; want subject-a still", b, err)
+		}
+		if n := events("user.identity_refused"); n != 1 {
+			t.Errorf("%d user.identity_refused events, want 1", n)
+		}
+		// Another issuer is another provider: its first sign-in binds.
+		got, err := x.Svc.SignInWithIdentity(ctx, steward.Identity{Issuer: "https://other-idp.example.com", Subject: "subject-b", Email: u.Email, EmailVerified: true})
+		if err != nil || got.ID != u.ID {
+			t.Errorf("another issuer's first sign-in = %v, %v; want the user", got, err)
+		}
+		// The password sign-in is unaffected.
+		if got, err := x.Svc.SignIn(ctx, u.Email, "pass word"); err != nil || got.ID != u.ID {
+			t.Errorf("password sign-in = %v, %v; want the user", got, err)
+		}
+	})
+
+	t.Run("RemovalClearsTheBinding", func(t *testing.T) {
+		if _, err := x.Svc.RemoveMemberWith(x.Op, x.home.ID, u.ID, steward.MemberRemoval{}); err != nil {
+			t.Fatal(err)
+		}
+		if id := boundTo(iss, "subject-a"); id != "" {
+			t.Errorf("after the user's removal subject-a is bound to %s, want nothing", id)
+		}
+		if _, err := signIn("subject-a", "renamed@example.com", true); err == nil {
+			t.Error("the removed user's subject still signs in")
+		}
+		// A later user with the address binds afresh, to the subject that
+		// signs in first.
+		v := x.userWithPassword(x.home.ID, u.Email, "pass word")
+		got, err := signIn("subject-b", u.Email, true)
+		if err != nil || got.ID != v.ID {
+			t.Fatalf("the new user's first sign-in = %v, %v; want the new user", got, err)
+		}
+		_, err = signIn("subject-a", u.Email, true)
+		WantCode(t, err, steward.EUNAUTHENTICATED, "sso_sign_in_failed")
+	})
+
+	t.Run("ConcurrentFirstSignInsBindOnce", func(t *testing.T) {
+		c := x.userWithPassword(x.home.ID, "concurrent.sso@example.com", "pass word")
+		before := events("user.identity_bound")
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := signIn("subject-c1", c.Email, true)
+				if err == nil && got.ID != c.ID {
+					err = errors.New("signed in as " + got.ID)
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Errorf("a concurrent first sign-in: %v, want the user", err)
+			}
+		}
+		if id := boundTo(iss, "subject-c1"); id != c.ID {
+			t.Errorf("subject-c1 is bound to %q, want %s", id, c.ID)
+		}
+		if n := events("user.identity_bound") - before; n != 1 {
+			t.Errorf("%d user.identity_bound events, want 1", n)
+		}
+	})
+
+	t.Run("RevocationClearsTheBinding", func(t *testing.T) {
+		w := x.userWithPassword(x.home.ID, "revoked.sso@example.com", "pass word")
+		if got, err := signIn("subject-w", w.Email, true); err != nil || got.ID != w.ID {
+			t.Fatalf("first sign-in = %v, %v", got, err)
+		}
+		if _, _, err := x.Svc.RevokeUser(x.Op, w.ID); err != nil {
+			t.Fatal(err)
+		}
+		if id := boundTo(iss, "subject-w"); id != "" {
+			t.Errorf("after the user's revocation subject-w is bound to %s, want nothing", id)
+		}
+	})
 }

@@ -35,9 +35,11 @@ type idp struct {
 	secret   string
 
 	mu sync.Mutex
-	// The identity the next sign-in asserts.
+	// The identity the next sign-in asserts; the subject is "sub-" and the
+	// email in lower case unless subject is set.
 	email    string
 	verified any
+	subject  string
 	// nonce, when set, replaces the nonce the client sent.
 	nonce string
 	codes map[string]idpGrant
@@ -123,7 +125,11 @@ func (p *idp) token(w http.ResponseWriter, r *http.Request) {
 		nonce = p.nonce
 	}
 	now := time.Now()
-	claims := map[string]any{"iss": p.srv.URL, "sub": "sub-" + p.email, "aud": p.clientID, "iat": now.Unix(),
+	sub := p.subject
+	if sub == "" {
+		sub = "sub-" + strings.ToLower(p.email)
+	}
+	claims := map[string]any{"iss": p.srv.URL, "sub": sub, "aud": p.clientID, "iat": now.Unix(),
 		"exp": now.Add(5 * time.Minute).Unix(), "nonce": nonce, "email": p.email, "email_verified": p.verified}
 	payload, _ := json.Marshal(claims)
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
@@ -144,7 +150,15 @@ func (p *idp) token(w http.ResponseWriter, r *http.Request) {
 func (p *idp) as(email string, verified any, nonce string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.email, p.verified, p.nonce = email, verified, nonce
+	p.email, p.verified, p.nonce, p.subject = email, verified, nonce, ""
+}
+
+// asSubject sets the identity the next sign-in asserts: another account
+// of the provider (subject) with a verified email.
+func (p *idp) asSubject(subject, email string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.email, p.verified, p.nonce, p.subject = email, true, "", subject
 }
 
 // ssoConsole serves a console over e's service, with single sign-on at p,
@@ -220,8 +234,9 @@ func ssoSignIn(t *testing.T, c *http.Client, base, next string, tamper func(url.
 // TestConsoleSSO signs in with an OpenID Connect provider (SPEC §3 "Web
 // console", optional single sign-on): the sign-in page offers it; a
 // verified email signs in its user, case-insensitively, renewing the session
-// id; a wrong state or nonce, an unverified or unknown email and a
-// deactivated user are refused with the sign-in page.
+// id and binds the user to the provider's subject; a wrong state or nonce,
+// an unverified or unknown email, another subject with the bound user's
+// email and a deactivated user are refused with the sign-in page.
 func TestConsoleSSO(t *testing.T) {
 	backends(t, func(t *testing.T, backend string) {
 		e := newEnv(t, backend)
@@ -259,6 +274,31 @@ func TestConsoleSSO(t *testing.T) {
 				t.Errorf("signed in as %q, want Ada Lovelace", got)
 			}
 		})
+		t.Run("SecondSubjectSameEmail", func(t *testing.T) {
+			// Ada is bound to the subject that signed in first: another
+			// account of the provider given her verified address is not her.
+			c := e.client()
+			p.asSubject("another-account", "ada@acme.example")
+			res, body := ssoSignIn(t, c, base, "/", nil)
+			if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "no user of this console has the verified email address") {
+				t.Errorf("status %d, want 401 and the sign-in page's generic refusal:\n%s", res.StatusCode, body)
+			}
+			if got := signedIn(c); got != "" {
+				t.Errorf("signed in as %q", got)
+			}
+		})
+		t.Run("BoundSubjectChangedEmail", func(t *testing.T) {
+			c := e.client()
+			p.asSubject("sub-ada@acme.example", "ada.lovelace@elsewhere.example")
+			if res, body := ssoSignIn(t, c, base, "/", nil); res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("callback: status %d, want 303\n%s", res.StatusCode, body)
+			}
+			if got := signedIn(c); got != "Ada Lovelace" {
+				t.Errorf("signed in as %q, want Ada Lovelace", got)
+			}
+		})
+		// Bob has not signed in by single sign-on: his email is what would
+		// name him (a bound subject signs in whatever its email claims say).
 		for _, tt := range []struct {
 			name     string
 			email    string
@@ -271,9 +311,9 @@ func TestConsoleSSO(t *testing.T) {
 			{"WrongState", "ada@acme.example", true, "", func(q url.Values) { q.Set("state", rand.Text()) }, http.StatusUnauthorized, "Single sign-on did not complete"},
 			{"NoState", "ada@acme.example", true, "", func(q url.Values) { q.Del("state") }, http.StatusUnauthorized, "Single sign-on did not complete"},
 			{"WrongNonce", "ada@acme.example", true, rand.Text(), nil, http.StatusUnauthorized, "Single sign-on did not complete"},
-			{"UnverifiedEmail", "ada@acme.example", false, "", nil, http.StatusUnauthorized, "no user of this console has the verified email address"},
-			{"UnverifiedEmailString", "ada@acme.example", "false", "", nil, http.StatusUnauthorized, "no user of this console has the verified email address"},
-			{"NoVerifiedClaim", "ada@acme.example", nil, "", nil, http.StatusUnauthorized, "no user of this console has the verified email address"},
+			{"UnverifiedEmail", "bob@acme.example", false, "", nil, http.StatusUnauthorized, "no user of this console has the verified email address"},
+			{"UnverifiedEmailString", "bob@acme.example", "false", "", nil, http.StatusUnauthorized, "no user of this console has the verified email address"},
+			{"NoVerifiedClaim", "bob@acme.example", nil, "", nil, http.StatusUnauthorized, "no user of this console has the verified email address"},
 			{"UnknownEmail", "nobody@acme.example", true, "", nil, http.StatusUnauthorized, "no user of this console has the verified email address"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {

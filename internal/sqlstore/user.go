@@ -81,7 +81,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *steward.User) error {
 // replaced by one no address can equal (so that it can be used again), no
 // password. The row stays so that assets and audit references keep a user to
 // point at; every lookup answers ENOTFOUND from then on. The user's API
-// tokens are deleted with it.
+// tokens, console sessions and single sign-on bindings are deleted with it.
 func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 	var home string
 	err := s.q.QueryRowContext(ctx, `UPDATE users SET status=$2, email=$3, password_hash='', updated_at=$4 WHERE id=$1 AND status <> $2
@@ -95,6 +95,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string, at time.Time) error {
 	if _, err = s.exec(ctx, "delete user tokens", `DELETE FROM tokens WHERE user_id = $1`, id); err != nil {
 		return err
 	}
-	_, err = s.DeleteUserSessions(ctx, id) // SPEC §4: its sessions stop working
+	if _, err = s.DeleteUserSessions(ctx, id); err != nil { // SPEC §4: its sessions stop working
+		return err
+	}
+	// Its single sign-on bindings go too, so that a later user with its
+	// email binds afresh.
+	_, err = s.DeleteUserIdentities(ctx, id)
 	return err
 }
