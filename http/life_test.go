@@ -40,6 +40,25 @@ func TestRLIFE1_RelationshipEndOverHTTP(t *testing.T) {
 
 		path := "/v1/accounts/" + client + "/partners/" + partner
 		later := end.Add(10 * 24 * time.Hour)
+
+		// R-PREVIEW-1: a dry run of an earlier end lists the move and
+		// writes nothing.
+		sooner := end.Add(-10 * 24 * time.Hour)
+		quiet := e.AuditCount(t, client)
+		var preview steward.Preview
+		res := e.MustOK(t, http.StatusOK, "PATCH", path+"?dry_run=true", ownerTok, map[string]any{"ends_at": sooner}, &preview)
+		if rs := preview.Relationships; !preview.DryRun || len(rs) != 1 || rs[0].PartnerID != partner ||
+			rs[0].End.From == nil || !rs[0].End.From.Equal(end) || rs[0].End.To == nil || !rs[0].End.To.Equal(sooner) {
+			t.Fatalf("dry run of an earlier end = %s", res.Body)
+		}
+		if res.Header.Get("Steward-Revision") != "" || e.AuditCount(t, client) != quiet {
+			t.Fatal("the dry run wrote something")
+		}
+		e.MustOK(t, http.StatusOK, "GET", "/v1/accounts/"+client+"/partners", ownerTok, nil, &list)
+		if len(list.Items) != 1 || list.Items[0].EndsAt == nil || !list.Items[0].EndsAt.Equal(end) {
+			t.Fatalf("after the dry run, partners = %+v", list.Items)
+		}
+
 		var rel steward.SharedRelationship
 		first := e.MustOK(t, http.StatusOK, "PATCH", path, ownerTok, map[string]any{"ends_at": later, "auto_extend": false}, &rel, "Idempotency-Key", "life-1")
 		if rel.EndsAt == nil || !rel.EndsAt.Equal(later) || rel.AutoExtend || first.Header.Get("Steward-Revision") == "" {

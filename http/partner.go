@@ -273,8 +273,8 @@ func (s *Server) partnerRoutes() {
 			}
 			return s.svc.FindPartners(ctx, in.Account, page)
 		}))
-	huma.Register(s.api, op(http.MethodPatch, "/v1/accounts/{account}/partners/{partner}", "update-relationship", "client side",
-		"Set or clear a partner relationship's end date and auto_extend (R-LIFE-1; needs account.partners.manage)", http.StatusOK),
+	huma.Register(s.api, s.previewable(op(http.MethodPatch, "/v1/accounts/{account}/partners/{partner}", "update-relationship", "client side",
+		"Set or clear a partner relationship's end date and auto_extend (R-LIFE-1; needs account.partners.manage)", http.StatusOK)),
 		write(func(ctx context.Context, in *struct {
 			AccountPath
 			PartnerPath
