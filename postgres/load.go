@@ -93,6 +93,10 @@ type userStatus struct {
 	status steward.UserStatus
 }
 
+// snapshotTx is the transaction of each stream: one snapshot for all its
+// statements, which the first exports and the others import.
+var snapshotTx = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
 // rowDecoder turns one row's binary values into a T; each stream has its own.
 type rowDecoder[T any] interface {
 	decode(values [][]byte, into *T) error
@@ -105,12 +109,8 @@ type rowDecoder[T any] interface {
 // each returns.
 func scanParallel[T any](ctx context.Context, pool *pgxpool.Pool, table, query string, decoder func() rowDecoder[T], each func(batch []T) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	lead, err := pool.Acquire(gctx)
-	if err != nil {
-		return err
-	}
-	defer lead.Release()
-	tx, err := lead.BeginTx(gctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	// The pool's transactions hand their connection back when they end.
+	tx, err := pool.BeginTx(gctx, snapshotTx)
 	if err != nil {
 		return err
 	}
@@ -134,12 +134,7 @@ func scanParallel[T any](ctx context.Context, pool *pgxpool.Pool, table, query s
 			if i == 0 {
 				c = tx.Conn().PgConn()
 			} else {
-				conn, err := pool.Acquire(gctx)
-				if err != nil {
-					return err
-				}
-				defer conn.Release()
-				tx, err := conn.BeginTx(gctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+				tx, err := pool.BeginTx(gctx, snapshotTx)
 				if err != nil {
 					return err
 				}
