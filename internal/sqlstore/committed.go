@@ -7,21 +7,29 @@ import (
 	"github.com/steward-iam/steward"
 )
 
-// committedRevs is how many of its last revisions a process remembers.
-const committedRevs = 4096
+// A process remembers its last committedRevs revisions, and no more than
+// committedRows feed rows in all: a burst of bulk writes (10,000 rows each)
+// must not hold gigabytes. A revision of more rows is not remembered.
+const (
+	committedRevs = 4096
+	committedRows = 1 << 16
+)
 
 // committed remembers the change-feed rows of the revisions this process
 // committed last, as ChangesSince would read them, so that the node's
 // check index applies its own writes without reading the feed back (see
 // CommittedChanges). Rows of a revision are immutable once committed.
 type committed struct {
-	mu   sync.Mutex
-	revs map[int64][]steward.Change
-	ring [committedRevs]int64 // the remembered revisions, oldest replaced first
-	next int
+	mu    sync.Mutex
+	revs  map[int64][]steward.Change
+	order []int64 // the remembered revisions, oldest first
+	rows  int
 }
 
 func (c *committed) add(rev int64, changes []steward.Change, at time.Time) {
+	if len(changes) > committedRows {
+		return
+	}
 	rows := make([]steward.Change, len(changes))
 	at = fromMicros(micros(at)) // as the feed keeps it
 	for i, ch := range changes {
@@ -30,13 +38,17 @@ func (c *committed) add(rev int64, changes []steward.Change, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.revs == nil {
-		c.revs = make(map[int64][]steward.Change, committedRevs)
+		c.revs = map[int64][]steward.Change{}
 	}
-	if old := c.ring[c.next]; old != 0 {
+	for len(c.order) > 0 && (len(c.order) >= committedRevs || c.rows+len(rows) > committedRows) {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.rows -= len(c.revs[old])
 		delete(c.revs, old)
 	}
-	c.ring[c.next], c.next = rev, (c.next+1)%committedRevs
+	c.order = append(c.order, rev)
 	c.revs[rev] = rows
+	c.rows += len(rows)
 }
 
 // CommittedChanges returns the change-feed rows of every revision after
